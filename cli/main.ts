@@ -1,0 +1,98 @@
+/**
+ * The `punch` command: `send`, `receive` and `serve`.
+ *
+ * `deno run -A jsr:@x/punch send photos/`, or a binary from `deno task compile`.
+ *
+ * @module
+ */
+
+import denoJson from "../deno.json" with { type: "json" };
+import { describeFailure, EXIT } from "./errors.ts";
+import { parseReceiveArgs, receive, RECEIVE_HELP } from "./receive.ts";
+import { humanReporter, jsonReporter, type Reporter } from "./report.ts";
+import { parseSendArgs, send, SEND_HELP } from "./send.ts";
+import { parseServeArgs, serve, SERVE_HELP } from "./serve.ts";
+
+/** The version printed by `punch --version`. */
+export const VERSION: string = denoJson.version;
+
+const HELP = `punch ${VERSION}: send files peer to peer with a short code
+
+Usage:
+  punch send PATH...          offer files; prints a code like 4812-velvet-harbor
+  punch receive CODE          receive them on the other machine
+  punch serve                 run a rendezvous server
+
+Run punch COMMAND --help for a command's options.
+Exit codes: 0 ok, 1 error, 2 usage, 3 wrong code, 4 peer gone, 5 network, 6 refused.
+`;
+
+const COMMANDS = {
+  send: { help: SEND_HELP, parse: parseSendArgs, run: send },
+  receive: { help: RECEIVE_HELP, parse: parseReceiveArgs, run: receive },
+  serve: { help: SERVE_HELP, parse: parseServeArgs, run: serve },
+} as const;
+
+function printCause(error: unknown, write: (text: string) => void): void {
+  let cause = error instanceof Error ? error.cause : undefined;
+  while (cause !== undefined) {
+    write(
+      `  caused by: ${cause instanceof Error ? cause.stack ?? cause.message : String(cause)}\n`,
+    );
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  if (error instanceof Error && error.stack) write(`${error.stack}\n`);
+}
+
+/** Runs the CLI with arguments; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === "--version" || name === "-V") {
+    console.log(`punch ${VERSION}`);
+    return EXIT.OK;
+  }
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    const topic = rest[0] as keyof typeof COMMANDS | undefined;
+    console.log(topic && topic in COMMANDS ? COMMANDS[topic].help : HELP);
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (!(name in COMMANDS)) {
+    console.error(`error: unknown command "${name}"\n\n${HELP}`);
+    return EXIT.USAGE;
+  }
+  const command = COMMANDS[name as keyof typeof COMMANDS];
+  let json = rest.includes("--json");
+  let verbose = rest.includes("--verbose");
+  let reporter: Reporter = json ? jsonReporter() : humanReporter();
+  const controller = new AbortController();
+  const stop = () => controller.abort(new DOMException("Interrupted", "AbortError"));
+  Deno.addSignalListener("SIGINT", stop);
+  try {
+    // deno-lint-ignore no-explicit-any
+    const args: any = command.parse(rest);
+    if (args.help) {
+      console.log(command.help);
+      return EXIT.OK;
+    }
+    json = args.json;
+    verbose = args.verbose;
+    reporter = json ? jsonReporter() : humanReporter();
+    await command.run(args, reporter, controller.signal);
+    return EXIT.OK;
+  } catch (error) {
+    const failure =
+      error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+        ? { error: "usage", exit: EXIT.USAGE, message: error.message }
+        : describeFailure(error);
+    reporter.report({ type: "error", error: failure.error, message: failure.message });
+    if (failure.exit === EXIT.USAGE && !json) console.error(`\n${command.help}`);
+    if (verbose) printCause(error, (text) => console.error(text.trimEnd()));
+    return failure.exit;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,154 @@
+/**
+ * `punch receive`: take the files offered under a code.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { parseCode } from "../lib/code/phrase.ts";
+import { RendezvousError } from "../lib/rendezvous/client.ts";
+import { openReceiver, type Session } from "../lib/session/session.ts";
+import type { Manifest } from "../lib/transfer/manifest.ts";
+import { TransferError } from "../lib/transfer/messages.ts";
+import { receiveFiles } from "../lib/transfer/receive.ts";
+import { UsageError } from "./errors.ts";
+import { formatBytes } from "./progress.ts";
+import type { Reporter } from "./report.ts";
+import { configuredServer, findEmbedded, SERVER_ENV } from "./server.ts";
+
+export const RECEIVE_HELP =
+  `Usage: punch receive [--server URL] [--out DIR] [--yes] [--overwrite] [--json] CODE
+
+Receive what the sender offers under CODE (like 4812-velvet-harbor).
+Shows the number of files and their size and asks before writing anything.
+
+Options:
+  --server URL   rendezvous server (default: $${SERVER_ENV}, else the sender's
+                 own, found on this machine or the local network)
+  --out DIR      write into DIR (default: the current directory)
+  --yes          accept without asking (needed when stdin is not a terminal)
+  --overwrite    replace existing files (default: refuse before writing anything)
+  --json         one JSON object per line on stdout
+  --verbose      print the cause of an error
+  -h, --help     this help
+`;
+
+/** Parsed `punch receive` arguments. */
+export interface ReceiveArgs {
+  code: string;
+  server?: string;
+  out: string;
+  yes: boolean;
+  overwrite: boolean;
+  json: boolean;
+  verbose: boolean;
+  help: boolean;
+}
+
+/** Parses `punch receive` arguments; throws {@linkcode UsageError}. */
+export function parseReceiveArgs(args: string[]): ReceiveArgs {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      server: { type: "string" },
+      out: { type: "string", default: "." },
+      yes: { type: "boolean", short: "y", default: false },
+      overwrite: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (!values.help && positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "Cannot receive: give the code the sender shows, like 4812-velvet-harbor"
+        : `Cannot receive: expected one code, got ${positionals.length} arguments (quote a code with spaces)`,
+    );
+  }
+  return {
+    code: positionals[0] ?? "",
+    ...(values.server !== undefined ? { server: values.server } : {}),
+    out: values.out,
+    yes: values.yes,
+    overwrite: values.overwrite,
+    json: values.json,
+    verbose: values.verbose,
+    help: values.help,
+  };
+}
+
+async function readLine(): Promise<string> {
+  const buffer = new Uint8Array(1024);
+  const n = await Deno.stdin.read(buffer);
+  return n === null ? "" : new TextDecoder().decode(buffer.subarray(0, n));
+}
+
+function asker(args: ReceiveArgs, reporter: Reporter) {
+  return async (manifest: Manifest): Promise<boolean> => {
+    const dirs = manifest.entries.filter((e) => e.kind === "dir").length;
+    reporter.report({ type: "offer", files: manifest.files, dirs, bytes: manifest.bytes });
+    if (args.yes) return true;
+    if (!Deno.stdin.isTerminal()) {
+      throw new TransferError(
+        "refused",
+        "Cannot ask whether to accept: stdin is not a terminal; pass --yes to accept without asking",
+      );
+    }
+    await Deno.stderr.write(
+      new TextEncoder().encode(
+        `Write ${manifest.files} file(s), ${formatBytes(manifest.bytes)}, into ${args.out}? [y/N] `,
+      ),
+    );
+    return /^\s*y(es)?\s*$/i.test(await readLine());
+  };
+}
+
+async function connect(args: ReceiveArgs, signal: AbortSignal): Promise<Session> {
+  const server = configuredServer(args.server);
+  if (server !== undefined) return await openReceiver(server, args.code, { signal });
+  const candidates = await findEmbedded(parseCode(args.code).nameplate, signal);
+  for (const [i, url] of candidates.entries()) {
+    try {
+      return await openReceiver(url, args.code, { signal });
+    } catch (error) {
+      const last = i === candidates.length - 1;
+      if (last || !(error instanceof RendezvousError) || error.code === "peer_gone") throw error;
+    }
+  }
+  throw new TypeError("unreachable");
+}
+
+/** Runs `punch receive`. */
+export async function receive(
+  args: ReceiveArgs,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<void> {
+  parseCode(args.code);
+  const session = await connect(args, signal);
+  try {
+    reporter.report({ type: "connected", path: "relay" });
+    const start = performance.now();
+    const result = await receiveFiles(session.channel, {
+      out: args.out,
+      overwrite: args.overwrite,
+      confirm: asker(args, reporter),
+      onProgress: (p) => reporter.report({ type: "progress", ...p }),
+      signal,
+    });
+    reporter.report({
+      type: "done",
+      path: "relay",
+      files: result.files,
+      bytes: result.bytes,
+      seconds: (performance.now() - start) / 1000,
+    });
+    await session.client.release("happy");
+  } catch (error) {
+    session.channel.abort(error);
+    await session.client.release("errory");
+    throw error;
+  }
+}

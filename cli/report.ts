@@ -1,0 +1,114 @@
+/**
+ * How a command tells the user what happens: human lines on stderr (with a
+ * progress bar on a terminal), or with `--json` one JSON object per line on
+ * stdout.
+ *
+ * @module
+ */
+
+import { formatBytes, ProgressBar } from "./progress.ts";
+
+/** Everything a command reports. */
+export type Event =
+  | { type: "code"; code: string }
+  | { type: "listening"; url: string }
+  | { type: "waiting"; message: string }
+  | { type: "connected"; path: "relay" | "direct" }
+  | { type: "offer"; files: number; dirs: number; bytes: number }
+  | { type: "progress"; bytes: number; total: number }
+  | { type: "done"; path: "relay" | "direct"; files: number; bytes: number; seconds: number }
+  | { type: "warning"; message: string }
+  | { type: "error"; error: string; message: string };
+
+/** Receives a command's events. */
+export interface Reporter {
+  report(event: Event): void;
+}
+
+const encoder = new TextEncoder();
+
+/** Options for the reporters. */
+export interface ReporterOptions {
+  /** @default {writes to Deno.stdout} */
+  stdout?: (text: string) => void;
+  /** @default {writes to Deno.stderr} */
+  stderr?: (text: string) => void;
+  /** Draw a progress bar. @default {Deno.stderr.isTerminal()} */
+  terminal?: boolean;
+  /** @default {() => performance.now()} */
+  now?: () => number;
+}
+
+function writer(file: { writeSync(p: Uint8Array): number }): (text: string) => void {
+  return (text) => {
+    const bytes = encoder.encode(text);
+    for (let n = 0; n < bytes.length;) n += file.writeSync(bytes.subarray(n));
+  };
+}
+
+/** `--json`: one object per line on stdout; progress at most five times a second. */
+export function jsonReporter(options: ReporterOptions = {}): Reporter {
+  const out = options.stdout ?? writer(Deno.stdout);
+  const now = options.now ?? (() => performance.now());
+  let last = -Infinity;
+  return {
+    report(event) {
+      if (event.type === "progress" && event.bytes < event.total) {
+        if (now() - last < 200) return;
+        last = now();
+      }
+      out(JSON.stringify(event) + "\n");
+    },
+  };
+}
+
+/** Human output on stderr; the progress bar only on a terminal. */
+export function humanReporter(options: ReporterOptions = {}): Reporter {
+  const err = options.stderr ?? writer(Deno.stderr);
+  const terminal = options.terminal ?? Deno.stderr.isTerminal();
+  const barOptions = options.now ? { write: err, now: options.now } : { write: err };
+  let bar: ProgressBar | undefined;
+  const line = (text: string) => {
+    bar?.finish();
+    err(text + "\n");
+  };
+  return {
+    report(event) {
+      switch (event.type) {
+        case "code":
+          return line(
+            `Code: ${event.code}\nOn the other machine run:\n  punch receive ${event.code}`,
+          );
+        case "listening":
+          return line(`Rendezvous listening on ${event.url}`);
+        case "waiting":
+          return line(event.message);
+        case "connected":
+          return line(`Connected (${event.path}); encrypted end to end`);
+        case "offer":
+          return line(
+            `Offer: ${event.files} file${event.files === 1 ? "" : "s"}` +
+              (event.dirs ? ` and ${event.dirs} director${event.dirs === 1 ? "y" : "ies"}` : "") +
+              `, ${formatBytes(event.bytes)}`,
+          );
+        case "progress":
+          if (!terminal) return;
+          bar ??= new ProgressBar(barOptions);
+          return bar.update(event.bytes, event.total);
+        case "done": {
+          const rate = event.seconds > 0 ? event.bytes / event.seconds : 0;
+          return line(
+            `Done: ${event.files} file${event.files === 1 ? "" : "s"}, ${
+              formatBytes(event.bytes)
+            } ` +
+              `in ${event.seconds.toFixed(1)} s (${formatBytes(rate)}/s, ${event.path})`,
+          );
+        }
+        case "warning":
+          return line(`warning: ${event.message}`);
+        case "error":
+          return line(`error: ${event.message}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * `punch send`: offer files and directories under a fresh code.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { openSender } from "../lib/session/session.ts";
+import { scanPaths } from "../lib/transfer/manifest.ts";
+import { sendFiles } from "../lib/transfer/send.ts";
+import { UsageError } from "./errors.ts";
+import type { Reporter } from "./report.ts";
+import { configuredServer, SERVER_ENV, startEmbedded } from "./server.ts";
+
+export const SEND_HELP = `Usage: punch send [--server URL] [--code CODE] [--json] PATH...
+
+Offer files and directories to one receiver. Prints a code like
+4812-velvet-harbor; the other side runs: punch receive 4812-velvet-harbor
+
+Options:
+  --server URL   rendezvous server (default: $${SERVER_ENV}, else one runs inside
+                 this process and is announced on the local network)
+  --code CODE    use this code instead of a fresh one (NUMBER-word-word)
+  --json         one JSON object per line on stdout
+  --verbose      print the cause of an error
+  -h, --help     this help
+`;
+
+/** Parsed `punch send` arguments. */
+export interface SendArgs {
+  paths: string[];
+  server?: string;
+  code?: string;
+  json: boolean;
+  verbose: boolean;
+  help: boolean;
+}
+
+/** Parses `punch send` arguments; throws {@linkcode UsageError}. */
+export function parseSendArgs(args: string[]): SendArgs {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      server: { type: "string" },
+      code: { type: "string" },
+      json: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (!values.help && positionals.length === 0) {
+    throw new UsageError("Cannot send: name at least one file or directory");
+  }
+  return {
+    paths: positionals,
+    ...(values.server !== undefined ? { server: values.server } : {}),
+    ...(values.code !== undefined ? { code: values.code } : {}),
+    json: values.json,
+    verbose: values.verbose,
+    help: values.help,
+  };
+}
+
+/** Runs `punch send`. */
+export async function send(args: SendArgs, reporter: Reporter, signal: AbortSignal): Promise<void> {
+  const scan = await scanPaths(args.paths, { signal });
+  for (const message of scan.warnings) reporter.report({ type: "warning", message });
+
+  let server = configuredServer(args.server);
+  await using embedded = server === undefined ? await startEmbedded(reporter) : undefined;
+  server ??= embedded!.url;
+
+  const session = await openSender(server, {
+    ...(args.code !== undefined ? { code: args.code } : {}),
+    onCode: (code) => reporter.report({ type: "code", code }),
+    onPaired: () =>
+      reporter.report({ type: "waiting", message: "Receiver connected; checking the code" }),
+    signal,
+  });
+  try {
+    reporter.report({ type: "connected", path: "relay" });
+    const start = performance.now();
+    const result = await sendFiles(session.channel, scan, {
+      onAccepted: () => reporter.report({ type: "waiting", message: "Accepted; sending" }),
+      onProgress: (p) => reporter.report({ type: "progress", ...p }),
+      signal,
+    });
+    reporter.report({
+      type: "done",
+      path: "relay",
+      files: result.files,
+      bytes: result.bytes,
+      seconds: (performance.now() - start) / 1000,
+    });
+    await session.client.release("happy");
+  } catch (error) {
+    session.channel.abort(error);
+    await session.client.release("errory");
+    throw error;
+  }
+}

@@ -1,0 +1,256 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { createRendezvous, type RendezvousOptions } from "./handler.ts";
+
+/** A rendezvous served on a free loopback port. */
+function serve(options: RendezvousOptions = {}) {
+  const rendezvous = createRendezvous(options);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, rendezvous.handler);
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    base,
+    ws: `ws://127.0.0.1:${server.addr.port}/v1/ws`,
+    rendezvous,
+    async [Symbol.asyncDispose]() {
+      rendezvous.close();
+      await server.shutdown();
+    },
+  };
+}
+
+/** A raw WebSocket client that queues what it receives. */
+class Peer {
+  readonly socket: WebSocket;
+  readonly #texts: unknown[] = [];
+  readonly binaries: Uint8Array[] = [];
+  #wake?: () => void;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<CloseEvent>;
+
+  constructor(url: string) {
+    this.socket = new WebSocket(url);
+    this.socket.binaryType = "arraybuffer";
+    this.opened = new Promise((resolve) => this.socket.onopen = () => resolve());
+    this.closed = new Promise((resolve) => this.socket.onclose = (e) => resolve(e));
+    this.socket.onmessage = (e) => {
+      if (typeof e.data === "string") this.#texts.push(JSON.parse(e.data));
+      else this.binaries.push(new Uint8Array(e.data));
+      this.#wake?.();
+    };
+  }
+
+  static async open(url: string): Promise<Peer> {
+    const peer = new Peer(url);
+    await peer.opened;
+    const welcome = await peer.next() as { type: string; address: string };
+    equal(welcome.type, "welcome");
+    return peer;
+  }
+
+  send(msg: unknown): void {
+    this.socket.send(typeof msg === "string" ? msg : JSON.stringify(msg));
+  }
+
+  async next(): Promise<Record<string, unknown>> {
+    while (this.#texts.length === 0) {
+      const closed = this.closed.then(() => "closed" as const);
+      const woke = new Promise<void>((resolve) => this.#wake = resolve);
+      if (await Promise.race([woke, closed]) === "closed" && this.#texts.length === 0) {
+        throw new Error("closed before a message came");
+      }
+    }
+    return this.#texts.shift() as Record<string, unknown>;
+  }
+
+  async binary(count: number): Promise<Uint8Array[]> {
+    while (this.binaries.length < count) {
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    return this.binaries.splice(0, count);
+  }
+}
+
+async function pair(ws: string): Promise<[Peer, Peer, string]> {
+  const sender = await Peer.open(ws);
+  sender.send({ type: "allocate" });
+  const allocated = await sender.next();
+  equal(allocated.type, "allocated");
+  const nameplate = allocated.nameplate as string;
+  const receiver = await Peer.open(ws);
+  receiver.send({ type: "claim", nameplate });
+  const [a, b] = [await sender.next(), await receiver.next()];
+  deepEqual([a.type, a.side, b.type, b.side], ["paired", "sender", "paired", "receiver"]);
+  equal(a.mailbox, b.mailbox);
+  match(a.mailbox as string, /^[0-9a-f]{32}$/);
+  return [sender, receiver, nameplate];
+}
+
+async function closeAll(...peers: Peer[]): Promise<void> {
+  for (const peer of peers) {
+    if (peer.socket.readyState <= WebSocket.OPEN) peer.socket.close();
+    await peer.closed;
+  }
+}
+
+Deno.test("createRendezvous() answers /healthz, /v1/reflect and 404", async () => {
+  await using server = serve();
+  const health = await (await fetch(`${server.base}/healthz`)).json();
+  equal(health.ok, true);
+  equal(health.version, 1);
+  const reflect = await (await fetch(`${server.base}/v1/reflect`)).json();
+  match(reflect.address, /^127\.0\.0\.1:\d+$/);
+  const missing = await fetch(`${server.base}/nope`);
+  equal(missing.status, 404);
+  await missing.body?.cancel();
+  const plain = await fetch(`${server.base}/v1/ws`);
+  equal(plain.status, 426);
+  await plain.body?.cancel();
+});
+
+Deno.test("createRendezvous() pairs two sides and passes mailbox messages both ways", async () => {
+  await using server = serve();
+  const [sender, receiver] = await pair(server.ws);
+  sender.send({ type: "add", phase: "pake", body: "AAEC" });
+  deepEqual(await receiver.next(), { type: "message", phase: "pake", body: "AAEC" });
+  receiver.send({ type: "add", phase: "confirm", body: "" });
+  deepEqual(await sender.next(), { type: "message", phase: "confirm", body: "" });
+  sender.send({ type: "ping", id: 7 });
+  deepEqual(await sender.next(), { type: "pong", id: 7 });
+  await closeAll(sender, receiver);
+});
+
+Deno.test("createRendezvous() relays binary frames in order", async () => {
+  await using server = serve();
+  const [sender, receiver] = await pair(server.ws);
+  for (let i = 0; i < 50; i++) sender.socket.send(new Uint8Array(1000).fill(i));
+  const frames = await receiver.binary(50);
+  deepEqual(frames.map((f) => f[0]), Array.from({ length: 50 }, (_, i) => i));
+  await closeAll(sender, receiver);
+});
+
+Deno.test("createRendezvous() refuses a third claimant and an unknown nameplate", async () => {
+  await using server = serve();
+  const [sender, receiver, nameplate] = await pair(server.ws);
+  const third = await Peer.open(server.ws);
+  third.send({ type: "claim", nameplate });
+  const refused = await third.next();
+  deepEqual([refused.type, refused.error], ["error", "nameplate_claimed"]);
+  equal((await third.closed).code, 1008);
+  const stranger = await Peer.open(server.ws);
+  stranger.send({ type: "claim", nameplate: "99999999" });
+  equal((await stranger.next()).error, "unknown_nameplate");
+  await stranger.closed;
+  await closeAll(sender, receiver);
+});
+
+Deno.test("createRendezvous() burns a nameplate once claimed, even after the receiver left", async () => {
+  await using server = serve();
+  const [sender, receiver, nameplate] = await pair(server.ws);
+  receiver.send({ type: "release", mood: "scary" });
+  deepEqual(await sender.next(), { type: "peer_gone", mood: "scary" });
+  const again = await Peer.open(server.ws);
+  again.send({ type: "claim", nameplate });
+  equal((await again.next()).error, "nameplate_claimed");
+  await closeAll(again, sender, receiver);
+});
+
+Deno.test("createRendezvous() frees a nameplate when both sides leave", async () => {
+  await using server = serve();
+  const [sender, receiver] = await pair(server.ws);
+  equal(server.rendezvous.stats().nameplates, 1);
+  await closeAll(sender, receiver);
+  for (let i = 0; i < 50 && server.rendezvous.stats().nameplates > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  equal(server.rendezvous.stats().nameplates, 0);
+});
+
+Deno.test("createRendezvous() allocates a chosen nameplate once", async () => {
+  await using server = serve();
+  const first = await Peer.open(server.ws);
+  first.send({ type: "allocate", nameplate: "4812" });
+  deepEqual(await first.next(), { type: "allocated", nameplate: "4812" });
+  const second = await Peer.open(server.ws);
+  second.send({ type: "allocate", nameplate: "4812" });
+  equal((await second.next()).error, "nameplate_taken");
+  await closeAll(first, second);
+});
+
+Deno.test("createRendezvous() drops only the offender for malformed and oversize messages", async () => {
+  await using server = serve();
+  const [sender, receiver] = await pair(server.ws);
+  const cases: [unknown, string][] = [
+    ["not json", "bad_message"],
+    ["[1,2]", "bad_message"],
+    [{ type: "launch" }, "bad_message"],
+    [{ type: "claim", nameplate: "../etc" }, "bad_message"],
+    [{ type: "allocate", extra: 1 }, "bad_message"],
+    [{ type: "add", phase: "pake", body: "not base64!" }, "bad_message"],
+    [{ type: "add", phase: "pake", body: "AA==" }, "not_paired"],
+    ["x".repeat(70_000), "too_large"],
+  ];
+  for (const [message, code] of cases) {
+    const offender = await Peer.open(server.ws);
+    offender.send(message);
+    equal((await offender.next()).error, code, `for ${String(message).slice(0, 40)}`);
+    equal((await offender.closed).code, 1008);
+  }
+  const binary = await Peer.open(server.ws);
+  binary.socket.send(new Uint8Array(10));
+  equal((await binary.next()).error, "not_paired");
+  // An oversize binary frame from a paired side drops that side only.
+  const [bigSender, bigReceiver] = await pair(server.ws);
+  bigSender.socket.send(new Uint8Array(2 * 1024 * 1024));
+  equal((await bigSender.next()).error, "too_large");
+  equal((await bigReceiver.next()).type, "peer_gone");
+  // The first pair is untouched.
+  sender.send({ type: "add", phase: "pake", body: "AAEC" });
+  deepEqual(await receiver.next(), { type: "message", phase: "pake", body: "AAEC" });
+  ok(server.rendezvous.stats().dropped >= cases.length + 2);
+  await closeAll(binary, bigReceiver, sender, receiver);
+});
+
+Deno.test("createRendezvous() closes sockets that never allocate or claim", async () => {
+  await using server = serve({ limits: { helloTimeoutMs: 50 } });
+  const idle = await Peer.open(server.ws);
+  equal((await idle.next()).error, "idle_timeout");
+  await idle.closed;
+});
+
+Deno.test("createRendezvous() expires unclaimed nameplates", async () => {
+  await using server = serve({ limits: { nameplateTtlMs: 50 } });
+  const sender = await Peer.open(server.ws);
+  sender.send({ type: "allocate" });
+  equal((await sender.next()).type, "allocated");
+  equal((await sender.next()).error, "expired");
+  await sender.closed;
+});
+
+Deno.test("createRendezvous() drops a sender that ignores flow control", async () => {
+  await using server = serve({ limits: { relayMaxBufferedBytes: 64 * 1024 } });
+  const [sender, receiver] = await pair(server.ws);
+  // The receiver stops reading: its socket's queue grows on the server.
+  receiver.socket.onmessage = null;
+  const frame = new Uint8Array(1024 * 1024);
+  let dropped = false;
+  sender.closed.then(() => dropped = true);
+  for (let i = 0; i < 400 && !dropped; i++) {
+    sender.socket.send(frame);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await sender.closed;
+  equal(server.rendezvous.stats().dropped, 1);
+  await closeAll(receiver);
+});
+
+Deno.test("createRendezvous() announces nameplates on the bus so instances avoid each other", async () => {
+  await using a = serve();
+  await using b = serve();
+  const sender = await Peer.open(a.ws);
+  sender.send({ type: "allocate", nameplate: "1234" });
+  equal((await sender.next()).type, "allocated");
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const other = await Peer.open(b.ws);
+  other.send({ type: "allocate", nameplate: "1234" });
+  equal((await other.next()).error, "nameplate_taken");
+  await closeAll(sender, other);
+});

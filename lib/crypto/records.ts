@@ -1,0 +1,286 @@
+/**
+ * The record layer: a stream of ChaCha20-Poly1305 records
+ * ([RFC 8439](https://www.rfc-editor.org/rfc/rfc8439)), one key per direction.
+ *
+ * A frame is `flag (1 byte) || ChaCha20-Poly1305(plaintext) || tag (16 bytes)`.
+ * Flag 0x00 is a data record, 0x01 the final record (empty plaintext). The
+ * flag byte is the additional data; the nonce is 4 zero bytes followed by
+ * the record's sequence number as u64 big-endian, from 0 per direction. A
+ * reordered, dropped, replayed or altered record fails authentication, and a
+ * stream cut short lacks its final record.
+ *
+ * Sealing and opening are synchronous (node:crypto on the calling thread):
+ * WebCrypto's thread-pool handoff cost more CPU than the cipher itself.
+ *
+ * @module
+ */
+
+import { createCipheriv, createDecipheriv } from "node:crypto";
+
+/** Largest plaintext of one record: 1 MiB of file data plus 1 KiB of headers. */
+export const RECORD_MAX_PLAINTEXT = 1_049_600;
+/** Bytes a frame adds to its plaintext: the flag byte and the 16-byte tag. */
+export const RECORD_OVERHEAD = 17;
+
+/** Why a record stream was rejected; see {@linkcode RecordError}. */
+export type RecordErrorCode = "tampered" | "truncated" | "after_final" | "too_large" | "malformed";
+
+/**
+ * Thrown when a record stream cannot be trusted any more:
+ * - `tampered`: a record failed authentication (altered, reordered, dropped,
+ *   replayed, flag flipped, or the wrong key);
+ * - `truncated`: the stream ended without its final record;
+ * - `after_final`: a record came (or was sealed) after the final record;
+ * - `too_large`: a frame is longer than the largest record;
+ * - `malformed`: a frame is too short or has an unknown flag.
+ */
+export class RecordError extends Error {
+  /** Which condition was met. */
+  readonly code: RecordErrorCode;
+
+  /** Constructs a new instance. */
+  constructor(code: RecordErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RecordError";
+    this.code = code;
+  }
+}
+
+const CIPHER = "chacha20-poly1305";
+const KEY_BYTES = 32;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const FLAG_DATA = 0x00;
+const FLAG_FINAL = 0x01;
+const ADDITIONAL_DATA = [new Uint8Array([FLAG_DATA]), new Uint8Array([FLAG_FINAL])] as const;
+const CIPHER_OPTIONS = { authTagLength: TAG_BYTES } as const;
+const EMPTY = new Uint8Array();
+
+/**
+ * Seals the records of one direction, numbering them in call order.
+ *
+ * @example Usage
+ * ```ts
+ * import { RecordOpener, RecordSealer } from "./records.ts";
+ *
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const sealer = new RecordSealer(key);
+ * const opener = new RecordOpener(key);
+ * opener.open(sealer.seal(new Uint8Array([1]))); // Uint8Array [1]
+ * opener.open(sealer.sealFinal()); // null
+ * opener.end();
+ * ```
+ */
+export class RecordSealer {
+  #key: Uint8Array<ArrayBuffer>;
+  #nonce = new Nonce();
+  #sequence = 0;
+  #finished = false;
+
+  /** Takes the 32-byte ChaCha20-Poly1305 key of this direction (copied). */
+  constructor(key: Uint8Array) {
+    this.#key = checkKey(key);
+  }
+
+  /**
+   * Seals a data record of at most {@linkcode RECORD_MAX_PLAINTEXT} bytes.
+   * The frame is a new buffer that shares nothing with `plaintext`.
+   */
+  seal(plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
+    if (!(plaintext instanceof Uint8Array)) {
+      throw new TypeError("Cannot seal record: plaintext must be a Uint8Array");
+    }
+    if (plaintext.length > RECORD_MAX_PLAINTEXT) {
+      throw new RangeError(
+        `Cannot seal record: plaintext has ${plaintext.length} bytes, the maximum is ${RECORD_MAX_PLAINTEXT}`,
+      );
+    }
+    return this.#seal(FLAG_DATA, plaintext);
+  }
+
+  /** Seals the final record, after which nothing more can be sealed. */
+  sealFinal(): Uint8Array<ArrayBuffer> {
+    return this.#seal(FLAG_FINAL, EMPTY);
+  }
+
+  #seal(flag: 0 | 1, plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
+    const sequence = this.#sequence++;
+    if (this.#finished) {
+      throw new RecordError(
+        "after_final",
+        `Cannot seal record ${sequence}: the final record was already sealed`,
+      );
+    }
+    if (flag === FLAG_FINAL) this.#finished = true;
+    const cipher = createCipheriv(CIPHER, this.#key, this.#nonce.of(sequence), CIPHER_OPTIONS);
+    cipher.setAAD(ADDITIONAL_DATA[flag], { plaintextLength: plaintext.length });
+    const ciphertext = cipher.update(plaintext);
+    cipher.final();
+    return assembleFrame(flag, ciphertext, cipher.getAuthTag(), plaintext);
+  }
+}
+
+/**
+ * Opens the records of one direction, checking order and completeness:
+ * frames must be passed in arrival order. After any error the opener
+ * refuses every later frame.
+ */
+export class RecordOpener {
+  #key: Uint8Array<ArrayBuffer>;
+  #nonce = new Nonce();
+  #sequence = 0;
+  #finished = false;
+  #failure: RecordErrorCode | undefined;
+
+  /** Takes the 32-byte ChaCha20-Poly1305 key of this direction (copied). */
+  constructor(key: Uint8Array) {
+    this.#key = checkKey(key);
+  }
+
+  /** Whether the final record has been opened. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /**
+   * Opens one frame: its plaintext (a new buffer that shares nothing with
+   * `frame`), or `null` for the final record.
+   *
+   * @throws {RecordError} if the frame is rejected.
+   */
+  open(frame: Uint8Array): Uint8Array<ArrayBuffer> | null {
+    if (!(frame instanceof Uint8Array)) {
+      throw new TypeError("Cannot open record: frame must be a Uint8Array");
+    }
+    const sequence = this.#sequence++;
+    try {
+      return this.#open(sequence, frame);
+    } catch (error) {
+      if (error instanceof RecordError) this.#failure ??= error.code;
+      throw error;
+    }
+  }
+
+  /**
+   * Declares the stream over.
+   *
+   * @throws {RecordError} with code `truncated` if the final record was not opened.
+   */
+  end(): void {
+    if (!this.#finished) {
+      throw new RecordError(
+        "truncated",
+        `Cannot end record stream: it stopped after ${this.#sequence} records without the final record`,
+      );
+    }
+  }
+
+  #open(sequence: number, frame: Uint8Array): Uint8Array<ArrayBuffer> | null {
+    const fail = (code: RecordErrorCode, detail: string, cause?: unknown): never => {
+      const options = cause === undefined ? undefined : { cause };
+      throw new RecordError(code, `Cannot open record ${sequence}: ${detail}`, options);
+    };
+    if (this.#failure !== undefined) fail(this.#failure, "an earlier record was rejected");
+    if (this.#finished) fail("after_final", "it comes after the final record");
+    if (frame.length > RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD) {
+      fail(
+        "too_large",
+        `frame has ${frame.length} bytes, the maximum is ${RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD}`,
+      );
+    }
+    if (frame.length < RECORD_OVERHEAD) {
+      fail("malformed", `frame has ${frame.length} bytes, the minimum is ${RECORD_OVERHEAD}`);
+    }
+    const flag = frame[0];
+    if (flag !== FLAG_DATA && flag !== FLAG_FINAL) {
+      fail("malformed", `unknown flag 0x${flag!.toString(16).padStart(2, "0")}`);
+    }
+    const tagStart = frame.length - TAG_BYTES;
+    let plaintext: Uint8Array;
+    try {
+      const decipher = createDecipheriv(
+        CIPHER,
+        this.#key,
+        this.#nonce.of(sequence),
+        CIPHER_OPTIONS,
+      );
+      decipher.setAAD(ADDITIONAL_DATA[flag as 0 | 1], { plaintextLength: tagStart - 1 });
+      decipher.setAuthTag(frame.subarray(tagStart));
+      plaintext = decipher.update(frame.subarray(1, tagStart));
+      decipher.final(); // checks the tag; plaintext is discarded if it throws
+    } catch (cause) {
+      return fail("tampered", "authentication failed (tampered, reordered or wrong key)", cause);
+    }
+    if (flag === FLAG_DATA) return ownedCopy(plaintext, frame);
+    if (plaintext.length !== 0) fail("malformed", "the final record is not empty");
+    this.#finished = true;
+    return null;
+  }
+}
+
+/** The 12-byte nonce of a record, in a buffer reused for every record of one direction. */
+class Nonce {
+  #bytes = new Uint8Array(NONCE_BYTES);
+  #view = new DataView(this.#bytes.buffer);
+
+  /** `00 00 00 00 || u64 BE sequence`; valid until the next call. */
+  of(sequence: number): Uint8Array<ArrayBuffer> {
+    if (sequence > Number.MAX_SAFE_INTEGER) {
+      throw new RangeError("Cannot use record sequence number: the stream is too long");
+    }
+    this.#view.setUint32(4, Math.floor(sequence / 2 ** 32));
+    this.#view.setUint32(8, sequence >>> 0);
+    return this.#bytes;
+  }
+}
+
+/**
+ * Builds `flag || ciphertext || tag`. node:crypto returns the ciphertext in a
+ * fresh buffer of its own; growing that buffer in place and shifting it by one
+ * byte avoids allocating (and zero-filling) a second buffer of the frame's size.
+ */
+function assembleFrame(
+  flag: 0 | 1,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  const length = ciphertext.length;
+  let frame: Uint8Array<ArrayBuffer>;
+  const buffer = soleBuffer(ciphertext, plaintext);
+  if (buffer !== undefined) {
+    frame = new Uint8Array(buffer.transfer(1 + length + TAG_BYTES));
+    frame.copyWithin(1, 0, length);
+  } else {
+    frame = new Uint8Array(1 + length + TAG_BYTES);
+    frame.set(ciphertext, 1);
+  }
+  frame[0] = flag;
+  frame.set(tag, 1 + length);
+  return frame;
+}
+
+/** `output` as a plain Uint8Array that shares no memory with `input`, copying only if needed. */
+function ownedCopy(output: Uint8Array, input: Uint8Array): Uint8Array<ArrayBuffer> {
+  const buffer = soleBuffer(output, input);
+  return buffer === undefined ? new Uint8Array(output) : new Uint8Array(buffer, 0, output.length);
+}
+
+/** The buffer behind `view` if `view` spans all of it alone and it is not `other`'s. */
+function soleBuffer(view: Uint8Array, other: Uint8Array): ArrayBuffer | undefined {
+  const buffer = view.buffer;
+  if (
+    buffer instanceof ArrayBuffer && !buffer.resizable && buffer !== other.buffer &&
+    view.byteOffset === 0 && view.byteLength === buffer.byteLength
+  ) {
+    return buffer;
+  }
+  return undefined;
+}
+
+function checkKey(key: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+    throw new TypeError(`Cannot use key: expected ${KEY_BYTES} bytes of ChaCha20-Poly1305 key`);
+  }
+  return new Uint8Array(key);
+}

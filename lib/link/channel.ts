@@ -1,0 +1,82 @@
+/**
+ * The secure channel the transfer runs on: whole messages, encrypted as
+ * records, over a {@linkcode FramePipe}.
+ *
+ * Protocol flow:
+ * - Each message is one record (docs/protocol/crypto.md), sealed and opened
+ *   synchronously, so order is the call order.
+ * - `close()` sends the final record; a pipe that ends without one is
+ *   reported as truncated, so a cut connection never looks like a clean end.
+ *
+ * @module
+ */
+
+import { RecordOpener, RecordSealer } from "../crypto/records.ts";
+import type { FramePipe } from "./frames.ts";
+
+/** A message channel: what the transfer protocol needs from below. */
+export interface Channel {
+  /** Queues one message; resolves once the carrier has room for more. */
+  send(message: Uint8Array): Promise<void>;
+  /** The next message, or `null` after the other side closed cleanly. */
+  receive(): Promise<Uint8Array | null>;
+  /** Ends this side's direction cleanly, after everything queued. */
+  close(): Promise<void>;
+  /** Drops the carrier at once. */
+  abort(reason?: unknown): void;
+}
+
+/** Raw record keys for one side of a secure channel. */
+export interface ChannelKeys {
+  send: Uint8Array;
+  receive: Uint8Array;
+}
+
+/** A {@linkcode Channel} of ChaCha20-Poly1305 records over a frame pipe. */
+export class SecureChannel implements Channel {
+  readonly #sealer: RecordSealer;
+  readonly #opener: RecordOpener;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #closing = false;
+
+  constructor(pipe: FramePipe, keys: ChannelKeys) {
+    this.#sealer = new RecordSealer(keys.send);
+    this.#opener = new RecordOpener(keys.receive);
+    this.#writer = pipe.writable.getWriter();
+    this.#reader = pipe.readable.getReader();
+  }
+
+  async send(message: Uint8Array): Promise<void> {
+    if (this.#closing) throw new TypeError("Cannot send on a closed channel");
+    await this.#write(this.#sealer.seal(message));
+  }
+
+  async receive(): Promise<Uint8Array | null> {
+    if (this.#opener.finished) return null;
+    const { value, done } = await this.#reader.read();
+    if (done) {
+      this.#opener.end();
+      return null;
+    }
+    return this.#opener.open(value);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    await this.#write(this.#sealer.sealFinal());
+  }
+
+  abort(reason?: unknown): void {
+    this.#closing = true;
+    this.#writer.abort(reason).catch(() => {});
+    this.#reader.cancel(reason).catch(() => {});
+  }
+
+  /** Queues a frame once the carrier has room; a carrier failure surfaces on a later write. */
+  async #write(frame: Uint8Array): Promise<void> {
+    await this.#writer.ready;
+    this.#writer.write(frame).catch(() => {});
+  }
+}

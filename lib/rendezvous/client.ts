@@ -1,0 +1,269 @@
+/**
+ * The client side of the rendezvous protocol over one WebSocket.
+ *
+ * Protocol flow:
+ * - `connect()` waits for `welcome` and learns this side's public address.
+ * - The sender calls `allocate()` then `paired()`; the receiver `claim()`.
+ * - `add(phase, body)` and `next(phase)` pass mailbox messages.
+ * - `frames()` is the relay: binary frames to and from the other side.
+ *
+ * @module
+ */
+
+import type { FramePipe } from "../link/frames.ts";
+import {
+  decodeBase64,
+  encodeBase64,
+  type Mood,
+  parseServerMessage,
+  type ServerToClientMsg,
+  type Side,
+} from "./messages.ts";
+
+/** Why a rendezvous session ended early. */
+export type RendezvousErrorCode =
+  | Extract<ServerToClientMsg, { type: "error" }>["error"]
+  | "network"
+  | "peer_gone"
+  | "closed";
+
+/** The rendezvous failed, refused, or the other side left. */
+export class RendezvousError extends Error {
+  readonly code: RendezvousErrorCode;
+  constructor(code: RendezvousErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RendezvousError";
+    this.code = code;
+  }
+}
+
+/** What `paired` tells each side. */
+export interface Paired {
+  side: Side;
+  /** 16 random bytes as hex, chosen by the server; the PAKE's session id. */
+  mailbox: string;
+}
+
+/** Options for {@linkcode RendezvousClient.connect}. */
+export interface ConnectOptions {
+  signal?: AbortSignal;
+}
+
+/** Turns `http(s)://host[:port][/path]` or `ws(s)://…` into the `/v1/ws` URL. */
+export function webSocketUrl(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server.includes("://") ? server : `http://${server}`);
+  } catch {
+    throw new TypeError(`Cannot use server "${server}": not a URL`);
+  }
+  if (url.protocol === "http:") url.protocol = "ws:";
+  else if (url.protocol === "https:") url.protocol = "wss:";
+  else if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    throw new TypeError(`Cannot use server "${server}": use http(s):// or ws(s)://`);
+  }
+  if (url.pathname === "/" || url.pathname === "") url.pathname = "/v1/ws";
+  return url.href;
+}
+
+type Waiter = { resolve: (msg: ServerToClientMsg) => void; reject: (e: unknown) => void };
+
+/** One side's connection to the rendezvous. */
+export class RendezvousClient {
+  /** This side's ip:port as the server sees it. */
+  address = "";
+  readonly #socket: WebSocket;
+  readonly #waiters = new Map<string, Waiter>();
+  readonly #mail = new Map<string, Uint8Array[]>();
+  #frames?: ReadableStreamDefaultController<Uint8Array>;
+  readonly #early: Uint8Array[] = [];
+  #error?: RendezvousError;
+  #peerGone = false;
+
+  private constructor(socket: WebSocket) {
+    this.#socket = socket;
+  }
+
+  /** Connects and waits for the server's welcome. */
+  static async connect(server: string, options: ConnectOptions = {}): Promise<RendezvousClient> {
+    const url = webSocketUrl(server);
+    const socket = new WebSocket(url);
+    socket.binaryType = "arraybuffer";
+    const client = new RendezvousClient(socket);
+    const welcome = client.#expect("welcome");
+    socket.onmessage = (event) => client.#onMessage(event);
+    socket.onclose = (event) =>
+      client.#fail(
+        new RendezvousError(
+          "closed",
+          `Rendezvous ${url} closed the connection${event.reason ? `: ${event.reason}` : ""}`,
+        ),
+      );
+    socket.onerror = (event) =>
+      client.#fail(
+        new RendezvousError(
+          "network",
+          `Cannot reach the rendezvous at ${url}: ${(event as ErrorEvent).message ?? "error"}`,
+        ),
+      );
+    const abort = () => client.close();
+    options.signal?.addEventListener("abort", abort, { once: true });
+    try {
+      const msg = await welcome;
+      if (msg.type === "welcome") client.address = msg.address;
+      return client;
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+    }
+  }
+
+  /** Asks for a nameplate (a chosen one, or any free one); resolves to it. */
+  async allocate(nameplate?: string): Promise<string> {
+    const reply = this.#expect("allocated");
+    this.#sendJson(
+      nameplate === undefined ? { type: "allocate" } : { type: "allocate", nameplate },
+    );
+    const msg = await reply;
+    return msg.type === "allocated" ? msg.nameplate : "";
+  }
+
+  /** Waits until a receiver claims this sender's nameplate. */
+  async paired(): Promise<Paired> {
+    const msg = await this.#expect("paired");
+    if (msg.type !== "paired") throw new TypeError("unreachable");
+    return { side: msg.side, mailbox: msg.mailbox };
+  }
+
+  /** Claims a sender's nameplate; resolves once paired. */
+  claim(nameplate: string): Promise<Paired> {
+    const paired = this.paired();
+    this.#sendJson({ type: "claim", nameplate });
+    return paired;
+  }
+
+  /** Sends a mailbox message to the other side. */
+  add(phase: string, body: Uint8Array): void {
+    this.#sendJson({ type: "add", phase, body: encodeBase64(body) });
+  }
+
+  /** Waits for the other side's next mailbox message of a phase. */
+  async next(phase: string): Promise<Uint8Array> {
+    const queued = this.#mail.get(phase);
+    if (queued?.length) return queued.shift()!;
+    const msg = await this.#expect(`message:${phase}`);
+    return msg.type === "message" ? decodeBase64(msg.body) : new Uint8Array();
+  }
+
+  /** The relay: binary frames to and from the other side. Call once. */
+  frames(): FramePipe {
+    const socket = this.#socket;
+    const readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#frames = controller;
+        for (const frame of this.#early.splice(0)) controller.enqueue(frame);
+        if (this.#peerGone) controller.close();
+        else if (this.#error) controller.error(this.#error);
+      },
+    }, { highWaterMark: 0 });
+    const writable = new WritableStream<Uint8Array>({
+      write: (frame) => {
+        if (this.#error) throw this.#error;
+        socket.send(frame);
+      },
+    });
+    return { readable, writable };
+  }
+
+  /** Bytes queued in this side's socket, not yet sent. */
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  /** Says goodbye with a mood and closes once the server has it. */
+  async release(mood: Mood): Promise<void> {
+    if (this.#socket.readyState !== WebSocket.OPEN) return;
+    const closed = new Promise<void>((resolve) => {
+      this.#socket.addEventListener("close", () => resolve(), { once: true });
+      setTimeout(resolve, 2000);
+    });
+    this.#sendJson({ type: "release", mood });
+    await closed;
+  }
+
+  /** Closes the socket at once. */
+  close(): void {
+    this.#fail(new RendezvousError("closed", "Closed"));
+    try {
+      this.#socket.close();
+    } catch { /* not open yet */ }
+  }
+
+  #sendJson(msg: unknown): void {
+    if (this.#error) throw this.#error;
+    this.#socket.send(JSON.stringify(msg));
+  }
+
+  #expect(key: string): Promise<ServerToClientMsg> {
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => this.#waiters.set(key, { resolve, reject }));
+  }
+
+  #deliver(key: string, msg: ServerToClientMsg): boolean {
+    const waiter = this.#waiters.get(key);
+    if (!waiter) return false;
+    this.#waiters.delete(key);
+    waiter.resolve(msg);
+    return true;
+  }
+
+  #onMessage(event: MessageEvent): void {
+    if (typeof event.data !== "string") {
+      const frame = new Uint8Array(event.data as ArrayBuffer);
+      if (this.#frames) this.#frames.enqueue(frame);
+      else this.#early.push(frame);
+      return;
+    }
+    let msg: ServerToClientMsg;
+    try {
+      msg = parseServerMessage(event.data);
+    } catch (error) {
+      this.#fail(
+        new RendezvousError("network", "The rendezvous sent a bad message", { cause: error }),
+      );
+      return this.close();
+    }
+    switch (msg.type) {
+      case "message":
+        if (!this.#deliver(`message:${msg.phase}`, msg)) {
+          const queue = this.#mail.get(msg.phase) ?? [];
+          queue.push(decodeBase64(msg.body));
+          this.#mail.set(msg.phase, queue);
+        }
+        return;
+      case "peer_gone":
+        this.#peerGone = true;
+        try {
+          this.#frames?.close();
+        } catch { /* the reader already cancelled */ }
+        return this.#fail(
+          new RendezvousError("peer_gone", `The other side left (${msg.mood})`),
+        );
+      case "error":
+        return this.#fail(new RendezvousError(msg.error, msg.message));
+      default:
+        this.#deliver(msg.type, msg);
+    }
+  }
+
+  #fail(error: RendezvousError): void {
+    if (this.#error) return;
+    this.#error = error;
+    for (const waiter of this.#waiters.values()) waiter.reject(error);
+    this.#waiters.clear();
+    if (!this.#peerGone) {
+      try {
+        this.#frames?.error(error);
+      } catch { /* already closed */ }
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * A session: the rendezvous pairs the two sides, CPace turns the code into a
+ * shared key, key confirmation proves both hold the same one, and the relay
+ * becomes a secure channel.
+ *
+ * Protocol flow (docs/protocol/crypto.md has the bytes):
+ * - Sender: `allocate` (the code's nameplate, or a fresh one) and wait for
+ *   `paired`. Receiver: `claim` the code's nameplate.
+ * - Both: `add pake {CPace message}` at once, then read the other's.
+ * - Both: `add confirm {tag}`, then check the other's tag; a mismatch means
+ *   a wrong code, and both sides stop.
+ * - The relay's binary frames now carry records.
+ *
+ * @module
+ */
+
+import { type Code, generateCode, parseCode } from "../code/phrase.ts";
+import { CPaceError, startCPace } from "../crypto/cpace.ts";
+import { deriveSessionKeys, type SessionKeys, type Side } from "../crypto/keys.ts";
+import { SecureChannel } from "../link/channel.ts";
+import { RendezvousClient } from "../rendezvous/client.ts";
+
+const encoder = new TextEncoder();
+
+/** The other side used a different code (or someone guessed and missed). */
+export class WrongCodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WrongCodeError";
+  }
+}
+
+/** An open session: the secure channel, and the rendezvous it rides on. */
+export interface Session {
+  side: Side;
+  code: string;
+  channel: SecureChannel;
+  client: RendezvousClient;
+  keys: SessionKeys;
+}
+
+/** Options for {@linkcode openSender}. */
+export interface OpenSenderOptions {
+  /** Use this code instead of a fresh one; its nameplate must be free. */
+  code?: string;
+  /** Called with the code once the nameplate is allocated. */
+  onCode?: (code: string) => void;
+  /** Called once a receiver has claimed the nameplate. */
+  onPaired?: () => void;
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode openReceiver}. */
+export interface OpenReceiverOptions {
+  onPaired?: () => void;
+  signal?: AbortSignal;
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const bytes = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
+
+/** Runs CPace and key confirmation over the mailbox; resolves to the session keys. */
+export async function handshake(
+  client: RendezvousClient,
+  side: Side,
+  code: Code,
+  mailbox: string,
+): Promise<SessionKeys> {
+  const cpace = startCPace(side === "sender" ? "initiator" : "responder", {
+    password: encoder.encode(code.code),
+    channelId: encoder.encode(`punch/v1 ${code.nameplate}`),
+    sessionId: hexToBytes(mailbox),
+  });
+  client.add("pake", cpace.message);
+  let isk: Uint8Array;
+  try {
+    isk = cpace.finish(await client.next("pake"));
+  } catch (error) {
+    if (error instanceof CPaceError) {
+      throw new WrongCodeError(
+        `The other side sent an invalid key exchange message: ${error.message}`,
+      );
+    }
+    throw error;
+  }
+  const keys = await deriveSessionKeys(isk, side);
+  client.add("confirm", keys.confirmation);
+  if (!keys.verifyPeerConfirmation(await client.next("confirm"))) {
+    throw new WrongCodeError(
+      side === "sender"
+        ? "The receiver typed a wrong code (or someone guessed and missed); nothing was sent. " +
+          "That code is used up: run punch send again for a new one"
+        : "Wrong code: either you or the sender typed it wrong, or someone tried to guess it; " +
+          "nothing was received. Ask the sender to run punch send again for a new code",
+    );
+  }
+  return keys;
+}
+
+async function finish(client: RendezvousClient, side: Side, code: Code, mailbox: string) {
+  try {
+    const keys = await handshake(client, side, code, mailbox);
+    const channel = new SecureChannel(client.frames(), keys);
+    return { side, code: code.code, channel, client, keys };
+  } catch (error) {
+    await client.release(error instanceof WrongCodeError ? "scary" : "errory");
+    throw error;
+  }
+}
+
+/** Opens the sending side: allocates a nameplate, waits for the receiver, runs the handshake. */
+export async function openSender(
+  server: string,
+  options: OpenSenderOptions = {},
+): Promise<Session> {
+  const wanted = options.code === undefined ? undefined : parseCode(options.code);
+  const client = await RendezvousClient.connect(server, options);
+  const abort = () => client.close();
+  options.signal?.addEventListener("abort", abort, { once: true });
+  try {
+    const nameplate = await client.allocate(wanted?.nameplate);
+    const code = wanted ?? parseCode(generateCode(nameplate));
+    options.onCode?.(code.code);
+    const paired = await client.paired();
+    options.onPaired?.();
+    return await finish(client, "sender", code, paired.mailbox);
+  } catch (error) {
+    client.close();
+    throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", abort);
+  }
+}
+
+/** Opens the receiving side: claims the code's nameplate and runs the handshake. */
+export async function openReceiver(
+  server: string,
+  code: string,
+  options: OpenReceiverOptions = {},
+): Promise<Session> {
+  const parsed = parseCode(code);
+  const client = await RendezvousClient.connect(server, options);
+  const abort = () => client.close();
+  options.signal?.addEventListener("abort", abort, { once: true });
+  try {
+    const paired = await client.claim(parsed.nameplate);
+    options.onPaired?.();
+    return await finish(client, "receiver", parsed, paired.mailbox);
+  } catch (error) {
+    client.close();
+    throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", abort);
+  }
+}

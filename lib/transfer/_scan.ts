@@ -1,0 +1,86 @@
+/**
+ * The file system walk behind scanPaths() in manifest.ts.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { pathProblem } from "./_path_rules.ts";
+import type { ManifestEntry } from "./manifest.ts";
+
+/** The bits of a mode that travel. */
+const PERMISSION_BITS = 0o777;
+/** Modes for systems that have none, such as Windows. */
+const DEFAULT_FILE_MODE = 0o644;
+const DEFAULT_DIR_MODE = 0o755;
+
+/** The entries found so far, walked depth first with sorted names. */
+export class Scan {
+  readonly entries: ManifestEntry[] = [];
+  readonly sources: string[] = [];
+  readonly warnings: string[] = [];
+  #maxEntries: number;
+  #signal: AbortSignal | undefined;
+
+  constructor(options: { maxEntries: number; signal?: AbortSignal | undefined }) {
+    this.#maxEntries = options.maxEntries;
+    this.#signal = options.signal;
+  }
+
+  /** Adds a file, or a directory and everything beneath it. */
+  async add(path: string, source: string, info: Deno.FileInfo): Promise<void> {
+    if (this.entries.length >= this.#maxEntries) {
+      throw new RangeError(
+        `Cannot send: more than ${this.#maxEntries} files and directories, send fewer at a time`,
+      );
+    }
+    const kind = info.isDirectory ? "dir" : "file";
+    const mode = (info.mode ?? (kind === "dir" ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE)) &
+      PERMISSION_BITS;
+    this.entries.push({ path, kind, size: kind === "dir" ? 0 : info.size, mode });
+    this.sources.push(source);
+    if (kind === "dir") await this.#walk(path, source);
+  }
+
+  async #walk(dirPath: string, dirSource: string): Promise<void> {
+    this.#signal?.throwIfAborted();
+    const names: string[] = [];
+    for await (const child of Deno.readDir(dirSource)) names.push(child.name);
+    for (const name of names.sort()) {
+      this.#signal?.throwIfAborted();
+      const path = `${dirPath}/${name}`;
+      const source = join(dirSource, name);
+      const problem = pathProblem(path);
+      const info = problem === undefined ? await Deno.lstat(source) : undefined;
+      if (info === undefined) this.warnings.push(`Skipping ${path}: ${problem}`);
+      else if (info.isSymlink) {
+        this.warnings.push(`Skipping symlink ${path}: punch sends files and directories only`);
+      } else if (!info.isFile && !info.isDirectory) {
+        this.warnings.push(`Skipping special file ${path}: punch sends files and directories only`);
+      } else await this.add(path, source, info);
+    }
+  }
+}
+
+/** Stats a path the user named, following links, and words its errors for the user. */
+export async function statArgument(arg: string, source: string): Promise<Deno.FileInfo> {
+  try {
+    return await Deno.stat(source);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`Cannot send ${show(arg)}: no such file or directory`, {
+        cause: error,
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new Deno.errors.PermissionDenied(`Cannot send ${show(arg)}: permission denied`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+function show(text: string): string {
+  return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
+}

@@ -1,0 +1,207 @@
+/**
+ * Transfer messages: what travels inside the records of a secure channel.
+ * Each message is one record; its first byte is the type.
+ *
+ * ```
+ * 0x01 offer     u8 more | a piece of the manifest JSON (see manifest.ts);
+ *                more = 1: another piece follows, 0: this is the last
+ * 0x02 answer    JSON {"accept":true,"window":N} | {"accept":false,"reason":"…"}
+ * 0x03 data      u32 file index | u64 offset | bytes          (big-endian)
+ * 0x04 file_end  u32 file index | 32-byte SHA-256 of the file
+ * 0x05 credit    u64 bytes the receiver can take more
+ * 0x06 done      (empty) the sender has sent every file
+ * 0x07 result    JSON {"ok":true,"files":N,"bytes":N}
+ * 0x08 error     JSON {"error":"code","message":"…"}
+ * ```
+ *
+ * @module
+ */
+
+/** Largest manifest piece in one offer message: a 1 MiB record leaves room for it. */
+export const OFFER_PIECE_BYTES = 1024 * 1024;
+
+/** Bytes before the payload of a data message. */
+export const DATA_HEADER_BYTES = 13;
+
+/** Message type bytes. */
+export const MSG = Object.freeze({
+  OFFER: 0x01,
+  ANSWER: 0x02,
+  DATA: 0x03,
+  FILE_END: 0x04,
+  CREDIT: 0x05,
+  DONE: 0x06,
+  RESULT: 0x07,
+  ERROR: 0x08,
+});
+
+/** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
+export type TransferErrorCode =
+  | "refused"
+  | "conflict"
+  | "bad_manifest"
+  | "bad_path"
+  | "protocol"
+  | "integrity"
+  | "changed"
+  | "io"
+  | "cancelled"
+  | "peer_error";
+
+/** The transfer failed; `code` says why, for exit codes and `--json`. */
+export class TransferError extends Error {
+  readonly code: TransferErrorCode;
+  constructor(code: TransferErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TransferError";
+    this.code = code;
+  }
+}
+
+/** A decoded transfer message. */
+export type TransferMsg =
+  | { type: "offer"; more: boolean; piece: Uint8Array }
+  | { type: "answer"; accept: true; window: number }
+  | { type: "answer"; accept: false; reason: string }
+  | { type: "data"; index: number; offset: number; bytes: Uint8Array }
+  | { type: "file_end"; index: number; sha256: Uint8Array }
+  | { type: "credit"; bytes: number }
+  | { type: "done" }
+  | { type: "result"; files: number; bytes: number }
+  | { type: "error"; error: string; message: string };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function protocol(message: string): never {
+  throw new TransferError("protocol", `Cannot decode transfer message: ${message}`);
+}
+
+function withType(type: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + body.length);
+  out[0] = type;
+  out.set(body, 1);
+  return out;
+}
+
+function jsonBody(bytes: Uint8Array): Record<string, unknown> {
+  try {
+    const value = JSON.parse(decoder.decode(bytes.subarray(1)));
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value;
+  } catch { /* reported below */ }
+  return protocol("body is not a JSON object");
+}
+
+/** Encodes a message other than `data`. */
+export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint8Array {
+  switch (msg.type) {
+    case "offer": {
+      const out = new Uint8Array(2 + msg.piece.length);
+      out[0] = MSG.OFFER;
+      out[1] = msg.more ? 1 : 0;
+      out.set(msg.piece, 2);
+      return out;
+    }
+    case "answer":
+      return withType(
+        MSG.ANSWER,
+        encoder.encode(JSON.stringify(
+          msg.accept ? { accept: true, window: msg.window } : { accept: false, reason: msg.reason },
+        )),
+      );
+    case "file_end": {
+      const out = new Uint8Array(37);
+      out[0] = MSG.FILE_END;
+      new DataView(out.buffer).setUint32(1, msg.index);
+      out.set(msg.sha256, 5);
+      return out;
+    }
+    case "credit": {
+      const out = new Uint8Array(9);
+      out[0] = MSG.CREDIT;
+      new DataView(out.buffer).setBigUint64(1, BigInt(msg.bytes));
+      return out;
+    }
+    case "done":
+      return Uint8Array.of(MSG.DONE);
+    case "result":
+      return withType(
+        MSG.RESULT,
+        encoder.encode(JSON.stringify({ ok: true, files: msg.files, bytes: msg.bytes })),
+      );
+    case "error":
+      return withType(
+        MSG.ERROR,
+        encoder.encode(JSON.stringify({ error: msg.error, message: msg.message.slice(0, 1000) })),
+      );
+  }
+}
+
+/**
+ * Allocates a data message with room for `length` payload bytes and writes
+ * its header; the caller fills `buffer.subarray(DATA_HEADER_BYTES)`.
+ */
+export function allocateData(index: number, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(DATA_HEADER_BYTES + length);
+  const view = new DataView(out.buffer);
+  out[0] = MSG.DATA;
+  view.setUint32(1, index);
+  view.setBigUint64(5, BigInt(offset));
+  return out;
+}
+
+function safeNumber(value: bigint, what: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) protocol(`${what} ${value} is too large`);
+  return Number(value);
+}
+
+/** Decodes one message from a peer; throws `TransferError("protocol")` on garbage. */
+export function decodeMessage(bytes: Uint8Array): TransferMsg {
+  if (bytes.length === 0) protocol("empty message");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (bytes[0]) {
+    case MSG.OFFER:
+      if (bytes.length < 2 || bytes[1]! > 1) protocol("bad offer piece");
+      return { type: "offer", more: bytes[1] === 1, piece: bytes.subarray(2) };
+    case MSG.ANSWER: {
+      const body = jsonBody(bytes);
+      if (body.accept === true) {
+        const window = body.window;
+        if (!Number.isSafeInteger(window) || (window as number) <= 0) protocol("bad window");
+        return { type: "answer", accept: true, window: window as number };
+      }
+      return { type: "answer", accept: false, reason: String(body.reason ?? "") };
+    }
+    case MSG.DATA:
+      if (bytes.length < DATA_HEADER_BYTES) protocol("short data message");
+      return {
+        type: "data",
+        index: view.getUint32(1),
+        offset: safeNumber(view.getBigUint64(5), "offset"),
+        bytes: bytes.subarray(DATA_HEADER_BYTES),
+      };
+    case MSG.FILE_END:
+      if (bytes.length !== 37) protocol("file_end must be 37 bytes");
+      return { type: "file_end", index: view.getUint32(1), sha256: bytes.slice(5) };
+    case MSG.CREDIT:
+      if (bytes.length !== 9) protocol("credit must be 9 bytes");
+      return { type: "credit", bytes: safeNumber(view.getBigUint64(1), "credit") };
+    case MSG.DONE:
+      if (bytes.length !== 1) protocol("done carries no body");
+      return { type: "done" };
+    case MSG.RESULT: {
+      const body = jsonBody(bytes);
+      return { type: "result", files: Number(body.files) || 0, bytes: Number(body.bytes) || 0 };
+    }
+    case MSG.ERROR: {
+      const body = jsonBody(bytes);
+      return {
+        type: "error",
+        error: String(body.error ?? "unknown").slice(0, 64),
+        message: String(body.message ?? "").slice(0, 1000),
+      };
+    }
+    default:
+      return protocol(`unknown type 0x${bytes[0]!.toString(16).padStart(2, "0")}`);
+  }
+}

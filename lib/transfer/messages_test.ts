@@ -1,0 +1,74 @@
+import { deepEqual, equal, throws } from "node:assert/strict";
+import {
+  allocateData,
+  decodeMessage,
+  encodeMessage,
+  TransferError,
+  type TransferMsg,
+} from "./messages.ts";
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
+  ["offer", { type: "offer", more: false, piece: Uint8Array.of(0x7b, 0x7d) }, "01007b7d"],
+  [
+    "answer",
+    { type: "answer", accept: true, window: 8388608 },
+    "02" + hex(new TextEncoder().encode('{"accept":true,"window":8388608}')),
+  ],
+  [
+    "file_end",
+    { type: "file_end", index: 2, sha256: new Uint8Array(32).fill(0xab) },
+    "0400000002" + "ab".repeat(32),
+  ],
+  ["credit", { type: "credit", bytes: 65536 }, "050000000000010000"],
+  ["done", { type: "done" }, "06"],
+];
+
+for (const [name, msg, expected] of VECTORS) {
+  Deno.test(`encodeMessage() pins the bytes of ${name}`, () => {
+    const bytes = encodeMessage(msg);
+    equal(hex(bytes), expected);
+    deepEqual(decodeMessage(bytes), msg);
+  });
+}
+
+Deno.test("allocateData() writes the header of a data message", () => {
+  const bytes = allocateData(1, 65536, 3);
+  bytes.set([0xaa, 0xbb, 0xcc], 13);
+  equal(hex(bytes), "03" + "00000001" + "0000000000010000" + "aabbcc");
+  const msg = decodeMessage(bytes);
+  equal(msg.type, "data");
+  if (msg.type === "data") {
+    equal(msg.index, 1);
+    equal(msg.offset, 65536);
+    deepEqual(msg.bytes, Uint8Array.of(0xaa, 0xbb, 0xcc));
+  }
+});
+
+Deno.test("decodeMessage() rejects garbage with a protocol error", () => {
+  for (
+    const bad of [
+      new Uint8Array(),
+      Uint8Array.of(0x99),
+      Uint8Array.of(0x03, 0, 0),
+      Uint8Array.of(0x04, 0, 0, 0, 1),
+      Uint8Array.of(0x05, 0),
+      Uint8Array.of(0x06, 0),
+      Uint8Array.of(0x01),
+      Uint8Array.of(0x01, 7),
+      Uint8Array.of(0x02, 0x7b),
+      Uint8Array.of(0x05, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+    ]
+  ) {
+    throws(() => decodeMessage(bad), (e) => e instanceof TransferError && e.code === "protocol");
+  }
+});
+
+Deno.test("decodeMessage() bounds the text of a peer's error", () => {
+  const bytes = encodeMessage({ type: "error", error: "io", message: "x".repeat(5000) });
+  const msg = decodeMessage(bytes);
+  equal(msg.type === "error" && msg.message.length, 1000);
+});

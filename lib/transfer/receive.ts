@@ -1,0 +1,309 @@
+/**
+ * The receiving side of a transfer.
+ *
+ * Protocol flow:
+ * - Wait for `offer`; check every path and every existing target before
+ *   asking the user, so a refusal costs nothing.
+ * - `answer {accept, window}`, then write each file to a temporary name in
+ *   its final directory, granting `credit` after every chunk is on disk.
+ * - On `file_end`, compare size and SHA-256, set the mode, and link the file
+ *   to its final name (which fails rather than clobber) or rename it over the
+ *   old one with `overwrite`.
+ * - On `done`, answer `result` and wait for the sender's final record.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { dirname, join, resolve } from "node:path";
+import type { Channel } from "../link/channel.ts";
+import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
+import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
+import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
+import { WINDOW_BYTES } from "./defaults.ts";
+import { type Progress, receiveMessage } from "./send.ts";
+
+/** Options for {@linkcode receiveFiles}. */
+export interface ReceiveOptions {
+  /** The directory to write into; created if missing. */
+  out: string;
+  /**
+   * Replace existing files.
+   * @default {false}
+   */
+  overwrite?: boolean;
+  /**
+   * Asked once the offer passed every check; resolve `false` to decline.
+   * @default {() => true}
+   */
+  confirm?: (manifest: Manifest) => boolean | Promise<boolean>;
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/** What a finished receive wrote. */
+export interface ReceiveResult {
+  manifest: Manifest;
+  files: number;
+  bytes: number;
+}
+
+interface Sink {
+  index: number;
+  temp: string;
+  target: string;
+  file: Deno.FsFile;
+  hash: Hash;
+  written: number;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/** Collects the manifest pieces of an offer, refusing one over the size limit. */
+async function receiveOffer(channel: Channel): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const msg = await receiveMessage(channel);
+    if (msg.type === "error") {
+      throw new TransferError("peer_error", `The sender stopped: ${msg.message} (${msg.error})`);
+    }
+    if (msg.type !== "offer") {
+      throw new TransferError("protocol", `Expected offer, got ${msg.type}`);
+    }
+    size += msg.piece.length;
+    if (size > MAX_MANIFEST_BYTES) {
+      throw new TransferError(
+        "bad_manifest",
+        `Cannot accept offer: manifest exceeds ${MAX_MANIFEST_BYTES} bytes`,
+      );
+    }
+    pieces.push(msg.piece.slice());
+    if (!msg.more) break;
+  }
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    whole.set(piece, at);
+    at += piece.length;
+  }
+  return whole;
+}
+
+/** Checks every target before anything is written; throws the first problem. */
+async function preflight(root: string, manifest: Manifest, overwrite: boolean): Promise<void> {
+  for (const entry of manifest.entries) {
+    await checkNoLinks(root, entry.path);
+    const info = await lstatOrNull(resolveInside(root, entry.path));
+    if (!info) continue;
+    if (entry.kind === "dir" && !info.isDirectory) {
+      throw new TransferError(
+        "conflict",
+        `Cannot create directory ${entry.path}: a file is in the way`,
+      );
+    }
+    if (entry.kind === "file" && info.isDirectory) {
+      throw new TransferError("conflict", `Cannot write ${entry.path}: a directory is in the way`);
+    }
+    if (entry.kind === "file" && !overwrite) {
+      throw new TransferError(
+        "conflict",
+        `Cannot write ${entry.path}: it already exists in ${root}; move it away or pass --overwrite`,
+      );
+    }
+  }
+}
+
+/** Moves a verified temporary file to its final name without clobbering. */
+async function place(
+  temp: string,
+  target: string,
+  overwrite: boolean,
+  path: string,
+): Promise<void> {
+  if (overwrite) return await Deno.rename(temp, target);
+  try {
+    await Deno.link(temp, target);
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new TransferError(
+        "conflict",
+        `Cannot write ${path}: it appeared while receiving; kept both, nothing overwritten`,
+      );
+    }
+    // No hard links on this file system: check, then rename.
+    if (await lstatOrNull(target)) {
+      throw new TransferError("conflict", `Cannot write ${path}: it appeared while receiving`);
+    }
+    return await Deno.rename(temp, target);
+  }
+  await Deno.remove(temp);
+}
+
+/** Receives an offer over a channel and writes it under `options.out`. */
+export async function receiveFiles(
+  channel: Channel,
+  options: ReceiveOptions,
+): Promise<ReceiveResult> {
+  const root = resolve(options.out);
+  const overwrite = options.overwrite ?? false;
+  let sink: Sink | undefined;
+  const fail = async (error: unknown): Promise<never> => {
+    if (sink) {
+      try {
+        sink.file.close();
+      } catch { /* closed */ }
+      await Deno.remove(sink.temp).catch(() => {});
+    }
+    const code = error instanceof TransferError
+      ? error.code
+      : error instanceof PathError
+      ? "bad_path"
+      : error instanceof ManifestError
+      ? "bad_manifest"
+      : "io";
+    if (!(error instanceof TransferError && error.code === "peer_error")) {
+      const message = error instanceof Error ? error.message : String(error);
+      await channel.send(encodeMessage({ type: "error", error: code, message })).catch(() => {});
+    }
+    if (error instanceof PathError || error instanceof ManifestError) {
+      throw new TransferError(code as "bad_path" | "bad_manifest", error.message, { cause: error });
+    }
+    throw error;
+  };
+
+  let manifest: Manifest;
+  try {
+    manifest = decodeManifest(await receiveOffer(channel));
+    await preflight(root, manifest, overwrite);
+  } catch (error) {
+    return await fail(error);
+  }
+
+  let accepted: boolean;
+  try {
+    accepted = await (options.confirm ?? (() => true))(manifest);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    await channel.send(encodeMessage({ type: "answer", accept: false, reason })).catch(() => {});
+    await channel.close().catch(() => {});
+    throw error;
+  }
+  if (!accepted) {
+    await channel.send(encodeMessage({ type: "answer", accept: false, reason: "declined" }));
+    await channel.close().catch(() => {});
+    throw new TransferError("refused", "Declined; nothing was written");
+  }
+
+  const total = manifest.bytes;
+  let received = 0;
+  let files = 0;
+  const entries = manifest.entries;
+  let next = 0; // the next manifest index a file may start at
+  try {
+    await Deno.mkdir(root, { recursive: true });
+    for (const entry of entries) {
+      if (entry.kind === "dir") {
+        await Deno.mkdir(resolveInside(root, entry.path), { recursive: true });
+      }
+    }
+    await channel.send(encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES }));
+
+    const open = async (index: number): Promise<Sink> => {
+      const entry = entries[index];
+      if (index < next || entry?.kind !== "file") {
+        throw new TransferError("protocol", `Unexpected file index ${index}`);
+      }
+      next = index + 1;
+      const target = resolveInside(root, entry.path);
+      await Deno.mkdir(dirname(target), { recursive: true });
+      await checkNoLinks(root, entry.path);
+      const temp = join(
+        dirname(target),
+        `.punch-${hex(crypto.getRandomValues(new Uint8Array(6)))}.part`,
+      );
+      const file = await Deno.open(temp, { createNew: true, write: true, mode: 0o600 });
+      return { index, temp, target, file, hash: createHash("sha256"), written: 0 };
+    };
+
+    for (;;) {
+      const msg: TransferMsg = await receiveMessage(channel);
+      if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
+      if (msg.type === "data") {
+        if (!sink || sink.index !== msg.index) {
+          if (sink) {
+            throw new TransferError(
+              "protocol",
+              `Data for file ${msg.index} before file ${sink.index} ended`,
+            );
+          }
+          sink = await open(msg.index);
+        }
+        const entry = entries[sink.index]!;
+        if (msg.offset !== sink.written || sink.written + msg.bytes.length > entry.size) {
+          throw new TransferError(
+            "protocol",
+            `Data for ${entry.path} at offset ${msg.offset} does not follow ${sink.written}`,
+          );
+        }
+        for (let n = 0; n < msg.bytes.length;) n += await sink.file.write(msg.bytes.subarray(n));
+        sink.hash.update(msg.bytes);
+        sink.written += msg.bytes.length;
+        received += msg.bytes.length;
+        channel.send(encodeMessage({ type: "credit", bytes: msg.bytes.length })).catch(() => {});
+        options.onProgress?.({ bytes: received, total });
+      } else if (msg.type === "file_end") {
+        if (!sink) sink = await open(msg.index);
+        const entry = entries[sink.index]!;
+        if (msg.index !== sink.index || sink.written !== entry.size) {
+          throw new TransferError(
+            "protocol",
+            `File ${entry.path} ended at ${sink.written} of ${entry.size} bytes`,
+          );
+        }
+        const digest = new Uint8Array(sink.hash.digest());
+        if (hex(digest) !== hex(msg.sha256)) {
+          throw new TransferError(
+            "integrity",
+            `Cannot keep ${entry.path}: its SHA-256 does not match the sender's`,
+          );
+        }
+        sink.file.close();
+        if (Deno.build.os !== "windows") await Deno.chmod(sink.temp, entry.mode);
+        const done = sink;
+        sink = undefined;
+        await place(done.temp, done.target, overwrite, entry.path).catch(async (error) => {
+          await Deno.remove(done.temp).catch(() => {});
+          throw error;
+        });
+        files++;
+      } else if (msg.type === "done") {
+        if (sink || entries.slice(next).some((e) => e.kind === "file")) {
+          throw new TransferError("protocol", "The sender finished before sending every file");
+        }
+        break;
+      } else if (msg.type === "error") {
+        throw new TransferError("peer_error", `The sender stopped: ${msg.message} (${msg.error})`);
+      } else {
+        throw new TransferError("protocol", `Unexpected ${msg.type} from the sender`);
+      }
+    }
+    await channel.send(encodeMessage({ type: "result", files, bytes: received }));
+  } catch (error) {
+    return await fail(error);
+  }
+  // Everything is verified and in place; the final record only closes the stream.
+  await channel.receive().catch(() => null);
+  return { manifest, files, bytes: received };
+}

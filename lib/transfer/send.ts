@@ -1,0 +1,185 @@
+/**
+ * The sending side of a transfer.
+ *
+ * Protocol flow:
+ * - `offer {manifest}`; the receiver answers `answer {accept, window}`.
+ * - For each file in manifest order: `data {index, offset, bytes}` chunks,
+ *   never more unacknowledged bytes than the receiver's credit, then
+ *   `file_end {index, sha256}`.
+ * - `done`; the receiver checks everything and answers `result`; then the
+ *   channel is closed with its final record.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { Channel } from "../link/channel.ts";
+import { encodeManifest, type ScanResult } from "./manifest.ts";
+import {
+  allocateData,
+  DATA_HEADER_BYTES,
+  decodeMessage,
+  encodeMessage,
+  OFFER_PIECE_BYTES,
+  TransferError,
+  type TransferMsg,
+} from "./messages.ts";
+import { CHUNK_BYTES } from "./defaults.ts";
+
+/** Progress of a transfer, reported after every chunk. */
+export interface Progress {
+  bytes: number;
+  total: number;
+}
+
+/** Options for {@linkcode sendFiles}. */
+export interface SendOptions {
+  /** Called after every chunk sent. */
+  onProgress?: (progress: Progress) => void;
+  /** Called once the receiver has accepted the offer. */
+  onAccepted?: () => void;
+  signal?: AbortSignal;
+}
+
+/** What a finished send did. */
+export interface SendResult {
+  files: number;
+  bytes: number;
+}
+
+/** Credit granted by the receiver, and the wait for more of it. */
+class Credit {
+  #available = 0;
+  #wake: (() => void) | undefined;
+  #error?: unknown;
+
+  grant(bytes: number): void {
+    this.#available += bytes;
+    this.#wake?.();
+  }
+
+  fail(error: unknown): void {
+    this.#error ??= error;
+    this.#wake?.();
+  }
+
+  async take(bytes: number): Promise<void> {
+    while (this.#available < bytes) {
+      if (this.#error) throw this.#error;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+      this.#wake = undefined;
+    }
+    if (this.#error) throw this.#error;
+    this.#available -= bytes;
+  }
+}
+
+function peerError(msg: Extract<TransferMsg, { type: "error" }>): TransferError {
+  return new TransferError("peer_error", `The receiver stopped: ${msg.message} (${msg.error})`);
+}
+
+/** Sends the scanned files over a channel; resolves when the receiver confirmed them all. */
+export async function sendFiles(
+  channel: Channel,
+  scan: ScanResult,
+  options: SendOptions = {},
+): Promise<SendResult> {
+  const { manifest, sources } = scan;
+  const total = manifest.bytes;
+  const encoded = encodeManifest(manifest);
+  for (let at = 0; at === 0 || at < encoded.length; at += OFFER_PIECE_BYTES) {
+    const piece = encoded.subarray(at, at + OFFER_PIECE_BYTES);
+    const more = at + OFFER_PIECE_BYTES < encoded.length;
+    await channel.send(encodeMessage({ type: "offer", more, piece }));
+  }
+
+  const answer = await receiveMessage(channel);
+  if (answer.type === "error") throw peerError(answer);
+  if (answer.type !== "answer") {
+    throw new TransferError("protocol", `Expected answer, got ${answer.type}`);
+  }
+  if (!answer.accept) {
+    throw new TransferError(
+      "refused",
+      `The receiver declined the files${answer.reason ? `: ${answer.reason}` : ""}`,
+    );
+  }
+  options.onAccepted?.();
+
+  const credit = new Credit();
+  credit.grant(answer.window);
+  let result: Extract<TransferMsg, { type: "result" }> | undefined;
+  const listener = (async () => {
+    for (;;) {
+      const msg = await receiveMessage(channel);
+      if (msg.type === "credit") credit.grant(msg.bytes);
+      else if (msg.type === "result") return result = msg;
+      else if (msg.type === "error") throw peerError(msg);
+      else throw new TransferError("protocol", `Unexpected ${msg.type} from the receiver`);
+    }
+  })();
+  listener.catch((error) => credit.fail(error));
+  const abort = () => credit.fail(new TransferError("cancelled", "Cancelled"));
+  options.signal?.addEventListener("abort", abort, { once: true });
+
+  let sent = 0;
+  let pending: Promise<void> = Promise.resolve();
+  try {
+    for (const [index, entry] of manifest.entries.entries()) {
+      if (entry.kind !== "file") continue;
+      const hash = createHash("sha256");
+      using file = await Deno.open(sources[index]!, { read: true });
+      let offset = 0;
+      while (offset < entry.size) {
+        const want = Math.min(CHUNK_BYTES, entry.size - offset);
+        await credit.take(want);
+        const message = allocateData(index, offset, want);
+        const payload = message.subarray(DATA_HEADER_BYTES);
+        let filled = 0;
+        while (filled < want) {
+          const n = await file.read(payload.subarray(filled));
+          if (n === null) {
+            throw new TransferError(
+              "changed",
+              `Cannot send ${entry.path}: it shrank from ${entry.size} to ${
+                offset + filled
+              } bytes while sending`,
+            );
+          }
+          filled += n;
+        }
+        hash.update(payload);
+        pending = channel.send(message);
+        pending.catch((error) => credit.fail(error));
+        offset += want;
+        sent += want;
+        options.onProgress?.({ bytes: sent, total });
+      }
+      const sha256 = new Uint8Array(hash.digest());
+      pending = channel.send(encodeMessage({ type: "file_end", index, sha256 }));
+    }
+    await channel.send(encodeMessage({ type: "done" }));
+    await pending;
+    await listener;
+  } catch (error) {
+    await channel.send(encodeMessage({
+      type: "error",
+      error: error instanceof TransferError ? error.code : "io",
+      message: error instanceof Error ? error.message : String(error),
+    })).catch(() => {});
+    throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", abort);
+  }
+  await channel.close();
+  return { files: result?.files ?? manifest.files, bytes: sent };
+}
+
+/** Reads the next message; a channel that ends here means the receiver left. */
+export async function receiveMessage(channel: Channel): Promise<TransferMsg> {
+  const bytes = await channel.receive();
+  if (bytes === null) {
+    throw new TransferError("peer_error", "The other side closed the transfer early");
+  }
+  return decodeMessage(bytes);
+}

@@ -1,0 +1,289 @@
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { RecordError } from "../crypto/records.ts";
+import { type Channel, SecureChannel } from "../link/channel.ts";
+import { type FramePipe, memoryFramePipes } from "../link/frames.ts";
+import { type Manifest, scanPaths } from "./manifest.ts";
+import { allocateData, decodeMessage, encodeMessage, TransferError } from "./messages.ts";
+import { receiveFiles } from "./receive.ts";
+import { sendFiles } from "./send.ts";
+
+function keys() {
+  const a = crypto.getRandomValues(new Uint8Array(32));
+  const b = crypto.getRandomValues(new Uint8Array(32));
+  return [{ send: a, receive: b }, { send: b, receive: a }] as const;
+}
+
+/** Two secure channels joined in memory; `tap` may rewrite frames from sender to receiver. */
+function channels(tap?: TransformStream<Uint8Array, Uint8Array>): [SecureChannel, SecureChannel] {
+  const [ka, kb] = keys();
+  let [a, b]: FramePipe[] = memoryFramePipes();
+  if (tap) b = { readable: b!.readable.pipeThrough(tap), writable: b!.writable };
+  return [new SecureChannel(a!, ka), new SecureChannel(b!, kb)];
+}
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "punch-transfer-" });
+}
+
+async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(dir: string, rel: string) {
+    for await (const entry of Deno.readDir(dir)) {
+      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+      out.push(relPath);
+      if (entry.isDirectory) await walk(join(dir, entry.name), relPath);
+    }
+  }
+  await walk(root, "").catch(() => {});
+  return out.sort();
+}
+
+/** A hostile sender: sends a hand-made manifest, then whatever `script` sends. */
+async function hostileOffer(channel: Channel, manifest: unknown): Promise<void> {
+  const piece = new TextEncoder().encode(JSON.stringify(manifest));
+  await channel.send(encodeMessage({ type: "offer", more: false, piece }));
+}
+
+function manifestOf(entries: { path: string; kind: "file" | "dir"; size: number; mode: number }[]) {
+  return {
+    entries,
+    files: entries.filter((e) => e.kind === "file").length,
+    bytes: entries.reduce((n, e) => n + e.size, 0),
+  };
+}
+
+Deno.test("sendFiles() and receiveFiles() move a tree with empty dirs, unicode and modes", async () => {
+  const src = await tempDir();
+  const out = await tempDir();
+  try {
+    await Deno.mkdir(join(src, "d", "empty"), { recursive: true });
+    await Deno.writeTextFile(join(src, "d", "ünï 📦.txt"), "x".repeat(200_000));
+    await Deno.writeFile(join(src, "d", "zero"), new Uint8Array());
+    const scan = await scanPaths([join(src, "d")]);
+    const [a, b] = channels();
+    const progress: number[] = [];
+    const [sent, received] = await Promise.all([
+      sendFiles(a, scan),
+      receiveFiles(b, { out, onProgress: (p) => progress.push(p.bytes) }),
+    ]);
+    deepEqual(sent, { files: 2, bytes: 200_000 });
+    equal(received.files, 2);
+    equal(progress.at(-1), 200_000);
+    deepEqual(await listTree(out), ["d", "d/empty", "d/zero", "d/ünï 📦.txt"]);
+    equal(await Deno.readTextFile(join(out, "d", "ünï 📦.txt")), "x".repeat(200_000));
+  } finally {
+    await Deno.remove(src, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+const HOSTILE_PATHS = [
+  "/etc/passwd",
+  "../escape",
+  "a/../../escape",
+  "C:evil",
+  "a\\..\\b",
+  "nul\u0000byte",
+  "",
+  "a//b",
+  "CON",
+];
+
+for (const path of HOSTILE_PATHS) {
+  Deno.test(`receiveFiles() refuses the manifest path ${JSON.stringify(path)} and writes nothing`, async () => {
+    const out = await tempDir();
+    try {
+      const [a, b] = channels();
+      const offered = hostileOffer(a, manifestOf([{ path, kind: "file", size: 1, mode: 0o644 }]));
+      await rejects(
+        receiveFiles(b, { out }),
+        (e) => e instanceof TransferError && (e.code === "bad_path" || e.code === "bad_manifest"),
+      );
+      await offered;
+      const reply = decodeMessage((await a.receive())!);
+      equal(reply.type, "error");
+      deepEqual(await listTree(out), []);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  });
+}
+
+Deno.test("receiveFiles() refuses a path through a link that escapes --out", async () => {
+  if (Deno.build.os === "windows") return;
+  const out = await tempDir();
+  const outside = await tempDir();
+  try {
+    await Deno.symlink(outside, join(out, "link"));
+    const [a, b] = channels();
+    const offered = hostileOffer(
+      a,
+      manifestOf([{ path: "link/x", kind: "file", size: 1, mode: 0o644 }]),
+    );
+    await rejects(
+      receiveFiles(b, { out }),
+      (e) => e instanceof TransferError && e.code === "bad_path",
+    );
+    await offered;
+    deepEqual(await listTree(outside), []);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("receiveFiles() rejects data that does not match the manifest or the hash", async () => {
+  const cases: [string, (c: Channel) => Promise<void>][] = [
+    ["data beyond the declared size", async (c) => {
+      const msg = allocateData(0, 0, 5);
+      await c.send(msg);
+    }],
+    ["data at the wrong offset", async (c) => {
+      await c.send(allocateData(0, 2, 1));
+    }],
+    ["a wrong hash", async (c) => {
+      await c.send(allocateData(0, 0, 4));
+      await c.send(encodeMessage({ type: "file_end", index: 0, sha256: new Uint8Array(32) }));
+    }],
+    ["done before every file", async (c) => {
+      await c.send(encodeMessage({ type: "done" }));
+    }],
+    ["an unknown file index", async (c) => {
+      await c.send(allocateData(7, 0, 1));
+    }],
+  ];
+  for (const [name, script] of cases) {
+    const out = await tempDir();
+    try {
+      const [a, b] = channels();
+      const attack = (async () => {
+        await hostileOffer(a, manifestOf([{ path: "f", kind: "file", size: 4, mode: 0o644 }]));
+        const answer = decodeMessage((await a.receive())!);
+        equal(answer.type, "answer");
+        await script(a);
+      })();
+      await rejects(
+        receiveFiles(b, { out }),
+        (e) => e instanceof TransferError && ["protocol", "integrity"].includes(e.code),
+        name,
+      );
+      await attack;
+      deepEqual(await listTree(out), [], `${name}: nothing kept, no .part left`);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  }
+});
+
+Deno.test("receiveFiles() keeps a file whose hash matches", async () => {
+  const out = await tempDir();
+  try {
+    const [a, b] = channels();
+    const script = (async () => {
+      await hostileOffer(a, manifestOf([{ path: "f", kind: "file", size: 4, mode: 0o640 }]));
+      await a.receive();
+      const msg = allocateData(0, 0, 4);
+      msg.set([1, 2, 3, 4], 13);
+      await a.send(msg);
+      const sha256 = new Uint8Array(
+        createHash("sha256").update(Uint8Array.of(1, 2, 3, 4)).digest(),
+      );
+      await a.send(encodeMessage({ type: "file_end", index: 0, sha256 }));
+      await a.send(encodeMessage({ type: "done" }));
+      await a.close();
+    })();
+    const result = await receiveFiles(b, { out });
+    await script;
+    equal(result.files, 1);
+    deepEqual(await Deno.readFile(join(out, "f")), Uint8Array.of(1, 2, 3, 4));
+    if (Deno.build.os !== "windows") equal((await Deno.stat(join(out, "f"))).mode! & 0o777, 0o640);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("sendFiles() reports a receiver that declines", async () => {
+  const src = await tempDir();
+  const out = await tempDir();
+  try {
+    await Deno.writeTextFile(join(src, "a"), "a");
+    const scan = await scanPaths([join(src, "a")]);
+    const [a, b] = channels();
+    let asked: Manifest | undefined;
+    const [sent, received] = await Promise.allSettled([
+      sendFiles(a, scan),
+      receiveFiles(b, { out, confirm: (m) => (asked = m, false) }),
+    ]);
+    equal(asked?.files, 1);
+    ok(
+      sent.status === "rejected" && sent.reason instanceof TransferError &&
+        sent.reason.code === "refused",
+    );
+    ok(received.status === "rejected" && received.reason.code === "refused");
+    deepEqual(await listTree(out), []);
+  } finally {
+    await Deno.remove(src, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+/** Runs a transfer whose frames pass through `tap`; returns the receiver's error. */
+async function tamperedTransfer(tap: TransformStream<Uint8Array, Uint8Array>): Promise<unknown> {
+  const src = await tempDir();
+  const out = await tempDir();
+  try {
+    await Deno.writeFile(join(src, "f"), new Uint8Array(300_000).fill(7));
+    const scan = await scanPaths([join(src, "f")]);
+    const [a, b] = channels(tap);
+    const [, received] = await Promise.allSettled([sendFiles(a, scan), receiveFiles(b, { out })]);
+    deepEqual(await listTree(out), []);
+    a.abort();
+    return received.status === "rejected" ? received.reason : undefined;
+  } finally {
+    await Deno.remove(src, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+}
+
+Deno.test("a tampered record stream is rejected", async () => {
+  let n = 0;
+  const error = await tamperedTransfer(
+    new TransformStream({
+      transform(frame, controller) {
+        if (n++ === 2) frame[frame.length - 20]! ^= 1;
+        controller.enqueue(frame);
+      },
+    }),
+  );
+  ok(error instanceof RecordError && error.code === "tampered", String(error));
+});
+
+Deno.test("a reordered record stream is rejected", async () => {
+  let n = 0;
+  let held: Uint8Array | undefined;
+  const error = await tamperedTransfer(
+    new TransformStream({
+      transform(frame, controller) {
+        if (n++ === 2) return void (held = frame);
+        controller.enqueue(frame);
+        if (held) controller.enqueue(held), held = undefined;
+      },
+    }),
+  );
+  ok(error instanceof RecordError && error.code === "tampered", String(error));
+});
+
+Deno.test("a truncated record stream is rejected", async () => {
+  let n = 0;
+  const error = await tamperedTransfer(
+    new TransformStream({
+      transform(frame, controller) {
+        if (n++ === 3) return controller.terminate();
+        controller.enqueue(frame);
+      },
+    }),
+  );
+  ok(error instanceof RecordError && error.code === "truncated", String(error));
+});

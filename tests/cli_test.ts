@@ -1,0 +1,203 @@
+/**
+ * End-to-end: a real `punch serve` process and real `punch send` and
+ * `punch receive` processes.
+ */
+
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { describeTree, Punch, startServe, tempDir, transfer, writeRandomFile } from "./_helpers.ts";
+
+const MiB = 1024 * 1024;
+
+async function makeTree(root: string): Promise<string> {
+  const tree = join(root, "tree");
+  await Deno.mkdir(join(tree, "empty", "deeper"), { recursive: true });
+  await Deno.mkdir(join(tree, "фото", "日本"), { recursive: true });
+  await Deno.writeTextFile(join(tree, "фото", "日本", "名前 🎉.txt"), "unicode\n");
+  await Deno.writeTextFile(join(tree, "run.sh"), "#!/bin/sh\necho hi\n");
+  await Deno.writeFile(join(tree, "zero"), new Uint8Array());
+  await writeRandomFile(join(tree, "фото", "blob.bin"), 3 * MiB + 17);
+  if (Deno.build.os !== "windows") {
+    await Deno.chmod(join(tree, "run.sh"), 0o755);
+    await Deno.chmod(join(tree, "zero"), 0o600);
+  }
+  return tree;
+}
+
+Deno.test("punch moves a 64 MiB file and a directory tree byte-identical through punch serve", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const big = join(dir.path, "big.bin");
+  await writeRandomFile(big, 64 * MiB);
+  const tree = await makeTree(dir.path);
+  const out = join(dir.path, "out");
+
+  const { sent, received } = await transfer(server.url, [big, tree], out);
+  equal(sent.code, 0, sent.stderr);
+  equal(received.code, 0, received.stderr);
+  const done = received.events.find((e) => e.type === "done")!;
+  equal(done.path, "relay");
+  equal(done.bytes, 64 * MiB + 3 * MiB + 17 + 8 + 18);
+  deepEqual(
+    sent.events.map((e) => e.type).filter((t) => t !== "progress" && t !== "waiting"),
+    ["code", "connected", "done"],
+  );
+  ok(received.events.some((e) => e.type === "progress"));
+  deepEqual(await describeTree(join(out, "tree")), await describeTree(tree));
+  deepEqual(
+    await describeTree(join(out)).then((t) => t.find((l) => l.startsWith("big.bin "))),
+    (await describeTree(dir.path)).find((l) => l.startsWith("big.bin ")),
+  );
+  // No temporary file is left behind.
+  equal((await describeTree(out)).some((line) => line.includes(".punch-")), false);
+});
+
+Deno.test("punch fails both sides on a wrong code and writes nothing", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const file = join(dir.path, "secret.txt");
+  await Deno.writeTextFile(file, "secret");
+  const out = join(dir.path, "out");
+  const { sent, received } = await transfer(server.url, [file], out, {
+    code: (code) => {
+      const [nameplate, first] = code.split("-");
+      return `${nameplate}-${first === "abandon" ? "ability" : "abandon"}-zoo`;
+    },
+  });
+  equal(received.code, 3, received.stderr);
+  equal(sent.code, 3, sent.stderr);
+  const error = received.events.find((e) => e.type === "error")!;
+  equal(error.error, "wrong_code");
+  match(error.message as string, /wrong code/i);
+  equal(sent.events.find((e) => e.type === "error")?.error, "wrong_code");
+  equal(await Deno.stat(out).then(() => true, () => false), false);
+});
+
+Deno.test("punch receive refuses without --yes when stdin is not a terminal", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const file = join(dir.path, "a.txt");
+  await Deno.writeTextFile(file, "a");
+  const out = join(dir.path, "out");
+  const { sent, received } = await transfer(server.url, [file], out, { receiveArgs: [] });
+  equal(received.code, 6, received.stderr);
+  match(received.events.find((e) => e.type === "error")!.message as string, /--yes/);
+  equal(sent.code, 6, sent.stderr);
+  equal(sent.events.find((e) => e.type === "error")?.error, "refused");
+  equal(await Deno.stat(out).then(() => true, () => false), false);
+});
+
+Deno.test("punch receive never overwrites an existing file unless --overwrite", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const file = join(dir.path, "a.txt");
+  await Deno.writeTextFile(file, "new");
+  const out = join(dir.path, "out");
+  await Deno.mkdir(out);
+  await Deno.writeTextFile(join(out, "a.txt"), "old");
+
+  const refused = await transfer(server.url, [file], out);
+  equal(refused.received.code, 1, refused.received.stderr);
+  equal(refused.received.events.find((e) => e.type === "error")?.error, "conflict");
+  match(refused.received.events.find((e) => e.type === "error")!.message as string, /--overwrite/);
+  equal(await Deno.readTextFile(join(out, "a.txt")), "old");
+  equal(refused.sent.code, 4);
+
+  const replaced = await transfer(server.url, [file], out, {
+    receiveArgs: ["--yes", "--overwrite"],
+  });
+  equal(replaced.received.code, 0, replaced.received.stderr);
+  equal(await Deno.readTextFile(join(out, "a.txt")), "new");
+});
+
+Deno.test("punch serve drops garbage clients while another pair's transfer completes", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const file = join(dir.path, "f.bin");
+  await writeRandomFile(file, 16 * MiB);
+  const out = join(dir.path, "out");
+  const ws = server.url.replace("http", "ws") + "/v1/ws";
+
+  const running = transfer(server.url, [file], out);
+  const attackers = Array.from({ length: 6 }, async (_, i) => {
+    const socket = new WebSocket(ws);
+    const closed = new Promise<number>((resolve) => socket.onclose = (e) => resolve(e.code));
+    await new Promise((resolve) => socket.onopen = resolve);
+    if (i % 3 === 0) socket.send("{not json");
+    else if (i % 3 === 1) socket.send("x".repeat(100_000));
+    else socket.send(new Uint8Array(3 * MiB));
+    return await closed;
+  });
+  deepEqual(await Promise.all(attackers), [1008, 1008, 1008, 1008, 1008, 1008]);
+  const { sent, received } = await running;
+  equal(sent.code, 0, sent.stderr);
+  equal(received.code, 0, received.stderr);
+  deepEqual(
+    await describeTree(out),
+    (await describeTree(dir.path)).filter((l) => l.startsWith("f.bin ")),
+  );
+});
+
+Deno.test("punch send and receive find each other with no server configured", async () => {
+  await using dir = await tempDir();
+  const file = join(dir.path, "hello.txt");
+  await Deno.writeTextFile(file, "hello over the embedded rendezvous\n");
+  const out = join(dir.path, "out");
+  const env = { PUNCH_SERVER: "" };
+  const sender = new Punch(["send", "--json", file], { env });
+  const code = (await sender.event("code")).code as string;
+  const receiver = new Punch(["receive", "--json", "--yes", "--out", out, code], { env });
+  const [sent, received] = await Promise.all([sender.done, receiver.done]);
+  equal(sent.code, 0, sent.stderr);
+  equal(received.code, 0, received.stderr);
+  equal(await Deno.readTextFile(join(out, "hello.txt")), "hello over the embedded rendezvous\n");
+});
+
+Deno.test("punch receive explains an unknown nameplate", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const receiver = new Punch([
+    "receive",
+    "--json",
+    "--yes",
+    "--server",
+    server.url,
+    "--out",
+    dir.path,
+    "99999999-abandon-zoo",
+  ]);
+  const { code, events } = await receiver.done;
+  equal(code, 3);
+  const error = events.find((e) => e.type === "error")!;
+  equal(error.error, "unknown_nameplate");
+  match(error.message as string, /still running/);
+});
+
+Deno.test("punch prints help, version, and usage errors with exit code 2", async () => {
+  const version = await new Punch(["--version"]).done;
+  equal(version.code, 0);
+  const help = await new Punch(["send", "--help"]).done;
+  equal(help.code, 0);
+  const none = await new Punch(["send", "--json"]).done;
+  equal(none.code, 2);
+  equal(none.events[0]?.error, "usage");
+  const badCode = await new Punch([
+    "receive",
+    "--json",
+    "--server",
+    "http://127.0.0.1:9",
+    "nonsense",
+  ]).done;
+  equal(badCode.code, 2);
+  const unknown = await new Punch(["launch"]).done;
+  equal(unknown.code, 2);
+  const network = await new Punch([
+    "receive",
+    "--json",
+    "--server",
+    "http://127.0.0.1:9",
+    "12-abandon-zoo",
+  ]).done;
+  equal(network.code, 5, network.stderr);
+  equal(network.events.find((e) => e.type === "error")?.error, "network");
+});
