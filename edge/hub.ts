@@ -24,6 +24,7 @@ import {
   type ServerToClientMsg,
   type Side,
 } from "../lib/rendezvous/messages.ts";
+import { GarbageMeter } from "../lib/memory.ts";
 import type { Bus, BusFactory } from "./bus.ts";
 import { type Limits, NAMEPLATE_MIN_DIGITS, NAMEPLATE_TRIES_PER_LENGTH } from "./defaults.ts";
 
@@ -83,6 +84,7 @@ export class Hub {
   #paired = 0;
   #dropped = 0;
   #closed = false;
+  readonly #meter = new GarbageMeter();
 
   constructor(limits: Limits, bus: BusFactory, log: (line: string) => void) {
     this.#limits = limits;
@@ -193,6 +195,7 @@ export class Hub {
       throw new ProtocolError("flow_control", "Relayed bytes exceed the flow-control window");
     }
     peer.socket.send(data);
+    this.#meter.count(data.byteLength);
   }
 
   /** The other side of a paired connection; throws if it is not paired. */

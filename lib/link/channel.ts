@@ -12,6 +12,7 @@
  */
 
 import { RecordOpener, RecordSealer } from "../crypto/records.ts";
+import { GarbageMeter } from "../memory.ts";
 import type { FramePipe } from "./frames.ts";
 
 /** A message channel: what the transfer protocol needs from below. */
@@ -38,6 +39,7 @@ export class SecureChannel implements Channel {
   readonly #opener: RecordOpener;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #meter = new GarbageMeter();
   #closing = false;
 
   constructor(pipe: FramePipe, keys: ChannelKeys) {
@@ -59,6 +61,7 @@ export class SecureChannel implements Channel {
       this.#opener.end();
       return null;
     }
+    this.#meter.count(value.length);
     return this.#opener.open(value);
   }
 
@@ -76,6 +79,7 @@ export class SecureChannel implements Channel {
 
   /** Queues a frame once the carrier has room; a carrier failure surfaces on a later write. */
   async #write(frame: Uint8Array): Promise<void> {
+    this.#meter.count(frame.length);
     await this.#writer.ready;
     this.#writer.write(frame).catch(() => {});
   }

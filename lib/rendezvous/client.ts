@@ -5,15 +5,20 @@
  * - `connect()` waits for `welcome` and learns this side's public address.
  * - The sender calls `allocate()` then `paired()`; the receiver `claim()`.
  * - `add(phase, body)` and `next(phase)` pass mailbox messages.
- * - `frames()` is the relay: binary frames to and from the other side.
+ * - `frames()` is the relay: records to and from the other side, each cut
+ *   into binary WebSocket messages of at most 64 KiB with a length prefix
+ *   (lib/link/framing.ts).
  *
  * @module
  */
 
+import { RECORD_MAX_PLAINTEXT, RECORD_OVERHEAD } from "../crypto/records.ts";
 import type { FramePipe } from "../link/frames.ts";
+import { FrameReassembler, splitFrame } from "../link/framing.ts";
 import {
   decodeBase64,
   encodeBase64,
+  MAX_BINARY_FRAME_BYTES,
   type Mood,
   parseServerMessage,
   type ServerToClientMsg,
@@ -77,6 +82,7 @@ export class RendezvousClient {
   readonly #mail = new Map<string, Uint8Array[]>();
   #frames?: ReadableStreamDefaultController<Uint8Array>;
   readonly #early: Uint8Array[] = [];
+  readonly #reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
   #error?: RendezvousError;
   #peerGone = false;
 
@@ -168,7 +174,7 @@ export class RendezvousClient {
     const writable = new WritableStream<Uint8Array>({
       write: (frame) => {
         if (this.#error) throw this.#error;
-        socket.send(frame);
+        for (const chunk of splitFrame(frame, MAX_BINARY_FRAME_BYTES)) socket.send(chunk);
       },
     });
     return { readable, writable };
@@ -218,9 +224,19 @@ export class RendezvousClient {
 
   #onMessage(event: MessageEvent): void {
     if (typeof event.data !== "string") {
-      const frame = new Uint8Array(event.data as ArrayBuffer);
-      if (this.#frames) this.#frames.enqueue(frame);
-      else this.#early.push(frame);
+      let frames: Uint8Array[];
+      try {
+        frames = this.#reassembler.push(new Uint8Array(event.data as ArrayBuffer));
+      } catch (error) {
+        this.#fail(
+          new RendezvousError("network", "The other side sent a bad frame", { cause: error }),
+        );
+        return this.close();
+      }
+      for (const frame of frames) {
+        if (this.#frames) this.#frames.enqueue(frame);
+        else this.#early.push(frame);
+      }
       return;
     }
     let msg: ServerToClientMsg;

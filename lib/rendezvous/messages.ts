@@ -55,8 +55,12 @@ export type ServerToClientMsg =
 /** Largest text message either side may send, in UTF-16 code units. */
 export const MAX_TEXT_MESSAGE_CHARS = 64 * 1024;
 
-/** Largest binary frame the relay passes on: one record of 1 MiB + 1 KiB plaintext plus 17 bytes. */
-export const MAX_BINARY_FRAME_BYTES = 1_049_600 + 17;
+/**
+ * Largest binary WebSocket message the relay passes on. Records (up to
+ * 1 MiB) are cut into messages of this size: Deno's WebSocket moves 64 KiB
+ * messages two to three times faster than 1 MiB ones here.
+ */
+export const MAX_BINARY_FRAME_BYTES = 64 * 1024;
 
 const NAMEPLATE_RE = /^[0-9]{1,8}$/;
 const PHASE_RE = /^[a-z][a-z0-9_-]{0,31}$/;

@@ -5,7 +5,7 @@
  * - Wait for `offer`; check every path and every existing target before
  *   asking the user, so a refusal costs nothing.
  * - `answer {accept, window}`, then write each file to a temporary name in
- *   its final directory, granting `credit` after every chunk is on disk.
+ *   its final directory, granting `credit` once a quarter window is on disk.
  * - On `file_end`, compare size and SHA-256, set the mode, and link the file
  *   to its final name (which fails rather than clobber) or rename it over the
  *   old one with `overwrite`.
@@ -20,7 +20,7 @@ import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
-import { WINDOW_BYTES } from "./defaults.ts";
+import { CREDIT_BATCH_BYTES, WINDOW_BYTES } from "./defaults.ts";
 import { type Progress, receiveMessage } from "./send.ts";
 
 /** Options for {@linkcode receiveFiles}. */
@@ -211,6 +211,7 @@ export async function receiveFiles(
   let files = 0;
   const entries = manifest.entries;
   let next = 0; // the next manifest index a file may start at
+  let owed = 0; // bytes written but not yet granted back as credit
   try {
     await Deno.mkdir(root, { recursive: true });
     for (const entry of entries) {
@@ -261,7 +262,11 @@ export async function receiveFiles(
         sink.hash.update(msg.bytes);
         sink.written += msg.bytes.length;
         received += msg.bytes.length;
-        channel.send(encodeMessage({ type: "credit", bytes: msg.bytes.length })).catch(() => {});
+        owed += msg.bytes.length;
+        if (owed >= CREDIT_BATCH_BYTES || sink.written === entry.size) {
+          channel.send(encodeMessage({ type: "credit", bytes: owed })).catch(() => {});
+          owed = 0;
+        }
         options.onProgress?.({ bytes: received, total });
       } else if (msg.type === "file_end") {
         if (!sink) sink = await open(msg.index);

@@ -234,7 +234,7 @@ async function tamperedTransfer(tap: TransformStream<Uint8Array, Uint8Array>): P
   const src = await tempDir();
   const out = await tempDir();
   try {
-    await Deno.writeFile(join(src, "f"), new Uint8Array(300_000).fill(7));
+    await Deno.writeFile(join(src, "f"), new Uint8Array(3_500_000).fill(7));
     const scan = await scanPaths([join(src, "f")]);
     const [a, b] = channels(tap);
     const [, received] = await Promise.allSettled([sendFiles(a, scan), receiveFiles(b, { out })]);

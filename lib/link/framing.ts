@@ -1,0 +1,89 @@
+/**
+ * Length-prefixed framing: whole frames over a carrier that moves chunks of
+ * bytes (a stream socket, or WebSocket messages smaller than a frame).
+ *
+ * ```
+ * frame on the wire = u32 big-endian length || frame bytes
+ * ```
+ *
+ * The writer cuts the stream into chunks of at most `chunkBytes`; the reader
+ * accepts any chunking and refuses a declared length over its limit before
+ * allocating anything.
+ *
+ * @module
+ */
+
+/** Bytes of the length prefix. */
+export const FRAME_HEADER_BYTES = 4;
+
+/** A peer declared a frame longer than allowed. */
+export class FramingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FramingError";
+  }
+}
+
+/** Cuts one frame into wire chunks of at most `chunkBytes`, the first carrying the length. */
+export function splitFrame(frame: Uint8Array, chunkBytes: number): Uint8Array[] {
+  const firstPayload = Math.min(frame.length, chunkBytes - FRAME_HEADER_BYTES);
+  const first = new Uint8Array(FRAME_HEADER_BYTES + firstPayload);
+  new DataView(first.buffer).setUint32(0, frame.length);
+  first.set(frame.subarray(0, firstPayload), FRAME_HEADER_BYTES);
+  const chunks: Uint8Array[] = [first];
+  for (let at = firstPayload; at < frame.length; at += chunkBytes) {
+    chunks.push(frame.subarray(at, at + chunkBytes));
+  }
+  return chunks;
+}
+
+/** Reassembles frames from wire chunks of any size. */
+export class FrameReassembler {
+  readonly #maxFrameBytes: number;
+  readonly #header = new Uint8Array(FRAME_HEADER_BYTES);
+  #headerFill = 0;
+  #frame: Uint8Array | undefined;
+  #frameFill = 0;
+
+  constructor(maxFrameBytes: number) {
+    this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Whether a frame is partly received. */
+  get partial(): boolean {
+    return this.#headerFill > 0 || this.#frame !== undefined;
+  }
+
+  /** Takes one chunk; returns the frames it completed. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const done: Uint8Array[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#frame === undefined) {
+        const take = Math.min(FRAME_HEADER_BYTES - this.#headerFill, chunk.length - at);
+        this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
+        this.#headerFill += take;
+        at += take;
+        if (this.#headerFill < FRAME_HEADER_BYTES) break;
+        const length = new DataView(this.#header.buffer).getUint32(0);
+        if (length > this.#maxFrameBytes) {
+          throw new FramingError(
+            `Cannot read frame: declared length ${length} exceeds ${this.#maxFrameBytes}`,
+          );
+        }
+        this.#headerFill = 0;
+        this.#frame = new Uint8Array(length);
+        this.#frameFill = 0;
+      }
+      const take = Math.min(this.#frame.length - this.#frameFill, chunk.length - at);
+      this.#frame.set(chunk.subarray(at, at + take), this.#frameFill);
+      this.#frameFill += take;
+      at += take;
+      if (this.#frameFill === this.#frame.length) {
+        done.push(this.#frame);
+        this.#frame = undefined;
+      }
+    }
+    return done;
+  }
+}
