@@ -130,11 +130,16 @@ export async function receive(
   const session = await connect(args, signal);
   try {
     reporter.report({ type: "connected", path: "relay" });
-    const start = performance.now();
+    const ask = asker(args, reporter);
+    let start = performance.now();
     const result = await receiveFiles(session.channel, {
       out: args.out,
       overwrite: args.overwrite,
-      confirm: asker(args, reporter),
+      confirm: async (manifest) => {
+        const yes = await ask(manifest);
+        start = performance.now();
+        return yes;
+      },
       onProgress: (p) => reporter.report({ type: "progress", ...p }),
       signal,
     });

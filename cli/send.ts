@@ -80,9 +80,12 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
   });
   try {
     reporter.report({ type: "connected", path: "relay" });
-    const start = performance.now();
+    let start = performance.now();
     const result = await sendFiles(session.channel, scan, {
-      onAccepted: () => reporter.report({ type: "waiting", message: "Accepted; sending" }),
+      onAccepted: () => {
+        start = performance.now();
+        reporter.report({ type: "waiting", message: "Accepted; sending" });
+      },
       onProgress: (p) => reporter.report({ type: "progress", ...p }),
       signal,
     });

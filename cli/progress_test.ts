@@ -1,0 +1,77 @@
+import { deepEqual, equal } from "node:assert/strict";
+import { formatBytes, ProgressBar } from "./progress.ts";
+import { humanReporter, jsonReporter } from "./report.ts";
+
+Deno.test("formatBytes() uses binary units", () => {
+  deepEqual(
+    [0, 1023, 1024, 1536 * 1024, 5 * 1024 ** 3].map(formatBytes),
+    ["0 B", "1023 B", "1.0 KiB", "1.5 MiB", "5.0 GiB"],
+  );
+});
+
+Deno.test("ProgressBar renders bytes, percent, rate and ETA", () => {
+  let now = 0;
+  const bar = new ProgressBar({ write: () => {}, now: () => now, width: 10 });
+  now = 2000;
+  equal(
+    bar.render(50 * 1024 * 1024, 100 * 1024 * 1024),
+    "[#####-----]  50%  50.0 MiB / 100.0 MiB  25.0 MiB/s  ETA 00:02",
+  );
+  equal(bar.render(0, 0), "[##########] 100%  0 B / 0 B  0 B/s  ETA --:--");
+});
+
+Deno.test("ProgressBar redraws at most once per interval and always at the end", () => {
+  let now = 0;
+  const out: string[] = [];
+  const bar = new ProgressBar({ write: (t) => out.push(t), now: () => now, width: 4 });
+  bar.update(1, 10);
+  now = 50;
+  bar.update(2, 10);
+  now = 150;
+  bar.update(3, 10);
+  bar.update(10, 10);
+  bar.finish();
+  equal(out.length, 4);
+  equal(out.at(-1), "\n");
+  equal(out[0]!.startsWith("\r[----]  10%"), true);
+});
+
+Deno.test("jsonReporter() writes one object per line and throttles progress", () => {
+  let now = 0;
+  const lines: string[] = [];
+  const reporter = jsonReporter({ stdout: (t) => lines.push(t), now: () => now });
+  reporter.report({ type: "code", code: "4812-velvet-harbor" });
+  reporter.report({ type: "progress", bytes: 1, total: 10 });
+  now = 100;
+  reporter.report({ type: "progress", bytes: 2, total: 10 });
+  reporter.report({ type: "progress", bytes: 10, total: 10 });
+  deepEqual(lines, [
+    '{"type":"code","code":"4812-velvet-harbor"}\n',
+    '{"type":"progress","bytes":1,"total":10}\n',
+    '{"type":"progress","bytes":10,"total":10}\n',
+  ]);
+});
+
+Deno.test("humanReporter() prints the code, a bar on a terminal and the result", () => {
+  let now = 0;
+  const out: string[] = [];
+  const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: true, now: () => now });
+  reporter.report({ type: "code", code: "4812-velvet-harbor" });
+  now = 1000;
+  reporter.report({ type: "progress", bytes: 1024, total: 1024 });
+  reporter.report({ type: "done", path: "relay", files: 1, bytes: 1024, seconds: 1 });
+  equal(
+    out[0],
+    "Code: 4812-velvet-harbor\nOn the other machine run:\n  punch receive 4812-velvet-harbor\n",
+  );
+  equal(out[1]!.startsWith("\r["), true);
+  equal(out[2], "\n");
+  equal(out[3], "Done: 1 file, 1.0 KiB in 1.0 s (1.0 KiB/s, relay)\n");
+});
+
+Deno.test("humanReporter() draws no bar when stderr is not a terminal", () => {
+  const out: string[] = [];
+  const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: false });
+  reporter.report({ type: "progress", bytes: 1, total: 2 });
+  deepEqual(out, []);
+});
