@@ -3,7 +3,8 @@
  * ([RFC 8439](https://www.rfc-editor.org/rfc/rfc8439)), one key per direction.
  *
  * A frame is `flag (1 byte) || ChaCha20-Poly1305(plaintext) || tag (16 bytes)`.
- * Flag 0x00 is a data record, 0x01 the final record (empty plaintext). The
+ * Flag 0x00 is a data record, 0x01 the final record (empty plaintext), 0x02
+ * the final record of a stream that moves to another carrier (empty). The
  * flag byte is the additional data; the nonce is 4 zero bytes followed by
  * the record's sequence number as u64 big-endian, from 0 per direction. A
  * reordered, dropped, replayed or altered record fails authentication, and a
@@ -52,7 +53,18 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const FLAG_DATA = 0x00;
 const FLAG_FINAL = 0x01;
-const ADDITIONAL_DATA = [new Uint8Array([FLAG_DATA]), new Uint8Array([FLAG_FINAL])] as const;
+const FLAG_MOVED = 0x02;
+const ADDITIONAL_DATA = [
+  new Uint8Array([FLAG_DATA]),
+  new Uint8Array([FLAG_FINAL]),
+  new Uint8Array([FLAG_MOVED]),
+] as const;
+
+/**
+ * How a record stream ended: `end`, the sender is done; `moved`, the stream
+ * goes on over another carrier (with other keys), at this record boundary.
+ */
+export type RecordStreamEnding = "end" | "moved";
 const CIPHER_OPTIONS = { authTagLength: TAG_BYTES } as const;
 const EMPTY = new Uint8Array();
 
@@ -98,12 +110,15 @@ export class RecordSealer {
     return this.#seal(FLAG_DATA, plaintext);
   }
 
-  /** Seals the final record, after which nothing more can be sealed. */
-  sealFinal(): Uint8Array<ArrayBuffer> {
-    return this.#seal(FLAG_FINAL, EMPTY);
+  /**
+   * Seals the final record, after which nothing more can be sealed: flag
+   * 0x01 for `end`, 0x02 for `moved` (the stream continues elsewhere).
+   */
+  sealFinal(ending: RecordStreamEnding = "end"): Uint8Array<ArrayBuffer> {
+    return this.#seal(ending === "moved" ? FLAG_MOVED : FLAG_FINAL, EMPTY);
   }
 
-  #seal(flag: 0 | 1, plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
+  #seal(flag: 0 | 1 | 2, plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
     const sequence = this.#sequence++;
     if (this.#finished) {
       throw new RecordError(
@@ -111,7 +126,7 @@ export class RecordSealer {
         `Cannot seal record ${sequence}: the final record was already sealed`,
       );
     }
-    if (flag === FLAG_FINAL) this.#finished = true;
+    if (flag !== FLAG_DATA) this.#finished = true;
     const cipher = createCipheriv(CIPHER, this.#key, this.#nonce.of(sequence), CIPHER_OPTIONS);
     cipher.setAAD(ADDITIONAL_DATA[flag], { plaintextLength: plaintext.length });
     const ciphertext = cipher.update(plaintext);
@@ -130,6 +145,7 @@ export class RecordOpener {
   #nonce = new Nonce();
   #sequence = 0;
   #finished = false;
+  #ending: RecordStreamEnding | undefined;
   #failure: RecordErrorCode | undefined;
 
   /** Takes the 32-byte ChaCha20-Poly1305 key of this direction (copied). */
@@ -140,6 +156,11 @@ export class RecordOpener {
   /** Whether the final record has been opened. */
   get finished(): boolean {
     return this.#finished;
+  }
+
+  /** How the stream ended, once the final record has been opened. */
+  get ending(): RecordStreamEnding | undefined {
+    return this.#ending;
   }
 
   /**
@@ -192,7 +213,7 @@ export class RecordOpener {
       fail("malformed", `frame has ${frame.length} bytes, the minimum is ${RECORD_OVERHEAD}`);
     }
     const flag = frame[0];
-    if (flag !== FLAG_DATA && flag !== FLAG_FINAL) {
+    if (flag !== FLAG_DATA && flag !== FLAG_FINAL && flag !== FLAG_MOVED) {
       fail("malformed", `unknown flag 0x${flag!.toString(16).padStart(2, "0")}`);
     }
     const tagStart = frame.length - TAG_BYTES;
@@ -204,7 +225,7 @@ export class RecordOpener {
         this.#nonce.of(sequence),
         CIPHER_OPTIONS,
       );
-      decipher.setAAD(ADDITIONAL_DATA[flag as 0 | 1], { plaintextLength: tagStart - 1 });
+      decipher.setAAD(ADDITIONAL_DATA[flag as 0 | 1 | 2], { plaintextLength: tagStart - 1 });
       decipher.setAuthTag(frame.subarray(tagStart));
       plaintext = decipher.update(frame.subarray(1, tagStart));
       decipher.final(); // checks the tag; plaintext is discarded if it throws
@@ -214,6 +235,7 @@ export class RecordOpener {
     if (flag === FLAG_DATA) return ownedCopy(plaintext, frame);
     if (plaintext.length !== 0) fail("malformed", "the final record is not empty");
     this.#finished = true;
+    this.#ending = flag === FLAG_MOVED ? "moved" : "end";
     return null;
   }
 }
@@ -240,7 +262,7 @@ class Nonce {
  * byte avoids allocating (and zero-filling) a second buffer of the frame's size.
  */
 function assembleFrame(
-  flag: 0 | 1,
+  flag: 0 | 1 | 2,
   ciphertext: Uint8Array,
   tag: Uint8Array,
   plaintext: Uint8Array,

@@ -1,4 +1,4 @@
-import { equal, throws } from "node:assert/strict";
+import { deepEqual, equal, throws } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { bytesToHex as hex, hexToBytes } from "@noble/hashes/utils.js";
@@ -274,8 +274,8 @@ Deno.test("RecordOpener.open() rejects malformed frames", () => {
     /the minimum is 17$/,
   );
   const flag = vectorFrames()[0]!;
-  flag[0] = 0x02;
-  throwsWith(() => new RecordOpener(KEY).open(flag), "malformed", /flag 0x02$/);
+  flag[0] = 0x03;
+  throwsWith(() => new RecordOpener(KEY).open(flag), "malformed", /flag 0x03$/);
   // A final record that authenticates but carries data.
   const nonce = new Uint8Array(12);
   const sealed = chacha20poly1305(KEY, nonce, new Uint8Array([1])).encrypt(new Uint8Array([7]));
@@ -315,4 +315,24 @@ Deno.test("RecordSealer.seal() and RecordOpener.open() reject non-byte input", (
   throws(() => new RecordSealer(KEY).seal("hello"), TypeError);
   // @ts-expect-error: testing a frame of the wrong type
   throws(() => new RecordOpener(KEY).open([0]), TypeError);
+});
+
+Deno.test("sealFinal() marks a stream that moved, authenticated like the end", () => {
+  const key = new Uint8Array(32).fill(9);
+  const sealer = new RecordSealer(key);
+  const opener = new RecordOpener(key);
+  const data = sealer.seal(Uint8Array.of(1));
+  const moved = sealer.sealFinal("moved");
+  equal(moved[0], 0x02);
+  deepEqual(opener.open(data), Uint8Array.of(1));
+  equal(opener.ending, undefined);
+  equal(opener.open(moved), null);
+  equal(opener.ending, "moved");
+  opener.end();
+  // A moved marker turned into an end (or back) fails authentication.
+  const again = new RecordOpener(key);
+  again.open(data);
+  const flipped = moved.slice();
+  flipped[0] = 0x01;
+  throws(() => again.open(flipped), (e) => e instanceof RecordError && e.code === "tampered");
 });

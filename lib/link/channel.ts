@@ -11,7 +11,7 @@
  * @module
  */
 
-import { RecordOpener, RecordSealer } from "../crypto/records.ts";
+import { RecordOpener, RecordSealer, type RecordStreamEnding } from "../crypto/records.ts";
 import { GarbageMeter } from "../memory.ts";
 import type { FramePipe } from "./frames.ts";
 
@@ -69,6 +69,22 @@ export class SecureChannel implements Channel {
     if (this.#closing) return;
     this.#closing = true;
     await this.#write(this.#sealer.sealFinal());
+  }
+
+  /**
+   * Ends this side's direction with a `moved` record: what follows goes over
+   * another channel. The other side's {@linkcode receive} then returns
+   * `null` with {@linkcode ending} `"moved"`.
+   */
+  async moveOut(): Promise<void> {
+    if (this.#closing) throw new TypeError("Cannot move a closed channel");
+    this.#closing = true;
+    await this.#write(this.#sealer.sealFinal("moved"));
+  }
+
+  /** How the other side's direction ended, once `receive()` returned `null`. */
+  get ending(): RecordStreamEnding | undefined {
+    return this.#opener.ending;
   }
 
   abort(reason?: unknown): void {

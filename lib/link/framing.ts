@@ -13,6 +13,8 @@
  * @module
  */
 
+import type { FramePipe } from "./frames.ts";
+
 /** Bytes of the length prefix. */
 export const FRAME_HEADER_BYTES = 4;
 
@@ -86,4 +88,42 @@ export class FrameReassembler {
     }
     return done;
   }
+}
+
+/** A byte stream both ways, such as a TCP socket's. */
+export interface BytePipe {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+}
+
+/**
+ * Frames over a byte stream: each frame is written as `u32 length || frame`
+ * and read back whole. A stream that ends inside a frame errors.
+ */
+export function framedPipe(bytes: BytePipe, maxFrameBytes: number): FramePipe {
+  const reassembler = new FrameReassembler(maxFrameBytes);
+  const readable = bytes.readable.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        for (const frame of reassembler.push(chunk)) controller.enqueue(frame);
+      },
+      flush(controller) {
+        if (reassembler.partial) {
+          controller.error(new FramingError("Cannot read frame: stream ended inside a frame"));
+        }
+      },
+    }),
+  );
+  const writer = bytes.writable.getWriter();
+  const writable = new WritableStream<Uint8Array>({
+    async write(frame) {
+      const header = new Uint8Array(FRAME_HEADER_BYTES);
+      new DataView(header.buffer).setUint32(0, frame.length);
+      await writer.write(header);
+      await writer.write(frame);
+    },
+    close: () => writer.close(),
+    abort: (reason) => writer.abort(reason),
+  });
+  return { readable, writable };
 }

@@ -1,0 +1,87 @@
+/**
+ * A channel that starts on one carrier (the relay) and moves to another (a
+ * direct connection) at a record boundary, without the transfer on top
+ * noticing.
+ *
+ * Protocol flow (docs/protocol/transit.md):
+ * - Each side calls `moveTo(next)` once the direct channel is nominated: its
+ *   outgoing direction ends on the old channel with a `moved` record, and
+ *   everything after goes over `next`.
+ * - A `moved` record on the incoming side means: keep reading from `next`.
+ *   Records are never lost or repeated: the old carrier delivers everything
+ *   before the marker, the new one everything after.
+ * - The other side's `moved` record is its acknowledgement; once both
+ *   directions moved, `moved` resolves and the old carrier can be closed.
+ *
+ * @module
+ */
+
+import type { Channel, SecureChannel } from "./channel.ts";
+
+/** Which carrier a channel is on. */
+export type Path = "relay" | "direct";
+
+/** A {@linkcode Channel} that can move from one secure channel to another once. */
+export class MigratingChannel implements Channel {
+  #out: SecureChannel;
+  #in: SecureChannel;
+  #path: Path = "relay";
+  readonly #first: SecureChannel;
+  readonly #next = Promise.withResolvers<SecureChannel>();
+  readonly #incomingMoved = Promise.withResolvers<void>();
+  readonly #outgoingMoved = Promise.withResolvers<void>();
+  #moving = false;
+
+  constructor(initial: SecureChannel) {
+    this.#first = this.#out = this.#in = initial;
+    this.#incomingMoved.promise.catch(() => {});
+    this.#outgoingMoved.promise.catch(() => {});
+  }
+
+  /** The carrier this side sends on now. */
+  get path(): Path {
+    return this.#path;
+  }
+
+  /** Resolves once both directions have moved; the old carrier may then be closed. */
+  get moved(): Promise<void> {
+    return Promise.all([this.#incomingMoved.promise, this.#outgoingMoved.promise]).then(() => {});
+  }
+
+  /** Moves this side's sending to `next` at the next record boundary. Once only. */
+  async moveTo(next: SecureChannel): Promise<void> {
+    if (this.#moving) throw new TypeError("Cannot move a channel twice");
+    this.#moving = true;
+    this.#next.resolve(next);
+    await this.#out.moveOut();
+    this.#out = next;
+    this.#path = "direct";
+    this.#outgoingMoved.resolve();
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    return this.#out.send(message);
+  }
+
+  async receive(): Promise<Uint8Array | null> {
+    for (;;) {
+      const message = await this.#in.receive();
+      if (message !== null || this.#in.ending !== "moved" || this.#in !== this.#first) {
+        return message;
+      }
+      this.#in = await this.#next.promise;
+      this.#incomingMoved.resolve();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#out.close();
+  }
+
+  abort(reason?: unknown): void {
+    this.#first.abort(reason);
+    this.#next.promise.then((next) => next.abort(reason));
+    this.#next.reject(reason);
+    this.#next.promise.catch(() => {});
+  }
+}
