@@ -9,6 +9,7 @@ import { RendezvousError } from "../lib/rendezvous/client.ts";
 import { WrongCodeError } from "../lib/session/session.ts";
 import { TransferError } from "../lib/transfer/messages.ts";
 import { RecordError } from "../lib/crypto/records.ts";
+import { NoDirectPathError } from "./direct.ts";
 
 /** Process exit codes; each failure a script may act on has its own. */
 export const EXIT = Object.freeze({
@@ -42,6 +43,9 @@ export function describeFailure(error: unknown): Failure {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof UsageError) return { error: "usage", exit: EXIT.USAGE, message };
   if (error instanceof SyntaxError) return { error: "bad_code", exit: EXIT.USAGE, message };
+  if (error instanceof NoDirectPathError) {
+    return { error: "no_direct", exit: EXIT.NETWORK, message };
+  }
   if (error instanceof WrongCodeError) {
     return { error: "wrong_code", exit: EXIT.WRONG_CODE, message };
   }

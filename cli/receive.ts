@@ -11,6 +11,13 @@ import { openReceiver, type Session } from "../lib/session/session.ts";
 import type { Manifest } from "../lib/transfer/manifest.ts";
 import { TransferError } from "../lib/transfer/messages.ts";
 import { receiveFiles } from "../lib/transfer/receive.ts";
+import {
+  DIRECT_HELP,
+  DIRECT_OPTIONS,
+  type DirectArgs,
+  parseDirectArgs,
+  startDirect,
+} from "./direct.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
@@ -28,13 +35,14 @@ Options:
   --out DIR      write into DIR (default: the current directory)
   --yes          accept without asking (needed when stdin is not a terminal)
   --overwrite    replace existing files (default: refuse before writing anything)
+${DIRECT_HELP}
   --json         one JSON object per line on stdout
   --verbose      print the cause of an error
   -h, --help     this help
 `;
 
 /** Parsed `punch receive` arguments. */
-export interface ReceiveArgs {
+export interface ReceiveArgs extends DirectArgs {
   code: string;
   server?: string;
   out: string;
@@ -58,6 +66,7 @@ export function parseReceiveArgs(args: string[]): ReceiveArgs {
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      ...DIRECT_OPTIONS,
     },
   });
   if (!values.help && positionals.length !== 1) {
@@ -69,6 +78,7 @@ export function parseReceiveArgs(args: string[]): ReceiveArgs {
   }
   return {
     code: positionals[0] ?? "",
+    ...parseDirectArgs(values),
     ...(values.server !== undefined ? { server: values.server } : {}),
     out: values.out,
     yes: values.yes,
@@ -105,13 +115,18 @@ function asker(args: ReceiveArgs, reporter: Reporter) {
   };
 }
 
-async function connect(args: ReceiveArgs, signal: AbortSignal): Promise<Session> {
+async function connect(
+  args: ReceiveArgs,
+  signal: AbortSignal,
+): Promise<{ session: Session; server: string }> {
   const server = configuredServer(args.server);
-  if (server !== undefined) return await openReceiver(server, args.code, { signal });
+  if (server !== undefined) {
+    return { session: await openReceiver(server, args.code, { signal }), server };
+  }
   const candidates = await findEmbedded(parseCode(args.code).nameplate, signal);
   for (const [i, url] of candidates.entries()) {
     try {
-      return await openReceiver(url, args.code, { signal });
+      return { session: await openReceiver(url, args.code, { signal }), server: url };
     } catch (error) {
       const last = i === candidates.length - 1;
       if (last || !(error instanceof RendezvousError) || error.code === "peer_gone") throw error;
@@ -127,12 +142,17 @@ export async function receive(
   signal: AbortSignal,
 ): Promise<void> {
   parseCode(args.code);
-  const session = await connect(args, signal);
+  const { session, server } = await connect(args, signal);
+  const direct = await startDirect(session, server, args, reporter).catch(async (error) => {
+    await session.client.release("errory");
+    throw error;
+  });
+  const channel = direct.channel;
   try {
-    reporter.report({ type: "connected", path: "relay" });
+    reporter.report({ type: "connected", path: channel.path });
     const ask = asker(args, reporter);
     let start = performance.now();
-    const result = await receiveFiles(session.channel, {
+    const result = await receiveFiles(channel, {
       out: args.out,
       overwrite: args.overwrite,
       confirm: async (manifest) => {
@@ -143,16 +163,18 @@ export async function receive(
       onProgress: (p) => reporter.report({ type: "progress", ...p }),
       signal,
     });
+    await direct.finish();
     reporter.report({
       type: "done",
-      path: "relay",
+      path: channel.readPath,
       files: result.files,
       bytes: result.bytes,
       seconds: (performance.now() - start) / 1000,
     });
     await session.client.release("happy");
   } catch (error) {
-    session.channel.abort(error);
+    channel.abort(error);
+    await direct.finish();
     await session.client.release("errory");
     throw error;
   }

@@ -14,6 +14,7 @@ export type Event =
   | { type: "listening"; url: string }
   | { type: "waiting"; message: string }
   | { type: "connected"; path: "relay" | "direct" }
+  | { type: "path"; path: "relay" | "direct"; address?: string; reason?: string }
   | { type: "offer"; files: number; dirs: number; bytes: number }
   | { type: "progress"; bytes: number; total: number }
   | { type: "done"; path: "relay" | "direct"; files: number; bytes: number; seconds: number }
@@ -85,6 +86,12 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
           return line(event.message);
         case "connected":
           return line(`Connected (${event.path}); encrypted end to end`);
+        case "path":
+          return line(
+            event.path === "direct"
+              ? `Moved to a direct connection (${event.address})`
+              : `Staying on the relay: ${event.reason}`,
+          );
         case "offer":
           return line(
             `Offer: ${event.files} file${event.files === 1 ? "" : "s"}` +

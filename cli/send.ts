@@ -8,11 +8,19 @@ import { parseArgs } from "node:util";
 import { openSender } from "../lib/session/session.ts";
 import { scanPaths } from "../lib/transfer/manifest.ts";
 import { sendFiles } from "../lib/transfer/send.ts";
+import {
+  DIRECT_HELP,
+  DIRECT_OPTIONS,
+  type DirectArgs,
+  parseDirectArgs,
+  startDirect,
+} from "./direct.ts";
 import { UsageError } from "./errors.ts";
 import type { Reporter } from "./report.ts";
 import { configuredServer, SERVER_ENV, startEmbedded } from "./server.ts";
 
-export const SEND_HELP = `Usage: punch send [--server URL] [--code CODE] [--json] PATH...
+export const SEND_HELP =
+  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json] PATH...
 
 Offer files and directories to one receiver. Prints a code like
 4812-velvet-harbor; the other side runs: punch receive 4812-velvet-harbor
@@ -21,13 +29,14 @@ Options:
   --server URL   rendezvous server (default: $${SERVER_ENV}, else one runs inside
                  this process and is announced on the local network)
   --code CODE    use this code instead of a fresh one (NUMBER-word-word)
+${DIRECT_HELP}
   --json         one JSON object per line on stdout
   --verbose      print the cause of an error
   -h, --help     this help
 `;
 
 /** Parsed `punch send` arguments. */
-export interface SendArgs {
+export interface SendArgs extends DirectArgs {
   paths: string[];
   server?: string;
   code?: string;
@@ -47,6 +56,7 @@ export function parseSendArgs(args: string[]): SendArgs {
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      ...DIRECT_OPTIONS,
     },
   });
   if (!values.help && positionals.length === 0) {
@@ -54,6 +64,7 @@ export function parseSendArgs(args: string[]): SendArgs {
   }
   return {
     paths: positionals,
+    ...parseDirectArgs(values),
     ...(values.server !== undefined ? { server: values.server } : {}),
     ...(values.code !== undefined ? { code: values.code } : {}),
     json: values.json,
@@ -78,10 +89,15 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
       reporter.report({ type: "waiting", message: "Receiver connected; checking the code" }),
     signal,
   });
+  const direct = await startDirect(session, server, args, reporter).catch(async (error) => {
+    await session.client.release("errory");
+    throw error;
+  });
+  const channel = direct.channel;
   try {
-    reporter.report({ type: "connected", path: "relay" });
+    reporter.report({ type: "connected", path: channel.path });
     let start = performance.now();
-    const result = await sendFiles(session.channel, scan, {
+    const result = await sendFiles(channel, scan, {
       onAccepted: () => {
         start = performance.now();
         reporter.report({ type: "waiting", message: "Accepted; sending" });
@@ -89,16 +105,18 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
       onProgress: (p) => reporter.report({ type: "progress", ...p }),
       signal,
     });
+    await direct.finish();
     reporter.report({
       type: "done",
-      path: "relay",
+      path: channel.path,
       files: result.files,
       bytes: result.bytes,
       seconds: (performance.now() - start) / 1000,
     });
     await session.client.release("happy");
   } catch (error) {
-    session.channel.abort(error);
+    channel.abort(error);
+    await direct.finish();
     await session.client.release("errory");
     throw error;
   }

@@ -32,14 +32,20 @@ Deno.test("punch moves a 64 MiB file and a directory tree byte-identical through
   const tree = await makeTree(dir.path);
   const out = join(dir.path, "out");
 
-  const { sent, received } = await transfer(server.url, [big, tree], out);
+  const { sent, received } = await transfer(server.url, [big, tree], out, {
+    sendArgs: ["--relay-only"],
+  });
   equal(sent.code, 0, sent.stderr);
   equal(received.code, 0, received.stderr);
   const done = received.events.find((e) => e.type === "done")!;
   equal(done.path, "relay");
+  equal(
+    received.events.find((e) => e.type === "path")?.reason,
+    "the other side takes no direct connection (--relay-only)",
+  );
   equal(done.bytes, 64 * MiB + 3 * MiB + 17 + 8 + 18);
   deepEqual(
-    sent.events.map((e) => e.type).filter((t) => t !== "progress" && t !== "waiting"),
+    sent.events.map((e) => e.type).filter((t) => !["progress", "waiting", "path"].includes(t)),
     ["code", "connected", "done"],
   );
   ok(received.events.some((e) => e.type === "progress"));
@@ -200,4 +206,45 @@ Deno.test("punch prints help, version, and usage errors with exit code 2", async
   ]).done;
   equal(network.code, 5, network.stderr);
   equal(network.events.find((e) => e.type === "error")?.error, "network");
+});
+
+Deno.test("punch moves a running transfer from the relay to a direct connection on loopback", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const big = join(dir.path, "big.bin");
+  await writeRandomFile(big, 256 * MiB);
+  const out = join(dir.path, "out");
+  const { sent, received } = await transfer(server.url, [big], out);
+  equal(sent.code, 0, sent.stderr);
+  equal(received.code, 0, received.stderr);
+  const moved = sent.events.find((e) => e.type === "path");
+  equal(moved?.path, "direct", JSON.stringify(moved));
+  equal(sent.events.find((e) => e.type === "done")?.path, "direct");
+  equal(received.events.find((e) => e.type === "done")?.path, "direct");
+  deepEqual(
+    (await describeTree(out)).find((l) => l.startsWith("big.bin ")),
+    (await describeTree(dir.path)).find((l) => l.startsWith("big.bin ")),
+  );
+});
+
+Deno.test("punch --direct-only sends nothing through the relay and fails clearly without a path", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const file = join(dir.path, "a.txt");
+  await Deno.writeTextFile(file, "direct");
+  const ok = await transfer(server.url, [file], join(dir.path, "out"), {
+    sendArgs: ["--direct-only"],
+  });
+  equal(ok.sent.code, 0, ok.sent.stderr);
+  equal(ok.sent.events.find((e) => e.type === "connected")?.path, "direct");
+  equal(await Deno.readTextFile(join(dir.path, "out", "a.txt")), "direct");
+
+  const refused = await transfer(server.url, [file], join(dir.path, "out2"), {
+    sendArgs: ["--direct-only"],
+    receiveArgs: ["--yes", "--relay-only"],
+  });
+  equal(refused.sent.code, 5, refused.sent.stderr);
+  const error = refused.sent.events.find((e) => e.type === "error")!;
+  equal(error.error, "no_direct");
+  match(error.message as string, /relay-only/);
 });

@@ -65,10 +65,17 @@ export class SecureChannel implements Channel {
     return this.#opener.open(value);
   }
 
+  /** Sends the final record, then closes the carrier's writing side after it. */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     await this.#write(this.#sealer.sealFinal());
+    this.#writer.close().catch(() => {});
+  }
+
+  /** Whether this side's direction has ended (closed or moved). */
+  get closing(): boolean {
+    return this.#closing;
   }
 
   /**

@@ -43,16 +43,26 @@ export class MigratingChannel implements Channel {
     return this.#path;
   }
 
+  /** The carrier this side now reads from. */
+  get readPath(): Path {
+    return this.#in === this.#first ? "relay" : "direct";
+  }
+
   /** Resolves once both directions have moved; the old carrier may then be closed. */
   get moved(): Promise<void> {
     return Promise.all([this.#incomingMoved.promise, this.#outgoingMoved.promise]).then(() => {});
   }
 
-  /** Moves this side's sending to `next` at the next record boundary. Once only. */
+  /**
+   * Moves this side's sending to `next` at the next record boundary, and
+   * lets reading follow the other side when it moves. Once only. If this
+   * side has already closed its direction, only reading moves.
+   */
   async moveTo(next: SecureChannel): Promise<void> {
     if (this.#moving) throw new TypeError("Cannot move a channel twice");
     this.#moving = true;
     this.#next.resolve(next);
+    if (this.#out.closing) return this.#outgoingMoved.resolve();
     await this.#out.moveOut();
     this.#out = next;
     this.#path = "direct";
@@ -80,8 +90,7 @@ export class MigratingChannel implements Channel {
 
   abort(reason?: unknown): void {
     this.#first.abort(reason);
-    this.#next.promise.then((next) => next.abort(reason));
+    this.#next.promise.then((next) => next.abort(reason), () => {});
     this.#next.reject(reason);
-    this.#next.promise.catch(() => {});
   }
 }

@@ -185,9 +185,14 @@ export class RendezvousClient {
     return this.#socket.bufferedAmount;
   }
 
-  /** Says goodbye with a mood and closes once the server has it. */
+  /** Says goodbye with a mood and closes once the server has it; never throws. */
   async release(mood: Mood): Promise<void> {
-    if (this.#socket.readyState !== WebSocket.OPEN) return;
+    if (this.#socket.readyState !== WebSocket.OPEN || this.#error) {
+      try {
+        this.#socket.close();
+      } catch { /* not open */ }
+      return;
+    }
     const closed = new Promise<void>((resolve) => {
       this.#socket.addEventListener("close", () => resolve(), { once: true });
       setTimeout(resolve, 2000);

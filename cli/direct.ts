@@ -1,0 +1,107 @@
+/**
+ * The direct-path flags shared by `send` and `receive`, and running
+ * {@linkcode goDirect} beside a transfer.
+ *
+ * @module
+ */
+
+import { MigratingChannel } from "../lib/link/migrating.ts";
+import { type DirectOutcome, goDirect } from "../lib/session/direct.ts";
+import type { Session } from "../lib/session/session.ts";
+import { UsageError } from "./errors.ts";
+import type { Reporter } from "./report.ts";
+
+/** Help lines for the direct-path flags. */
+export const DIRECT_HELP =
+  `  --direct-only  fail unless a direct connection is found (no relayed data)
+  --relay-only   never try a direct connection
+  --port N       listen and dial from port N (for a port-forwarded host)`;
+
+/** The parseArgs options of the direct-path flags. */
+export const DIRECT_OPTIONS = {
+  "direct-only": { type: "boolean", default: false },
+  "relay-only": { type: "boolean", default: false },
+  port: { type: "string" },
+} as const;
+
+/** Parsed direct-path flags. */
+export interface DirectArgs {
+  directOnly: boolean;
+  relayOnly: boolean;
+  port: number;
+}
+
+/** Checks the direct-path flags. */
+export function parseDirectArgs(
+  values: { "direct-only": boolean; "relay-only": boolean; port?: string | undefined },
+): DirectArgs {
+  if (values["direct-only"] && values["relay-only"]) {
+    throw new UsageError("Cannot use --direct-only with --relay-only");
+  }
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 1 && values.port !== undefined || port > 65535) {
+    throw new UsageError(`Cannot use --port ${values.port}: give a port from 1 to 65535`);
+  }
+  return { directOnly: values["direct-only"], relayOnly: values["relay-only"], port };
+}
+
+/** `--direct-only` found no direct path. */
+export class NoDirectPathError extends Error {
+  constructor(reason: string) {
+    super(`No direct connection (--direct-only): ${reason}`);
+    this.name = "NoDirectPathError";
+  }
+}
+
+/** A transfer's channel with the direct-path search running beside it. */
+export interface DirectRun {
+  channel: MigratingChannel;
+  /** Stops the search and waits for it. */
+  finish(): Promise<void>;
+}
+
+/**
+ * Wraps the session's relay channel and starts looking for a direct path.
+ * With `--direct-only`, waits for it and fails without one.
+ */
+export async function startDirect(
+  session: Session,
+  server: string,
+  args: DirectArgs,
+  reporter: Reporter,
+): Promise<DirectRun> {
+  const channel = new MigratingChannel(session.channel);
+  const stop = new AbortController();
+  const search: Promise<DirectOutcome | undefined> = goDirect(session, channel, {
+    server,
+    relayOnly: args.relayOnly,
+    port: args.port,
+    signal: stop.signal,
+    onDirect: (address) => reporter.report({ type: "path", path: "direct", address }),
+    onRelay: (reason) => {
+      if (!stop.signal.aborted && !args.directOnly) {
+        reporter.report({ type: "path", path: "relay", reason });
+      }
+    },
+  }).catch((error) => {
+    if (!stop.signal.aborted) {
+      reporter.report({ type: "warning", message: `Direct connection failed: ${error.message}` });
+    }
+    return undefined;
+  });
+  if (args.directOnly) {
+    const outcome = await search;
+    if (outcome?.path !== "direct") {
+      throw new NoDirectPathError(outcome?.reason ?? "the search failed");
+    }
+  }
+  // The relay is no longer needed once both directions moved.
+  channel.moved.then(() => session.client.release("happy")).catch(() => {});
+  return {
+    channel,
+    async finish() {
+      stop.abort();
+      await search;
+    },
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * TCP connections dialed *from* a chosen local port, while a
+ * {@linkcode listenReusable} listener holds that same port: the outgoing
+ * half of TCP hole punching.
+ *
+ * Where the C library can be reached through FFI (Linux; macOS in
+ * principle), the socket is made by hand: SO_REUSEADDR and SO_REUSEPORT,
+ * nonblocking, bound, connected, and handed to `node:net` once the handshake
+ * is done. Elsewhere {@linkcode dialFrom} falls back to `node:net`'s
+ * `connect({ localPort })`, which cannot share the port with a listener:
+ * check {@linkcode dialFromAvailable} first and either listen or dial from
+ * the port, not both.
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { connect as netConnect, type Socket } from "node:net";
+import { adoptFd, largeReads } from "./_adopt.ts";
+import { formatHostPort } from "./address.ts";
+import { DIAL_TIMEOUT_MS } from "./constants.ts";
+import { type IpBytes, parseIp } from "./_ip.ts";
+import { type Libc, openLibc, POLLERR, POLLHUP, POLLOUT } from "./_libc.ts";
+import { pollNow, watchFd } from "./_poller.ts";
+import { openShared, sockaddr } from "./_socket.ts";
+
+/** Options of {@linkcode dialFrom}. */
+export interface DialFromOptions {
+  /** Local port to connect from; 0 for any. */
+  localPort: number;
+  /**
+   * Local address to bind. Must be of the remote address's family.
+   *
+   * @default {"0.0.0.0" for an IPv4 host, "::" for an IPv6 host}
+   */
+  localAddress?: string;
+  /** Remote IP literal or DNS name (the first IPv4 address is used, else IPv6). */
+  host: string;
+  /** Remote port. */
+  port: number;
+  /** Abandons the dial: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * How long to wait for the handshake.
+   *
+   * @default {10_000}
+   */
+  timeoutMs?: number;
+  /**
+   * Read 1 MiB at a time instead of `node:net`'s 64 KiB: about twice the
+   * throughput. Turn it off to wrap the socket with `node:tls`, which never
+   * completes a handshake over such a socket.
+   *
+   * @default {true}
+   */
+  largeReads?: boolean;
+}
+
+/**
+ * A dial that failed: refused, unreachable, timed out, or the local port
+ * cannot be bound. `code` is the system's name for it (`ECONNREFUSED`,
+ * `ETIMEDOUT`, `EADDRINUSE`, `EHOSTUNREACH`, `ENOTFOUND`, …).
+ */
+export class DialError extends Error {
+  override name = "DialError";
+  /** The system error name, such as `ECONNREFUSED`. */
+  readonly code: string;
+
+  constructor(message: string, code: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
+ * The connection between these two endpoints exists already (the kernel
+ * refused the 4-tuple: EADDRNOTAVAIL on Linux). When a listener holds the
+ * local port, this nearly always means the listener has just accepted the
+ * very same connection — the peer's SYN arrived first — so it is a success:
+ * take the connection from the listener. The other cause is a connection
+ * this side closed first in the last ~60 s (TIME_WAIT): retry later, or
+ * dial from another port.
+ */
+export class ConnectionExistsError extends DialError {
+  override name = "ConnectionExistsError";
+}
+
+/**
+ * Whether {@linkcode dialFrom} can share its local port with a
+ * {@linkcode listenReusable} listener: true on Linux (and, untested, macOS)
+ * when FFI is permitted (`--allow-ffi` or `-A`; it never prompts). When
+ * false, `dialFrom` uses `node:net`, which fails with `EADDRINUSE` if
+ * anything listens on the local port.
+ */
+export function dialFromAvailable(): boolean {
+  return openLibc() !== null;
+}
+
+/**
+ * Connects to `host:port` from `localPort`, alongside a listener on that
+ * port (see {@linkcode dialFromAvailable}). Resolves with a connected
+ * `node:net` socket made with `allowHalfOpen: true`; give it an `'error'`
+ * listener (or a {@linkcode socketPipe}) at once.
+ *
+ * Two sides dialing each other from their listening ports meet in a TCP
+ * simultaneous open, or one side's listener accepts: both are connections.
+ *
+ * @throws {ConnectionExistsError} if this connection exists already,
+ * usually accepted by the listener on `localPort`.
+ * @throws {DialError} if the connection is refused, times out, cannot be
+ * routed, or the local port cannot be bound.
+ * @throws the signal's reason if `signal` aborts first.
+ */
+export async function dialFrom(options: DialFromOptions): Promise<Socket> {
+  const { localPort, port, signal } = options;
+  checkPort(localPort, "localPort");
+  checkPort(port, "port");
+  const timeoutMs = options.timeoutMs ?? DIAL_TIMEOUT_MS;
+  signal?.throwIfAborted();
+  const libc = openLibc();
+  if (libc === null) return await dialWithNode(options, timeoutMs);
+  const remote = await resolve(options.host);
+  signal?.throwIfAborted();
+  const local = parseIp(options.localAddress ?? (remote.family === 6 ? "::" : "0.0.0.0"));
+  if (local === null || local.family !== remote.family) {
+    throw new TypeError(
+      `Cannot dial from ${options.localAddress}: not an IPv${remote.family} address`,
+    );
+  }
+  const what = `${formatHostPort(options.host, port)} from port ${localPort}`;
+  // IPv6-only, so that the dial claims no IPv4 port.
+  const fd = openShared(libc, local, localPort, true);
+  if (typeof fd !== "number") throw errnoError(libc, fd.errno, `Cannot dial ${what}: ${fd.call}`);
+  try {
+    await connectFd(libc, fd, remote, port, what, timeoutMs, signal);
+    return adoptFd(fd, options.largeReads ?? true);
+  } catch (error) {
+    libc.close(fd);
+    throw error;
+  }
+}
+
+function checkPort(port: number, name: string): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`Cannot dial: ${name} ${port} is not a port number`);
+  }
+}
+
+async function resolve(host: string): Promise<IpBytes> {
+  const literal = parseIp(host);
+  if (literal !== null) return literal;
+  let found: { address: string; family: number }[];
+  try {
+    found = await lookup(host, { all: true });
+  } catch (cause) {
+    throw new DialError(`Cannot resolve ${host}`, "ENOTFOUND", { cause });
+  }
+  const pick = found.find((entry) => entry.family === 4) ?? found[0];
+  const ip = pick === undefined ? null : parseIp(pick.address);
+  if (ip === null) throw new DialError(`Cannot resolve ${host}: no address`, "ENOTFOUND");
+  return ip;
+}
+
+/** connect() and wait for the handshake; rejects with the reason it failed. */
+function connectFd(
+  libc: Libc,
+  fd: number,
+  remote: IpBytes,
+  port: number,
+  what: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const c = libc.constants;
+  if (libc.connect(fd, sockaddr(libc, remote, port)) === 0) return Promise.resolve();
+  const errno = libc.errno();
+  if (errno === c.errno.EADDRNOTAVAIL || errno === c.errno.EADDRINUSE) {
+    const name = libc.errnoName(errno);
+    return Promise.reject(
+      new ConnectionExistsError(`Cannot dial ${what}: the connection exists already`, name),
+    );
+  }
+  if (errno !== c.errno.EINPROGRESS) {
+    return Promise.reject(errnoError(libc, errno, `Cannot dial ${what}`));
+  }
+  const finished = (revents: number): DialError | null => {
+    const soError = libc.getInt(fd, c.SOL_SOCKET, c.SO_ERROR);
+    if (soError < 0) return systemError(libc, `Cannot dial ${what}: SO_ERROR`);
+    if (soError !== 0) return errnoError(libc, soError, `Cannot dial ${what}`);
+    return revents & POLLOUT ? null : new DialError(`Cannot dial ${what}: reset`, "ECONNRESET");
+  };
+  const events = POLLOUT | POLLERR | POLLHUP;
+  const now = pollNow(libc, fd, events);
+  if (now !== 0) {
+    const error = finished(now);
+    return error === null ? Promise.resolve() : Promise.reject(error);
+  }
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      // Settle once no poll() holds the socket, so that closing it releases
+      // the 4-tuple at once: a retry right after a timeout must not find it.
+      void watch.cancel().then(() => (error === null ? resolve() : reject(error)));
+    };
+    const onAbort = () => settle(signal!.reason);
+    const timer = setTimeout(
+      () =>
+        settle(new DialError(`Cannot dial ${what}: no answer within ${timeoutMs} ms`, "ETIMEDOUT")),
+      timeoutMs,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const watch = watchFd(libc, fd, events, (revents) => settle(finished(revents)));
+  });
+}
+
+function systemError(libc: Libc, message: string): DialError {
+  return errnoError(libc, libc.errno(), message);
+}
+
+function errnoError(libc: Libc, errno: number, message: string): DialError {
+  const code = libc.errnoName(errno);
+  return new DialError(`${message}: ${code}`, code);
+}
+
+/** The degraded mode: a `node:net` connect, which cannot share a listener's port. */
+function dialWithNode(options: DialFromOptions, timeoutMs: number): Promise<Socket> {
+  const { host, port, localPort, signal } = options;
+  const what = `${formatHostPort(host, port)} from port ${localPort}`;
+  return new Promise((resolve, reject) => {
+    const socket: Socket = netConnect({
+      host,
+      port,
+      localPort,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+      allowHalfOpen: true,
+      ...(options.largeReads === false ? {} : { onread: largeReads(() => socket) }),
+    });
+    const settle = (error: unknown) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.removeListener("connect", onConnect);
+      socket.removeListener("error", onError);
+      if (error === null) return resolve(socket);
+      socket.destroy();
+      reject(error);
+    };
+    const onConnect = () => settle(null);
+    const onError = (cause: Error & { code?: string }) => {
+      const code = cause.code ?? "EIO";
+      const message = `Cannot dial ${what}: ${code}`;
+      settle(
+        code === "EADDRNOTAVAIL"
+          ? new ConnectionExistsError(message, code, { cause })
+          : new DialError(message, code, { cause }),
+      );
+    };
+    const onAbort = () => settle(signal!.reason);
+    const timer = setTimeout(
+      () =>
+        settle(new DialError(`Cannot dial ${what}: no answer within ${timeoutMs} ms`, "ETIMEDOUT")),
+      timeoutMs,
+    );
+    socket.once("connect", onConnect);
+    socket.once("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

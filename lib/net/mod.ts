@@ -1,0 +1,67 @@
+/**
+ * Socket primitives for direct connections and TCP hole punching.
+ *
+ * Each peer listens on a local port P and, at the same time, dials the other
+ * peer's candidates *from P*, so that a NAT maps the outgoing SYNs to the
+ * same public port the rendezvous server saw; a connection then arrives on
+ * the listener, or completes on a dial (a TCP simultaneous open).
+ *
+ * Protocol flow (one peer; the other does the same):
+ * - {@linkcode listenReusable} on P (0 lets the system pick); accepted
+ *   sockets come from `listener.connections`.
+ * - {@linkcode reflectFrom} the rendezvous server from P: `"ip:port"` as
+ *   the server sees P (the public candidate); {@linkcode localCandidates}
+ *   lists P on this host's own addresses (LAN candidates).
+ * - Exchange candidates through the rendezvous, then {@linkcode dialFrom}
+ *   P to each of the peer's, again and again (randomized intervals, a short
+ *   timeout per attempt), until a connection from either side passes the
+ *   session handshake. A {@linkcode ConnectionExistsError} means the
+ *   listener has just accepted that very connection: take it from there.
+ * - {@linkcode socketPipe} turns the chosen socket into Web streams.
+ *
+ * Platforms:
+ *
+ * | | listener shares P with dials | dials from P | how |
+ * | --- | --- | --- | --- |
+ * | Linux | yes | yes | FFI to libc (`--allow-ffi`, in `-A`); tested |
+ * | macOS | in principle | in principle | FFI to libSystem; not yet run |
+ * | Windows, or no FFI permission | no | only while nothing listens on P | `node:net` |
+ *
+ * {@linkcode dialFromAvailable} tells which case holds. Without it, choose
+ * one role per port: listen on P and let the peer dial (works when this side
+ * is reachable), or dial from P without listening (a simultaneous open still
+ * works between port-preserving NATs that drop unsolicited SYNs). None of
+ * these needs an unstable flag.
+ *
+ * Sockets are `node:net` sockets made with `allowHalfOpen: true`. Those this
+ * module makes read 1 MiB at a time (twice `node:net`'s throughput); pass
+ * `largeReads: false` to wrap one with `node:tls`.
+ *
+ * @example Punch from one side
+ * ```ts ignore
+ * import { dialFrom, listenReusable, localCandidates, reflectFrom } from "./mod.ts";
+ *
+ * await using listener = await listenReusable();
+ * const mine = [
+ *   await reflectFrom("https://punch.example", listener.port),
+ *   ...localCandidates(listener.port),
+ * ];
+ * // ... send `mine`, receive the peer's candidates, then for each one:
+ * const socket = await dialFrom({
+ *   localPort: listener.port,
+ *   host: "203.0.113.9",
+ *   port: 4000,
+ *   timeoutMs: 1_000,
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export * from "./address.ts";
+export * from "./constants.ts";
+export * from "./dial.ts";
+export * from "./interfaces.ts";
+export { listenReusable, type ListenReusableOptions, type ReusableListener } from "./listen.ts";
+export * from "./pipe.ts";
+export * from "./reflect.ts";

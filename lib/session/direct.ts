@@ -1,0 +1,86 @@
+/**
+ * Going direct during a session: both sides exchange candidates through the
+ * mailbox, punch, and move the running transfer onto the direct connection.
+ *
+ * Protocol flow (docs/protocol/transit.md):
+ * - `add candidates {sealed}` and read the other side's.
+ * - Punch for up to the window; the sender nominates.
+ * - Both move their sending onto the nominated connection; once both
+ *   directions moved, the relay is released.
+ *
+ * @module
+ */
+
+import { MigratingChannel } from "../link/migrating.ts";
+import { type Candidates, openCandidates, sealCandidates } from "../transit/candidates.ts";
+import { Transit } from "../transit/punch.ts";
+import type { Session } from "./session.ts";
+
+/** Options for {@linkcode goDirect}. */
+export interface GoDirectOptions {
+  /** The rendezvous URL, asked for this side's public address. */
+  server: string;
+  /** Take no direct connection; still tell the other side. */
+  relayOnly?: boolean;
+  /** The local port P (0 picks one). */
+  port?: number;
+  /** Called when the transfer moved onto a direct connection. */
+  onDirect?: (address: string) => void;
+  /** Called with a reason when no direct connection was found. */
+  onRelay?: (reason: string) => void;
+  /** Stops punching (for example when the transfer ended on the relay). */
+  signal?: AbortSignal;
+}
+
+/** The outcome of {@linkcode goDirect}. */
+export type DirectOutcome = { path: "direct"; address: string } | { path: "relay"; reason: string };
+
+/**
+ * Looks for a direct connection and moves `channel` onto it. Resolves with
+ * where the transfer ended up; never throws for a missing direct path.
+ */
+export async function goDirect(
+  session: Session,
+  channel: MigratingChannel,
+  options: GoDirectOptions,
+): Promise<DirectOutcome> {
+  let transit: Transit | undefined;
+  if (!options.relayOnly) {
+    try {
+      transit = await Transit.open({
+        server: options.server,
+        port: options.port ?? 0,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      if (options.port) throw error;
+    }
+  }
+  const own: Candidates = transit?.candidates ?? { port: 0, public: null, candidates: [] };
+  session.client.add("candidates", await sealCandidates(session.keys, session.side, own));
+  const peer = await openCandidates(
+    session.keys,
+    session.side,
+    await session.client.next("candidates"),
+  );
+  if (!transit) {
+    const reason = options.relayOnly
+      ? "--relay-only was given"
+      : "this side could not listen for direct connections";
+    options.onRelay?.(reason);
+    return { path: "relay", reason };
+  }
+  const result = await transit.punch(peer, {
+    side: session.side,
+    keys: session.keys,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (result.channel === null) {
+    await transit.close();
+    options.onRelay?.(result.reason);
+    return { path: "relay", reason: result.reason };
+  }
+  await channel.moveTo(result.channel);
+  options.onDirect?.(result.address);
+  return { path: "direct", address: result.address };
+}

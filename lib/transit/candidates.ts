@@ -1,0 +1,70 @@
+/**
+ * Candidates: the addresses where one side can be reached directly, sent to
+ * the other side through the mailbox, encrypted.
+ *
+ * ```
+ * mailbox phase "candidates": one record sealed with
+ *   HKDF(ISK, "punch/v1 candidates sender-to-receiver" | "… receiver-to-sender")
+ * plaintext: {"v":1,"port":41234,"public":"203.0.113.7:41234"|null,
+ *             "candidates":["192.168.1.5:41234","203.0.113.7:41234"]}
+ * ```
+ *
+ * An empty candidate list means: this side takes no direct connection
+ * (`--relay-only`, or it could not listen).
+ *
+ * @module
+ */
+
+import type { SessionKeys, Side } from "../crypto/keys.ts";
+import { RecordOpener, RecordSealer } from "../crypto/records.ts";
+
+/** What one side tells the other about how to reach it. */
+export interface Candidates {
+  /** The local port P it listens and dials from, or 0. */
+  port: number;
+  /** Its address as the rendezvous saw a request from P, if it could ask. */
+  public: string | null;
+  /** Every `ip:port` worth dialing, best first. */
+  candidates: string[];
+}
+
+/** Most candidates accepted from a peer: more is a peer trying to make us scan. */
+export const MAX_CANDIDATES = 32;
+
+const ADDRESS_RE = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/;
+
+function purpose(from: Side): string {
+  return from === "sender"
+    ? "punch/v1 candidates sender-to-receiver"
+    : "punch/v1 candidates receiver-to-sender";
+}
+
+/** Seals this side's candidates for the mailbox. */
+export async function sealCandidates(
+  keys: SessionKeys,
+  side: Side,
+  value: Candidates,
+): Promise<Uint8Array> {
+  const sealer = new RecordSealer(await keys.deriveBytes(purpose(side)));
+  return sealer.seal(new TextEncoder().encode(JSON.stringify({ v: 1, ...value })));
+}
+
+/** Opens and checks the peer's candidates; throws on anything malformed. */
+export async function openCandidates(
+  keys: SessionKeys,
+  side: Side,
+  sealed: Uint8Array,
+): Promise<Candidates> {
+  const peer: Side = side === "sender" ? "receiver" : "sender";
+  const opened = new RecordOpener(await keys.deriveBytes(purpose(peer))).open(sealed);
+  if (opened === null) throw new TypeError("Cannot read candidates: empty");
+  const value = JSON.parse(new TextDecoder().decode(opened));
+  const ok = value?.v === 1 && Number.isInteger(value.port) && value.port >= 0 &&
+    value.port <= 65535 &&
+    (value.public === null ||
+      (typeof value.public === "string" && ADDRESS_RE.test(value.public))) &&
+    Array.isArray(value.candidates) && value.candidates.length <= MAX_CANDIDATES &&
+    value.candidates.every((c: unknown) => typeof c === "string" && ADDRESS_RE.test(c));
+  if (!ok) throw new TypeError("Cannot read candidates: malformed");
+  return { port: value.port, public: value.public, candidates: value.candidates };
+}

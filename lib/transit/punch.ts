@@ -1,0 +1,229 @@
+/**
+ * Finding a direct connection: listen on P, learn P's public address, dial
+ * every candidate of the other side from P again and again, prove every
+ * connection, keep the first one the sender nominates.
+ *
+ * Protocol flow (docs/protocol/transit.md):
+ * - `Transit.open()`: listen on P (reusable), reflect from P, list candidates.
+ * - Exchange candidates through the mailbox (candidates.ts).
+ * - `transit.punch(peer)`: dial rounds at randomized intervals plus accepted
+ *   connections; each runs the handshake; the sender nominates the first
+ *   proven one; resolves with its secure channel, or with why there is none.
+ *
+ * @module
+ */
+
+import type { Socket } from "node:net";
+import type { SessionKeys, Side } from "../crypto/keys.ts";
+import type { SecureChannel } from "../link/channel.ts";
+import { ConnectionExistsError, dialFrom, dialFromAvailable } from "../net/dial.ts";
+import { localCandidates } from "../net/interfaces.ts";
+import { listenReusable, type ReusableListener } from "../net/listen.ts";
+import { socketPipe } from "../net/pipe.ts";
+import { reflectFrom } from "../net/reflect.ts";
+import type { Candidates } from "./candidates.ts";
+import {
+  DIAL_ATTEMPT_TIMEOUT_MS,
+  DIAL_INTERVAL_MS,
+  HANDSHAKE_TIMEOUT_MS,
+  PUNCH_WINDOW_MS,
+} from "./defaults.ts";
+import {
+  awaitNomination,
+  directChannel,
+  nominate,
+  proveConnection,
+  type ProvenConnection,
+  TRANSIT_PURPOSE,
+} from "./handshake.ts";
+
+/** Options for {@linkcode Transit.open}. */
+export interface TransitOptions {
+  /** The rendezvous, asked for P's public address. */
+  server: string;
+  /**
+   * The local port P; 0 picks one.
+   * @default {0}
+   */
+  port?: number;
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode Transit.punch} found. */
+export type PunchResult =
+  | { channel: SecureChannel; address: string }
+  | { channel: null; reason: string };
+
+/** Options for {@linkcode Transit.punch}. */
+export interface PunchOptions {
+  side: Side;
+  keys: SessionKeys;
+  /** @default {PUNCH_WINDOW_MS} */
+  windowMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The rendezvous as an http(s) URL, for reflection. */
+function httpUrl(server: string): string {
+  const url = new URL(server.includes("://") ? server : `http://${server}`);
+  if (url.protocol === "ws:") url.protocol = "http:";
+  if (url.protocol === "wss:") url.protocol = "https:";
+  url.pathname = "/";
+  return url.href;
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(":");
+  return {
+    host: address.slice(0, at).replace(/^\[|\]$/g, ""),
+    port: Number(address.slice(at + 1)),
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Why punching found nothing, from what both sides told each other. */
+export function explainNoDirect(own: Candidates, peer: Candidates): string {
+  if (peer.candidates.length === 0) {
+    return "the other side takes no direct connection (--relay-only)";
+  }
+  if (own.candidates.length === 0) return "this side could not listen for direct connections";
+  const changed = (c: Candidates) => c.public !== null && !c.public.endsWith(`:${c.port}`);
+  if (changed(peer)) {
+    return `the other side's NAT changed its port (${peer.port} → ${
+      peer.public!.split(":").pop()
+    }); ` +
+      "it likely gives every destination a new port (a symmetric NAT), so punching cannot work";
+  }
+  if (changed(own)) {
+    return `this side's NAT changed its port (${own.port} → ${own.public!.split(":").pop()}); ` +
+      "it likely gives every destination a new port (a symmetric NAT), so punching cannot work";
+  }
+  return "no direct connection within the punch window (a firewall dropping incoming connections, " +
+    "or no route between the networks)";
+}
+
+/** One side's direct-connection machinery for one session. */
+export class Transit {
+  readonly candidates: Candidates;
+  readonly #listener: ReusableListener;
+  readonly #sockets = new Set<Socket>();
+
+  private constructor(listener: ReusableListener, candidates: Candidates) {
+    this.#listener = listener;
+    this.candidates = candidates;
+  }
+
+  /** Listens on P and gathers this side's candidates. */
+  static async open(options: TransitOptions): Promise<Transit> {
+    const listener = await listenReusable({ port: options.port ?? 0 });
+    const port = listener.port;
+    let reflected: string | null = null;
+    try {
+      reflected = await reflectFrom(httpUrl(options.server), port, {
+        timeoutMs: 3000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch { /* no public address: LAN candidates only */ }
+    const local = localCandidates(port);
+    const list = reflected && !local.includes(reflected) ? [...local, reflected] : local;
+    return new Transit(listener, { port, public: reflected, candidates: list });
+  }
+
+  /** Dials and accepts until a connection is nominated or the window closes. */
+  async punch(peer: Candidates, options: PunchOptions): Promise<PunchResult> {
+    if (peer.candidates.length === 0 || this.candidates.candidates.length === 0) {
+      return { channel: null, reason: explainNoDirect(this.candidates, peer) };
+    }
+    const done = new AbortController();
+    const stop = () => done.abort();
+    options.signal?.addEventListener("abort", stop, { once: true });
+    const transitKey = await options.keys.deriveBytes(TRANSIT_PURPOSE);
+    const winner = Promise.withResolvers<
+      { connection: ProvenConnection; address: string; socket: Socket } | null
+    >();
+    let chosen = false;
+    done.signal.addEventListener("abort", () => winner.resolve(null), { once: true });
+
+    const handle = async (socket: Socket, address: string) => {
+      if (done.signal.aborted) return void socket.destroy();
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+      try {
+        const connection = await withTimeout(
+          proveConnection(socketPipe(socket), options.side, transitKey),
+          HANDSHAKE_TIMEOUT_MS,
+          "transit handshake",
+        );
+        if (options.side === "sender") {
+          const take = !chosen;
+          chosen = true;
+          await nominate(connection, take);
+          if (take) return winner.resolve({ connection, address, socket });
+        } else if (await withTimeout(awaitNomination(connection), PUNCH_WINDOW_MS, "nomination")) {
+          return winner.resolve({ connection, address, socket });
+        }
+      } catch { /* not a proven peer: drop it */ }
+      socket.destroy();
+    };
+
+    const accepting = (async () => {
+      for await (const socket of this.#listener.connections) {
+        if (done.signal.aborted) return void socket.destroy();
+        handle(socket, `${socket.remoteAddress}:${socket.remotePort}`);
+      }
+    })().catch(() => {});
+
+    const dialing = dialFromAvailable() || this.#listener.reusePort === false
+      ? peer.candidates.map(async (candidate) => {
+        const { host, port } = splitAddress(candidate);
+        while (!done.signal.aborted) {
+          try {
+            const socket = await dialFrom({
+              localPort: this.candidates.port,
+              host,
+              port,
+              timeoutMs: DIAL_ATTEMPT_TIMEOUT_MS,
+              signal: done.signal,
+            });
+            handle(socket, candidate);
+            return;
+          } catch (error) {
+            if (error instanceof ConnectionExistsError) return;
+          }
+          await sleep(Math.random() * 2 * DIAL_INTERVAL_MS, done.signal);
+        }
+      })
+      : [];
+
+    const timer = setTimeout(() => winner.resolve(null), options.windowMs ?? PUNCH_WINDOW_MS);
+    const found = await winner.promise;
+    clearTimeout(timer);
+    done.abort();
+    options.signal?.removeEventListener("abort", stop);
+    await Promise.allSettled(dialing);
+    await this.#listener.close();
+    await accepting;
+    for (const socket of this.#sockets) if (socket !== found?.socket) socket.destroy();
+    if (!found) return { channel: null, reason: explainNoDirect(this.candidates, peer) };
+    return { channel: await directChannel(found.connection, options.keys), address: found.address };
+  }
+
+  /** Stops listening and drops every connection not handed out. */
+  async close(): Promise<void> {
+    await this.#listener.close();
+  }
+}

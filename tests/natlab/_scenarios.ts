@@ -1,0 +1,152 @@
+/** The named topologies of the NAT lab, their addresses and router rules. */
+
+/**
+ * How a host reaches the internet.
+ * - `none`: a public address on the internet bridge.
+ * - `home`: a port-preserving NAT that drops unsolicited inbound packets.
+ * - `symmetric`: a NAT that picks a random public port per connection.
+ * - `rst`: like `home`, but answers unsolicited inbound SYNs with a RST.
+ */
+export type NatKind = "none" | "home" | "symmetric" | "rst";
+
+/** The name of a topology. */
+export type ScenarioName =
+  | "no-nat"
+  | "home-both"
+  | "public-one"
+  | "same-lan"
+  | "symmetric-one"
+  | "symmetric-both"
+  | "home-lossy"
+  | "rst-nat"
+  | "rst-both";
+
+/** A topology: where peers a and b sit. The server is always public. */
+export interface Scenario {
+  readonly name: ScenarioName;
+  readonly description: string;
+  readonly a: NatKind;
+  readonly b: NatKind;
+  /** a and b share one LAN behind one router (router "a"). */
+  readonly sameLan: boolean;
+  /** Each router delays and drops packets (see `LOSSY_*`). */
+  readonly lossy: boolean;
+}
+
+function scenario(
+  name: ScenarioName,
+  description: string,
+  a: NatKind,
+  b: NatKind,
+  extra: { sameLan?: boolean; lossy?: boolean } = {},
+): Scenario {
+  return { name, description, a, b, sameLan: extra.sameLan ?? false, lossy: extra.lossy ?? false };
+}
+
+/** Every topology, by name. */
+export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
+  "no-nat": scenario("no-nat", "a and b on the internet with public addresses", "none", "none"),
+  "home-both": scenario(
+    "home-both",
+    "a and b each behind its own home NAT (port-preserving, drops unsolicited SYNs)",
+    "home",
+    "home",
+  ),
+  "public-one": scenario("public-one", "a public, b behind a home NAT", "none", "home"),
+  "same-lan": scenario(
+    "same-lan",
+    "a and b on one LAN behind one home NAT",
+    "home",
+    "home",
+    { sameLan: true },
+  ),
+  "symmetric-one": scenario(
+    "symmetric-one",
+    "a behind a symmetric NAT (random port per connection), b behind a home NAT",
+    "symmetric",
+    "home",
+  ),
+  "symmetric-both": scenario(
+    "symmetric-both",
+    "a and b each behind a symmetric NAT",
+    "symmetric",
+    "symmetric",
+  ),
+  "home-lossy": scenario(
+    "home-lossy",
+    "home NATs on both sides, 80 ms RTT and about 1% loss between a and b",
+    "home",
+    "home",
+    { lossy: true },
+  ),
+  "rst-nat": scenario(
+    "rst-nat",
+    "a behind a home NAT that answers unsolicited SYNs with a TCP RST, b behind a home NAT",
+    "rst",
+    "home",
+  ),
+  "rst-both": scenario(
+    "rst-both",
+    "a and b each behind a home NAT that answers unsolicited SYNs with a TCP RST",
+    "rst",
+    "rst",
+  ),
+};
+
+/** Delay each lossy router adds to every packet it forwards, each way: 4 × 20 = 80 ms a↔b. */
+export const LOSSY_DELAY_MS = 20;
+/** Share of forwarded packets each lossy router drops: two routers ≈ 1% per direction. */
+export const LOSSY_DROP_PROBABILITY = 0.005;
+/** The NFQUEUE number the delay program serves inside each router namespace. */
+export const DELAY_QUEUE = 0;
+
+/** The internet: one bridge, one /16, only inside the lab's namespaces. */
+export const INTERNET_PREFIX = 16;
+/** Public addresses by role. */
+export const PUBLIC_IP = {
+  server: "10.200.0.10",
+  a: "10.200.0.11",
+  b: "10.200.0.12",
+  routerA: "10.200.0.21",
+  routerB: "10.200.0.22",
+} as const;
+/** The LAN of each side (a /24); the router is .1, the host .10 (same-lan: b is .11). */
+export const LAN_NET = { a: "192.168.1", b: "192.168.2" } as const;
+
+/**
+ * The iptables-restore input for one NAT router.
+ *
+ * - MASQUERADE on wan0 is the NAT. Linux keeps the source port when it is
+ *   free, so it is port-preserving with endpoint-independent mapping;
+ *   `--random-fully` picks a random port per connection: a symmetric NAT.
+ * - Inbound packets on wan0 that start a connection (conntrack NEW) or that
+ *   conntrack cannot place (INVALID) are dropped, both to the router itself
+ *   (INPUT: an unsolicited SYN to the public address) and through it
+ *   (FORWARD): a home router's firewall. Without the INPUT rule the router's
+ *   own kernel would answer such SYNs with a RST.
+ * - The `rst` kind answers NEW inbound TCP with a RST instead.
+ * - Lossy: a random share of forwarded packets is dropped, and every packet
+ *   entering the router goes through NFQUEUE to the delay program.
+ */
+export function routerRules(nat: NatKind, lossy: boolean): string {
+  const masquerade = nat === "symmetric" ? "MASQUERADE --random-fully" : "MASQUERADE";
+  const lines = ["*raw"];
+  if (lossy) lines.push(`-A PREROUTING -j NFQUEUE --queue-num ${DELAY_QUEUE}`);
+  lines.push("COMMIT", "*nat", `-A POSTROUTING -o wan0 -j ${masquerade}`, "COMMIT", "*filter");
+  if (lossy) {
+    lines.push(
+      `-A FORWARD -m statistic --mode random --probability ${LOSSY_DROP_PROBABILITY} -j DROP`,
+    );
+  }
+  for (const chain of ["INPUT", "FORWARD"]) {
+    lines.push(`-A ${chain} -i wan0 -m conntrack --ctstate INVALID -j DROP`);
+    if (nat === "rst") {
+      lines.push(
+        `-A ${chain} -i wan0 -p tcp -m conntrack --ctstate NEW -j REJECT --reject-with tcp-reset`,
+      );
+    }
+    lines.push(`-A ${chain} -i wan0 -m conntrack --ctstate NEW -j DROP`);
+  }
+  lines.push("COMMIT", "");
+  return lines.join("\n");
+}

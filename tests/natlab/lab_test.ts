@@ -1,0 +1,248 @@
+/**
+ * Tests of the NAT lab itself: every scenario is built, both peers reach the
+ * server, the server sees NATed peers at their router's address with their
+ * port kept (but by symmetric NATs), and a tiny TCP hole-punching probe
+ * connects exactly where it can. Skipped unless root with `ip` and
+ * `iptables`; the lossy scenario also needs gcc and libnetfilter-queue-dev.
+ */
+
+import { deepEqual, ok } from "node:assert/strict";
+import { createLab, type Lab, labSupport, type ScenarioName, SCENARIOS } from "./lab.ts";
+
+const SUPPORT = await labSupport();
+if (!SUPPORT.ok) console.warn(`natlab: lab tests skipped: ${SUPPORT.reason}`);
+else if (!SUPPORT.lossy) console.warn(`natlab: home-lossy skipped: ${SUPPORT.reason}`);
+const PROBE = new URL("./testdata/probe.ts", import.meta.url).pathname;
+const REFLECT_PORT = 3478;
+/** The local port each peer dials from, and is dialed at, per probe mode. */
+const PORTS = { dial: { a: 40_100, b: 40_200 }, "dial+accept": { a: 41_100, b: 41_200 } };
+const DEADLINE_MS = 10_000; // where punching works it connects within ~2 s
+const FAIL_DEADLINE_MS = 4_000; // where it cannot (or need not) work, this long of trying shows it
+const BASE_MS = 100; // pauses between dials are random in 0–2× this
+const PINGS = 5;
+const LOSSY_RTT_MS = [70, 120]; // the lossy scenario's a↔b round trip is 80 ms
+
+type Mode = keyof typeof PORTS;
+
+/**
+ * Whether a and b connect, per probe mode: `dial` is a pure TCP simultaneous
+ * open (needs both SYNs to cross, so a NAT must hold the first one: with no
+ * NAT between the peers the other kernel answers RST at once, and whether the
+ * two meet is luck: not checked), `dial+accept` also accepts on the port, as
+ * punch does.
+ */
+const EXPECTED: Record<ScenarioName, Record<Mode, boolean | undefined>> = {
+  "no-nat": { dial: undefined, "dial+accept": true },
+  "home-both": { dial: true, "dial+accept": true },
+  "public-one": { dial: true, "dial+accept": true },
+  "same-lan": { dial: undefined, "dial+accept": true },
+  "symmetric-one": { dial: false, "dial+accept": false },
+  "symmetric-both": { dial: false, "dial+accept": false },
+  "home-lossy": { dial: true, "dial+accept": true },
+  "rst-nat": { dial: true, "dial+accept": true },
+  // Each SYN is answered by a RST at the far NAT, which also closes the
+  // near NAT's mapping: the two SYNs must cross within one trip, which with
+  // the lab's sub-millisecond trips is luck (0/10 in 6 s when measured).
+  "rst-both": { dial: undefined, "dial+accept": undefined },
+};
+
+type Row = Record<"scenario" | "a" | "b" | Mode | "rtt", string>;
+const MATRIX: Row[] = [];
+
+type Json = Record<string, unknown>;
+
+async function probe(lab: Lab, side: "a" | "b", args: (string | number)[]): Promise<Json> {
+  const output = await lab.hosts[side].output(
+    [Deno.execPath(), "run", "-A", PROBE, ...args.map(String)],
+    { stdin: "null" },
+  );
+  const stdout = new TextDecoder().decode(output.stdout).trim();
+  try {
+    return JSON.parse(stdout.split("\n").at(-1) ?? "");
+  } catch {
+    const stderr = new TextDecoder().decode(output.stderr).trim();
+    throw new Error(`Probe on ${side} printed no result: ${stdout} ${stderr}`);
+  }
+}
+
+async function startReflectServer(lab: Lab): Promise<Deno.ChildProcess> {
+  const child = lab.hosts.server.run(
+    [Deno.execPath(), "run", "-A", PROBE, "reflect-server", String(REFLECT_PORT)],
+    { stdin: "null", stdout: "piped", stderr: "inherit" },
+  );
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  ok(value?.includes("listening"), `reflect server did not start: ${value}`);
+  reader.releaseLock();
+  return child;
+}
+
+/** Both peers punch at once; each dials the other's address known in advance. */
+async function punchBoth(lab: Lab, mode: Mode, deadlineMs: number): Promise<[Json, Json]> {
+  // The router's public address and the peer's own port (port-preserving
+  // NATs; a guess that symmetric NATs break), or on one LAN the LAN address.
+  const target = (side: "a" | "b") =>
+    lab.scenario.sameLan ? lab.hosts[side].ip : lab.hosts[side].publicIp;
+  const run = (side: "a" | "b", peer: "a" | "b") =>
+    probe(lab, side, [
+      "punch",
+      PORTS[mode][side],
+      target(peer),
+      PORTS[mode][peer],
+      deadlineMs,
+      BASE_MS,
+      PINGS,
+      mode,
+    ]);
+  return await Promise.all([run("a", "b"), run("b", "a")]);
+}
+
+function summary(a: Json, b: Json): string {
+  return a.ok && b.ok
+    ? `ok ${Math.max(Number(a.ms), Number(b.ms))} ms`
+    : a.ok || b.ok
+    ? "one side only"
+    : `no (${Number(a.attempts) + Number(b.attempts)} dials)`;
+}
+
+for (const scenario of Object.values(SCENARIOS)) {
+  Deno.test({
+    name: `createLab("${scenario.name}"): ${scenario.description}`,
+    ignore: !SUPPORT.ok || (scenario.lossy && !SUPPORT.lossy),
+    async fn(t) {
+      await using lab = await createLab(scenario.name);
+      const row: Row = {
+        scenario: scenario.name,
+        a: "-",
+        b: "-",
+        dial: "-",
+        "dial+accept": "-",
+        rtt: "-",
+      };
+      MATRIX.push(row);
+
+      await t.step("a and b reach the server, which sees each at its public address", async () => {
+        const server = await startReflectServer(lab);
+        const results = await Promise.all(
+          (["a", "b"] as const).map((side) =>
+            probe(lab, side, ["reflect", lab.hosts.server.ip, REFLECT_PORT, PORTS.dial[side]])
+          ),
+        );
+        server.kill("SIGKILL");
+        for (const [i, side] of (["a", "b"] as const).entries()) {
+          const json = results[i]!;
+          ok(typeof json.observed === "string", `${side} cannot reach the server: ${json.error}`);
+          const host = lab.hosts[side];
+          const [ip, port] = json.observed.split(":");
+          row[side] = json.observed;
+          deepEqual(ip, host.publicIp, `the server sees ${side} from the wrong address`);
+          if (host.nat !== "symmetric") {
+            deepEqual(Number(port), PORTS.dial[side], `${side}'s NAT did not keep its port`);
+          }
+        }
+      });
+
+      await t.step("a TCP hole punch connects where it can", async () => {
+        const modes = Object.keys(PORTS) as Mode[];
+        // The two modes use distinct ports, so they run side by side.
+        const results = await Promise.all(modes.map((mode) => {
+          const expected = EXPECTED[scenario.name][mode];
+          return punchBoth(lab, mode, expected === true ? DEADLINE_MS : FAIL_DEADLINE_MS);
+        }));
+        for (const [i, mode] of modes.entries()) {
+          const [a, b] = results[i]!;
+          row[mode] = summary(a, b);
+          if (a.ok && row.rtt === "-") row.rtt = String(a.rttMs);
+          const expected = EXPECTED[scenario.name][mode];
+          if (expected === undefined) continue;
+          const detail = `${mode}: a: ${JSON.stringify(a)}, b: ${JSON.stringify(b)}`;
+          deepEqual(a.ok === true, expected, detail);
+          deepEqual(b.ok === true, expected, detail);
+          if (scenario.lossy) {
+            const rtt = Number(a.rttMs);
+            ok(rtt >= LOSSY_RTT_MS[0]! && rtt <= LOSSY_RTT_MS[1]!, `a↔b RTT is ${rtt} ms, not 80`);
+          }
+        }
+      });
+    },
+  });
+}
+
+async function namespaces(): Promise<string[]> {
+  const out = await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").map((line) => line.split(" ")[0] ?? "");
+}
+
+async function rootLinks(): Promise<string> {
+  const out = await new Deno.Command("ip", { args: ["-o", "link"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).replace(/link-netns\s+\S+/g, "").replace(
+    /\s+(qlen|state|mode|group)\s+\S+/g,
+    "",
+  );
+}
+
+async function rootRules(): Promise<string> {
+  const out = await new Deno.Command("iptables-save", { stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).replace(/^#.*\n/gm, "").replace(/\[\d+:\d+\]/g, "");
+}
+
+Deno.test({
+  name: "createLab() labs built at once do not collide, and close() removes everything",
+  ignore: !SUPPORT.ok,
+  async fn() {
+    const linksBefore = await rootLinks();
+    const rulesBefore = await rootRules();
+    const labs = await Promise.all([createLab("home-both"), createLab("home-both")]);
+    const names = labs.flatMap((lab) => lab.namespaces);
+    deepEqual(new Set(names).size, names.length);
+    for (const lab of labs) {
+      const server = await startReflectServer(lab);
+      const json = await probe(lab, "a", ["reflect", lab.hosts.server.ip, REFLECT_PORT, 40_000]);
+      deepEqual(json.observed, `${lab.hosts.a.publicIp}:40000`);
+      // A process left running in a lab is killed at close.
+      ok(server.pid > 0);
+      lab.hosts.b.run(["sleep", "600"], { stdout: "null", stderr: "null" });
+    }
+    await Promise.all(labs.map((lab) => lab.close()));
+    const left = await namespaces();
+    deepEqual(names.filter((ns) => left.includes(ns)), []);
+    deepEqual(await rootLinks(), linksBefore);
+    deepEqual(await rootRules(), rulesBefore);
+  },
+});
+
+Deno.test({
+  name: "createLab() removes what it built when the build fails",
+  ignore: !SUPPORT.ok,
+  async fn() {
+    const before = await namespaces();
+    let failed = false;
+    try {
+      await createLab("home-both", { iptablesRestore: "natlab-no-such-program" });
+    } catch {
+      failed = true;
+    }
+    ok(failed, "createLab did not fail");
+    deepEqual(await namespaces(), before);
+  },
+});
+
+Deno.test({
+  name: "createLab() matrix of results",
+  ignore: !SUPPORT.ok,
+  fn() {
+    const header: Row = {
+      scenario: "scenario",
+      a: "server sees a",
+      b: "server sees b",
+      dial: "dial only",
+      "dial+accept": "dial+accept",
+      rtt: "a↔b RTT ms",
+    };
+    const rows = [header, ...MATRIX];
+    const keys = Object.keys(header) as (keyof Row)[];
+    const widths = keys.map((k) => Math.max(...rows.map((r) => r[k].length)));
+    const lines = rows.map((r) => keys.map((k, i) => r[k].padEnd(widths[i]!)).join("  "));
+    console.log(["", ...lines].join("\n"));
+  },
+});
