@@ -79,9 +79,7 @@ export async function startDirect(
     signal: stop.signal,
     onDirect: (address) => reporter.report({ type: "path", path: "direct", address }),
     onRelay: (reason) => {
-      if (!stop.signal.aborted && !args.directOnly) {
-        reporter.report({ type: "path", path: "relay", reason });
-      }
+      if (!args.directOnly) reporter.report({ type: "path", path: "relay", reason });
     },
   }).catch((error) => {
     if (!stop.signal.aborted) {

@@ -95,8 +95,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Why punching found nothing, from what both sides told each other. */
-export function explainNoDirect(own: Candidates, peer: Candidates): string {
+/**
+ * Why punching found nothing, from what both sides told each other;
+ * `stoppedEarly` when the transfer ended before the punch window did.
+ */
+export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly = false): string {
   if (peer.candidates.length === 0) {
     return "the other side takes no direct connection (--relay-only)";
   }
@@ -112,6 +115,7 @@ export function explainNoDirect(own: Candidates, peer: Candidates): string {
     return `this side's NAT changed its port (${own.port} → ${own.public!.split(":").pop()}); ` +
       "it likely gives every destination a new port (a symmetric NAT), so punching cannot work";
   }
+  if (stoppedEarly) return "the transfer finished before a direct connection was found";
   return "no direct connection within the punch window (a firewall dropping incoming connections, " +
     "or no route between the networks)";
 }
@@ -218,7 +222,10 @@ export class Transit {
     await this.#listener.close();
     await accepting;
     for (const socket of this.#sockets) if (socket !== found?.socket) socket.destroy();
-    if (!found) return { channel: null, reason: explainNoDirect(this.candidates, peer) };
+    if (!found) {
+      const early = options.signal?.aborted ?? false;
+      return { channel: null, reason: explainNoDirect(this.candidates, peer, early) };
+    }
     return { channel: await directChannel(found.connection, options.keys), address: found.address };
   }
 

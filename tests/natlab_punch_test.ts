@@ -1,0 +1,142 @@
+/**
+ * The NAT matrix with the real thing: a real `punch serve` on the lab's
+ * internet, a real `punch send` behind NAT a and a real `punch receive`
+ * behind NAT b, for every scenario. Each case checks that the file arrives
+ * intact, and that the transfer ends on a direct connection where TCP
+ * punching can work and on the relay (saying why) where it cannot. Skipped
+ * unless root with `ip` and `iptables` (CI installs them and runs as root).
+ */
+
+import { deepEqual, equal, match } from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { createLab, type Lab, labSupport, type ScenarioName } from "./natlab/lab.ts";
+import { type JsonEvent, tempDir, writeRandomFile } from "./_helpers.ts";
+
+const SUPPORT = await labSupport();
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
+const SERVER_PORT = 8000;
+const FILE_BYTES = 48 * 1024 * 1024;
+
+/** Where each scenario's transfer must end; `null`: not asserted (luck). */
+const EXPECTED: Record<ScenarioName, "direct" | "relay" | null> = {
+  "no-nat": "direct",
+  "home-both": "direct",
+  "public-one": "direct",
+  "same-lan": "direct",
+  "symmetric-one": "relay",
+  "symmetric-both": "relay",
+  "home-lossy": "direct",
+  "rst-nat": "direct",
+  "rst-both": null,
+};
+
+const MATRIX: string[] = [];
+
+async function sha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of (await Deno.open(path)).readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+/** Runs punch in a lab host; resolves with its exit code and JSON events. */
+async function punch(lab: Lab, host: "server" | "a" | "b", args: string[]) {
+  const child = lab.hosts[host].run(
+    [Deno.execPath(), "run", "-A", "--v8-flags=--expose-gc", CLI, ...args],
+    { stdin: "null", stdout: "piped", stderr: "piped", env: { NO_COLOR: "1", PUNCH_SERVER: "" } },
+  );
+  return child;
+}
+
+async function lines(stream: ReadableStream<Uint8Array>, onEvent: (e: JsonEvent) => void) {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let at;
+    while ((at = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, at);
+      buffer = buffer.slice(at + 1);
+      try {
+        onEvent(JSON.parse(line));
+      } catch { /* not JSON */ }
+    }
+  }
+}
+
+for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, string | null][]) {
+  Deno.test({
+    name: `punch through the NAT lab: ${scenario} ends on ${expected ?? "either path"}`,
+    ignore: !SUPPORT.ok || (scenario === "home-lossy" && !SUPPORT.lossy),
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      await using dir = await tempDir();
+      const file = join(dir.path, "data.bin");
+      await writeRandomFile(file, FILE_BYTES);
+      const out = join(dir.path, "out");
+      await using lab = await createLab(scenario);
+
+      const server = await punch(lab, "server", [
+        "serve",
+        "--hostname",
+        "0.0.0.0",
+        "--port",
+        String(SERVER_PORT),
+        "--json",
+      ]);
+      const listening = Promise.withResolvers<void>();
+      lines(server.stdout, (e) => e.type === "listening" && listening.resolve());
+      server.stderr.cancel();
+      await listening.promise;
+      const url = lab.serverUrl(SERVER_PORT);
+
+      const sent: JsonEvent[] = [];
+      const received: JsonEvent[] = [];
+      const sender = await punch(lab, "a", ["send", "--json", "--server", url, file]);
+      const code = Promise.withResolvers<string>();
+      const senderLines = lines(sender.stdout, (e) => {
+        sent.push(e);
+        if (e.type === "code") code.resolve(e.code as string);
+      });
+      const senderErr = new Response(sender.stderr).text();
+      const receiver = await punch(lab, "b", [
+        "receive",
+        "--json",
+        "--yes",
+        "--server",
+        url,
+        "--out",
+        out,
+        await code.promise,
+      ]);
+      const receiverLines = lines(receiver.stdout, (e) => received.push(e));
+      const receiverErr = new Response(receiver.stderr).text();
+      const [s, r] = await Promise.all([sender.status, receiver.status]);
+      await Promise.all([senderLines, receiverLines]);
+      server.kill("SIGTERM");
+      await server.status;
+
+      equal(s.code, 0, await senderErr);
+      equal(r.code, 0, await receiverErr);
+      equal(await sha256(join(out, "data.bin")), await sha256(file));
+      const done = received.find((e) => e.type === "done")!;
+      const path = sent.find((e) => e.type === "path");
+      MATRIX.push(
+        `${scenario.padEnd(15)} ${String(done.path).padEnd(7)} ${
+          path?.path === "direct" ? `direct via ${path.address}` : `relay: ${path?.reason}`
+        }`,
+      );
+      if (expected !== null) equal(done.path, expected, JSON.stringify(path));
+      if (expected === "relay") match(String(path?.reason), /symmetric NAT/);
+      if (expected === "direct") deepEqual(sent.find((e) => e.type === "done")?.path, "direct");
+    },
+  });
+}
+
+Deno.test({
+  name: "punch through the NAT lab: the matrix",
+  ignore: !SUPPORT.ok,
+  fn() {
+    console.log(`\nscenario        done    path\n${MATRIX.join("\n")}`);
+  },
+});
