@@ -40,12 +40,11 @@ async function sha256(path: string): Promise<string> {
 }
 
 /** Runs punch in a lab host; resolves with its exit code and JSON events. */
-async function punch(lab: Lab, host: "server" | "a" | "b", args: string[]) {
-  const child = lab.hosts[host].run(
+function punch(lab: Lab, host: "server" | "a" | "b", args: string[]): Deno.ChildProcess {
+  return lab.hosts[host].run(
     [Deno.execPath(), "run", "-A", "--v8-flags=--expose-gc", CLI, ...args],
     { stdin: "null", stdout: "piped", stderr: "piped", env: { NO_COLOR: "1", PUNCH_SERVER: "" } },
   );
-  return child;
 }
 
 async function lines(stream: ReadableStream<Uint8Array>, onEvent: (e: JsonEvent) => void) {
@@ -76,7 +75,7 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
       const out = join(dir.path, "out");
       await using lab = await createLab(scenario);
 
-      const server = await punch(lab, "server", [
+      const server = punch(lab, "server", [
         "serve",
         "--hostname",
         "0.0.0.0",
@@ -92,14 +91,14 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
 
       const sent: JsonEvent[] = [];
       const received: JsonEvent[] = [];
-      const sender = await punch(lab, "a", ["send", "--json", "--server", url, file]);
+      const sender = punch(lab, "a", ["send", "--json", "--server", url, file]);
       const code = Promise.withResolvers<string>();
       const senderLines = lines(sender.stdout, (e) => {
         sent.push(e);
         if (e.type === "code") code.resolve(e.code as string);
       });
       const senderErr = new Response(sender.stderr).text();
-      const receiver = await punch(lab, "b", [
+      const receiver = punch(lab, "b", [
         "receive",
         "--json",
         "--yes",

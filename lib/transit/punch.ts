@@ -155,6 +155,7 @@ export class Transit {
     const done = new AbortController();
     const stop = () => done.abort();
     options.signal?.addEventListener("abort", stop, { once: true });
+    if (options.signal?.aborted) stop();
     const transitKey = await options.keys.deriveBytes(TRANSIT_PURPOSE);
     const winner = Promise.withResolvers<
       { connection: ProvenConnection; address: string; socket: Socket } | null
