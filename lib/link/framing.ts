@@ -102,18 +102,24 @@ export interface BytePipe {
  */
 export function framedPipe(bytes: BytePipe, maxFrameBytes: number): FramePipe {
   const reassembler = new FrameReassembler(maxFrameBytes);
-  const readable = bytes.readable.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        for (const frame of reassembler.push(chunk)) controller.enqueue(frame);
-      },
-      flush(controller) {
-        if (reassembler.partial) {
-          controller.error(new FramingError("Cannot read frame: stream ended inside a frame"));
+  const source = bytes.readable.getReader();
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { value, done } = await source.read();
+        if (done) {
+          if (reassembler.partial) {
+            controller.error(new FramingError("Cannot read frame: stream ended inside a frame"));
+          } else controller.close();
+          return;
         }
-      },
-    }),
-  );
+        const frames = reassembler.push(value);
+        for (const frame of frames) controller.enqueue(frame);
+        if (frames.length > 0) return;
+      }
+    },
+    cancel: (reason) => source.cancel(reason),
+  }, { highWaterMark: 2 });
   const writer = bytes.writable.getWriter();
   const writable = new WritableStream<Uint8Array>({
     async write(frame) {

@@ -6,10 +6,12 @@
 
 /** Reads exactly-sized pieces from a byte stream, keeping what it over-read. */
 export class ByteReader {
+  readonly #readable: ReadableStream<Uint8Array>;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   #buffered: Uint8Array = new Uint8Array();
 
   constructor(readable: ReadableStream<Uint8Array>) {
+    this.#readable = readable;
     this.#reader = readable.getReader();
   }
 
@@ -34,7 +36,11 @@ export class ByteReader {
 
   /** The rest of the stream, starting with anything already read ahead. */
   rest(): ReadableStream<Uint8Array> {
-    let first: Uint8Array | undefined = this.#buffered.length ? this.#buffered : undefined;
+    if (this.#buffered.length === 0) {
+      this.#reader.releaseLock();
+      return this.#readable;
+    }
+    let first: Uint8Array | undefined = this.#buffered;
     const reader = this.#reader;
     return new ReadableStream<Uint8Array>({
       async pull(controller) {

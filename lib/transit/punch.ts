@@ -72,6 +72,9 @@ function httpUrl(server: string): string {
   return url.href;
 }
 
+/** Bytes read ahead from a direct connection, so the socket keeps flowing while a record is processed. */
+const SOCKET_READ_AHEAD_BYTES = 4 * 1024 * 1024;
+
 function splitAddress(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(":");
   return {
@@ -169,7 +172,11 @@ export class Transit {
       socket.on("close", () => this.#sockets.delete(socket));
       try {
         const connection = await withTimeout(
-          proveConnection(socketPipe(socket), options.side, transitKey),
+          proveConnection(
+            socketPipe(socket, { readableHighWaterMark: SOCKET_READ_AHEAD_BYTES }),
+            options.side,
+            transitKey,
+          ),
           HANDSHAKE_TIMEOUT_MS,
           "transit handshake",
         );
