@@ -32,7 +32,7 @@ const { values } = parseArgs({
 class Child {
   readonly process: Deno.ChildProcess;
   peakKiB = 0;
-  readonly #timer: number;
+  readonly #timer: ReturnType<typeof setInterval>;
   readonly stdout: ReadableStream<string>;
 
   constructor(args: string[]) {
