@@ -80,6 +80,8 @@ export function describeFailure(error: unknown): Failure {
         return { error: "refused", exit: EXIT.REFUSED, message };
       case "peer_error":
         return { error: "peer_error", exit: EXIT.PEER_GONE, message };
+      case "stalled":
+        return { error: "stalled", exit: EXIT.NETWORK, message };
       default:
         return { error: error.code, exit: EXIT.ERROR, message };
     }

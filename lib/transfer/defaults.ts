@@ -26,3 +26,12 @@ export const WINDOW_BYTES = 8 * 1024 * 1024;
  * of the data path; a quarter window keeps the sender's pipe full.
  */
 export const CREDIT_BATCH_BYTES = WINDOW_BYTES / 4;
+
+/**
+ * Once data flows, either side gives up after this long without a message
+ * from the other: a direct connection whose NAT mapping died, or a relay
+ * that stopped forwarding, must not leave a transfer hanging for ever. Long
+ * enough for a slow disk to catch up; the prompt before accepting is not
+ * timed.
+ */
+export const STALL_TIMEOUT_MS = 60_000;

@@ -46,6 +46,7 @@ export type TransferErrorCode =
   | "changed"
   | "io"
   | "cancelled"
+  | "stalled"
   | "peer_error";
 
 /** The transfer failed; `code` says why, for exit codes and `--json`. */

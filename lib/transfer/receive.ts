@@ -20,7 +20,7 @@ import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
-import { CREDIT_BATCH_BYTES, WINDOW_BYTES } from "./defaults.ts";
+import { CREDIT_BATCH_BYTES, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { type Progress, receiveMessage } from "./send.ts";
 
 /** Options for {@linkcode receiveFiles}. */
@@ -239,7 +239,7 @@ export async function receiveFiles(
     };
 
     for (;;) {
-      const msg: TransferMsg = await receiveMessage(channel);
+      const msg: TransferMsg = await receiveMessage(channel, STALL_TIMEOUT_MS);
       if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
       if (msg.type === "data") {
         if (!sink || sink.index !== msg.index) {

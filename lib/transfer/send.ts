@@ -24,7 +24,7 @@ import {
   TransferError,
   type TransferMsg,
 } from "./messages.ts";
-import { CHUNK_BYTES } from "./defaults.ts";
+import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
 
 /** Progress of a transfer, reported after every chunk. */
 export interface Progress {
@@ -111,7 +111,7 @@ export async function sendFiles(
   let result: Extract<TransferMsg, { type: "result" }> | undefined;
   const listener = (async () => {
     for (;;) {
-      const msg = await receiveMessage(channel);
+      const msg = await receiveMessage(channel, STALL_TIMEOUT_MS);
       if (msg.type === "credit") credit.grant(msg.bytes);
       else if (msg.type === "result") return result = msg;
       else if (msg.type === "error") throw peerError(msg);
@@ -175,9 +175,23 @@ export async function sendFiles(
   return { files: result?.files ?? manifest.files, bytes: sent };
 }
 
-/** Reads the next message; a channel that ends here means the receiver left. */
-export async function receiveMessage(channel: Channel): Promise<TransferMsg> {
-  const bytes = await channel.receive();
+/**
+ * Reads the next message; a channel that ends here means the other side
+ * left. With `stallMs`, gives up when nothing comes for that long.
+ */
+export async function receiveMessage(channel: Channel, stallMs?: number): Promise<TransferMsg> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = stallMs === undefined ? undefined : new Promise<never>((_, reject) => {
+    timer = setTimeout(() =>
+      reject(
+        new TransferError(
+          "stalled",
+          `Nothing from the other side for ${stallMs / 1000} s; the connection seems dead`,
+        ),
+      ), stallMs);
+  });
+  const bytes = await (stalled ? Promise.race([channel.receive(), stalled]) : channel.receive())
+    .finally(() => clearTimeout(timer));
   if (bytes === null) {
     throw new TransferError("peer_error", "The other side closed the transfer early");
   }

@@ -7,7 +7,7 @@ import { type FramePipe, memoryFramePipes } from "../link/frames.ts";
 import { type Manifest, scanPaths } from "./manifest.ts";
 import { allocateData, decodeMessage, encodeMessage, TransferError } from "./messages.ts";
 import { receiveFiles } from "./receive.ts";
-import { sendFiles } from "./send.ts";
+import { receiveMessage, sendFiles } from "./send.ts";
 
 function keys() {
   const a = crypto.getRandomValues(new Uint8Array(32));
@@ -290,4 +290,13 @@ Deno.test("a truncated record stream is rejected", async () => {
     }),
   );
   ok(error instanceof RecordError && error.code === "truncated", String(error));
+});
+
+Deno.test("receiveMessage() gives up on a silent peer with a stalled error", async () => {
+  const [a] = channels();
+  await rejects(
+    receiveMessage(a, 50),
+    (e) => e instanceof TransferError && e.code === "stalled",
+  );
+  a.abort();
 });
