@@ -103,3 +103,47 @@ export async function startDirect(
     },
   };
 }
+
+/** What one side's transfer reports when it ends. */
+export interface TransferOutcome {
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Runs one side's transfer on a session: the direct-path search beside it,
+ * `connected` and `done` events, and the rendezvous released either way.
+ * `transfer` calls `started()` when the clock should start (on acceptance).
+ */
+export async function runTransfer(
+  session: Session,
+  server: string,
+  args: DirectArgs,
+  reporter: Reporter,
+  transfer: (channel: MigratingChannel, started: () => void) => Promise<TransferOutcome>,
+): Promise<void> {
+  const direct = await startDirect(session, server, args, reporter).catch(async (error) => {
+    await session.client.release("errory");
+    throw error;
+  });
+  const channel = direct.channel;
+  try {
+    reporter.report({ type: "connected", path: channel.path });
+    let start = performance.now();
+    const result = await transfer(channel, () => start = performance.now());
+    await direct.finish();
+    reporter.report({
+      type: "done",
+      path: session.side === "sender" ? channel.path : channel.readPath,
+      files: result.files,
+      bytes: result.bytes,
+      seconds: (performance.now() - start) / 1000,
+    });
+    await session.client.release("happy");
+  } catch (error) {
+    channel.abort(error);
+    await direct.finish();
+    await session.client.release("errory");
+    throw error;
+  }
+}

@@ -16,7 +16,7 @@ import {
   DIRECT_OPTIONS,
   type DirectArgs,
   parseDirectArgs,
-  startDirect,
+  runTransfer,
 } from "./direct.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
@@ -143,39 +143,17 @@ export async function receive(
 ): Promise<void> {
   parseCode(args.code);
   const { session, server } = await connect(args, signal);
-  const direct = await startDirect(session, server, args, reporter).catch(async (error) => {
-    await session.client.release("errory");
-    throw error;
-  });
-  const channel = direct.channel;
-  try {
-    reporter.report({ type: "connected", path: channel.path });
-    const ask = asker(args, reporter);
-    let start = performance.now();
-    const result = await receiveFiles(channel, {
+  const ask = asker(args, reporter);
+  await runTransfer(session, server, args, reporter, (channel, started) =>
+    receiveFiles(channel, {
       out: args.out,
       overwrite: args.overwrite,
       confirm: async (manifest) => {
         const yes = await ask(manifest);
-        start = performance.now();
+        started();
         return yes;
       },
       onProgress: (p) => reporter.report({ type: "progress", ...p }),
       signal,
-    });
-    await direct.finish();
-    reporter.report({
-      type: "done",
-      path: channel.readPath,
-      files: result.files,
-      bytes: result.bytes,
-      seconds: (performance.now() - start) / 1000,
-    });
-    await session.client.release("happy");
-  } catch (error) {
-    channel.abort(error);
-    await direct.finish();
-    await session.client.release("errory");
-    throw error;
-  }
+    }));
 }

@@ -13,7 +13,7 @@ import {
   DIRECT_OPTIONS,
   type DirectArgs,
   parseDirectArgs,
-  startDirect,
+  runTransfer,
 } from "./direct.ts";
 import { UsageError } from "./errors.ts";
 import type { Reporter } from "./report.ts";
@@ -89,35 +89,19 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
       reporter.report({ type: "waiting", message: "Receiver connected; checking the code" }),
     signal,
   });
-  const direct = await startDirect(session, server, args, reporter).catch(async (error) => {
-    await session.client.release("errory");
-    throw error;
-  });
-  const channel = direct.channel;
-  try {
-    reporter.report({ type: "connected", path: channel.path });
-    let start = performance.now();
-    const result = await sendFiles(channel, scan, {
-      onAccepted: () => {
-        start = performance.now();
-        reporter.report({ type: "waiting", message: "Accepted; sending" });
-      },
-      onProgress: (p) => reporter.report({ type: "progress", ...p }),
-      signal,
-    });
-    await direct.finish();
-    reporter.report({
-      type: "done",
-      path: channel.path,
-      files: result.files,
-      bytes: result.bytes,
-      seconds: (performance.now() - start) / 1000,
-    });
-    await session.client.release("happy");
-  } catch (error) {
-    channel.abort(error);
-    await direct.finish();
-    await session.client.release("errory");
-    throw error;
-  }
+  await runTransfer(
+    session,
+    server,
+    args,
+    reporter,
+    (channel, started) =>
+      sendFiles(channel, scan, {
+        onAccepted: () => {
+          started();
+          reporter.report({ type: "waiting", message: "Accepted; sending" });
+        },
+        onProgress: (p) => reporter.report({ type: "progress", ...p }),
+        signal,
+      }),
+  );
 }
