@@ -172,7 +172,7 @@ const DARWIN_X64_FCNTL = {
   fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
 } as const;
 
-/** The subset of libc that dial.ts uses, with errno read after each call. */
+/** The subset of libc that dial.ts and listen.ts use. */
 export interface Libc {
   readonly os: Os;
   readonly constants: Constants;

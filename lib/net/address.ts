@@ -7,7 +7,9 @@
 
 /** A host (IP literal without brackets, or DNS name) and a TCP port. */
 export interface HostPort {
+  /** IP literal (IPv6 without brackets) or DNS name. */
   hostname: string;
+  /** TCP port, 0–65535. */
   port: number;
 }
 

@@ -12,11 +12,13 @@
 export const DIAL_TIMEOUT_MS = 10_000;
 
 /**
- * How long one wait for pending FFI dials holds a thread of Deno's blocking
- * pool, which async file I/O shares. All pending dials share one wait, so at
- * most one thread is held; short slices also bound how late a new dial joins
- * a wait already under way. (256 dials waiting in 1 s slices each made one
- * file read take 7.9 s; 20 ms slices kept it at 150 ms.)
+ * How long one wait for sockets made through FFI (pending dials, listeners)
+ * holds a thread of Deno's blocking pool, which async file I/O shares. All
+ * of them share one poll(), so at most one thread is held (with 256 dials
+ * pending and a listener open, a file read still took under 1 ms); short
+ * slices bound how late a new dial joins a wait already under way, and how
+ * long a cancelled one keeps its socket. (One wait per dial in 1 s slices
+ * made a file read take 7.9 s with 256 dials pending.)
  */
 export const POLL_SLICE_MS = 20;
 

@@ -59,13 +59,17 @@ export interface DialFromOptions {
 /**
  * A dial that failed: refused, unreachable, timed out, or the local port
  * cannot be bound. `code` is the system's name for it (`ECONNREFUSED`,
- * `ETIMEDOUT`, `EADDRINUSE`, `EHOSTUNREACH`, `ENOTFOUND`, …).
+ * `ETIMEDOUT`, `EADDRINUSE`, `EHOSTUNREACH`, `ENOTFOUND`, …), or `EALREADY`
+ * for a dial of a connection (same ports, same addresses) that another dial
+ * is making at the moment.
  */
 export class DialError extends Error {
+  /** `"DialError"`. */
   override name = "DialError";
   /** The system error name, such as `ECONNREFUSED`. */
   readonly code: string;
 
+  /** Makes an error with a message and a system error name. */
   constructor(message: string, code: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
@@ -82,6 +86,7 @@ export class DialError extends Error {
  * dial from another port.
  */
 export class ConnectionExistsError extends DialError {
+  /** `"ConnectionExistsError"`. */
   override name = "ConnectionExistsError";
 }
 
@@ -128,17 +133,29 @@ export async function dialFrom(options: DialFromOptions): Promise<Socket> {
     );
   }
   const what = `${formatHostPort(options.host, port)} from port ${localPort}`;
+  // One 4-tuple is one connection: a second dial of it while the first is
+  // under way would fail as if the connection existed.
+  const tuple = `${local.bytes}|${localPort}|${remote.bytes}|${port}`;
+  if (localPort !== 0 && pending.has(tuple)) {
+    throw new DialError(`Cannot dial ${what}: a dial of it is under way`, "EALREADY");
+  }
   // IPv6-only, so that the dial claims no IPv4 port.
   const fd = openShared(libc, local, localPort, true);
   if (typeof fd !== "number") throw errnoError(libc, fd.errno, `Cannot dial ${what}: ${fd.call}`);
+  pending.add(tuple);
   try {
     await connectFd(libc, fd, remote, port, what, timeoutMs, signal);
     return adoptFd(fd, options.largeReads ?? true);
   } catch (error) {
     libc.close(fd);
     throw error;
+  } finally {
+    pending.delete(tuple);
   }
 }
+
+/** The 4-tuples of FFI dials under way. */
+const pending = new Set<string>();
 
 function checkPort(port: number, name: string): void {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

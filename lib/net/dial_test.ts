@@ -89,6 +89,20 @@ Deno.test("dialFrom() can retry from the same port at once after a timeout", asy
   }
 });
 
+Deno.test("dialFrom() refuses a second dial of a connection being dialed", async () => {
+  await using listener = await listenReusable({ hostname: "127.0.0.1" });
+  const hole = await blackhole();
+  try {
+    const options = { localPort: listener.port, host: "127.0.0.1", port: hole.port };
+    const first = dialFrom({ ...options, timeoutMs: 100 });
+    const second = await failure(dialFrom(options), DialError);
+    equal(second.code, "EALREADY");
+    equal((await failure(first, DialError)).code, "ETIMEDOUT");
+  } finally {
+    hole.close();
+  }
+});
+
 Deno.test("dialFrom() rejects with the signal's reason when aborted", async () => {
   const hole = await blackhole();
   try {

@@ -37,6 +37,21 @@
  * module makes read 1 MiB at a time (twice `node:net`'s throughput); pass
  * `largeReads: false` to wrap one with `node:tls`.
  *
+ * What a punching loop meets, by {@linkcode DialError} `code`:
+ * - `ECONNREFUSED` (a RST: nothing listens there yet, or a NAT refuses),
+ *   `ETIMEDOUT` (SYNs dropped), `EHOSTUNREACH`/`ENETUNREACH`: retry later;
+ * - `EALREADY`: a dial of that same connection is still under way;
+ * - {@linkcode ConnectionExistsError} (`EADDRNOTAVAIL`): the listener has the
+ *   connection already, or this port closed one to that peer in the last
+ *   minute (TIME_WAIT): not a failure, do not count it as one;
+ * - `EADDRINUSE`: something without SO_REUSEPORT holds P (or, without FFI,
+ *   anything listens there): give up on P.
+ *
+ * Pending dials and FFI listeners share one poll() on Deno's blocking thread
+ * pool in 20 ms slices ({@linkcode POLL_SLICE_MS}): a new dial may be
+ * noticed up to 20 ms late, and a timed-out or aborted dial settles up to
+ * 20 ms after its deadline, once its socket is closed and its 4-tuple free.
+ *
  * @example Punch from one side
  * ```ts ignore
  * import { dialFrom, listenReusable, localCandidates, reflectFrom } from "./mod.ts";

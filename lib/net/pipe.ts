@@ -107,7 +107,8 @@ export function socketPipe(socket: Socket, options: SocketPipeOptions = {}): Soc
 
   socket.on("data", (data: Uint8Array) => {
     if (!readOpen) return;
-    // A plain view: Buffer's methods and pooling should not leak to readers.
+    // A plain Uint8Array over the same bytes: Buffer's slice() shares
+    // memory where Uint8Array's copies, and readers expect the latter.
     readController.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     if ((readController.desiredSize ?? 0) <= 0) socket.pause();
   });

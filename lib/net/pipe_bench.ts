@@ -2,7 +2,7 @@
  * Throughput of {@linkcode socketPipe} on loopback, 1 MiB writes, one
  * process; Deno's own TCP streams for comparison.
  *
- *   deno run -A lib/net/pipe_bench.ts [MiB]    prints MB/s for each case
+ *   deno run -A lib/net/pipe_bench.ts [MiB] [rounds]   prints MB/s per case
  *   deno bench -A lib/net/pipe_bench.ts        the same, as benchmarks
  *
  * @module
@@ -82,13 +82,24 @@ const CASES = {
 };
 
 if (import.meta.main) {
-  const mib = Number(Deno.args[0] ?? 1024);
-  for (const [name, run] of Object.entries(CASES)) {
-    await run(16); // Warm up.
-    const start = performance.now();
-    const bytes = await run(mib);
-    const seconds = (performance.now() - start) / 1000;
-    console.log(`${name}: ${(bytes / 1e6 / seconds).toFixed(0)} MB/s`);
+  // Interleaved rounds, median and best: other load on the machine skews
+  // single runs by a factor of two.
+  const mib = Number(Deno.args[0] ?? 512);
+  const rounds = Number(Deno.args[1] ?? 5);
+  const rates = new Map<string, number[]>();
+  for (const run of Object.values(CASES)) await run(16); // Warm up.
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, run] of Object.entries(CASES)) {
+      const start = performance.now();
+      const bytes = await run(mib);
+      const rate = bytes / 1e6 / ((performance.now() - start) / 1000);
+      rates.set(name, [...(rates.get(name) ?? []), rate]);
+    }
+  }
+  for (const [name, list] of rates) {
+    list.sort((a, b) => a - b);
+    const median = list[list.length >> 1]!;
+    console.log(`${name}: median ${median.toFixed(0)} MB/s, best ${list.at(-1)!.toFixed(0)} MB/s`);
   }
 } else {
   for (const [name, run] of Object.entries(CASES)) {

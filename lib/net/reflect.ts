@@ -85,10 +85,13 @@ export async function reflectFrom(
     socket.on("error", () => {}); // Reported through the request below.
     const carrier = tls ? await startTls(socket, host, options.caCerts, signal) : socket;
     const body = await get(carrier, url, signal);
+    void closeAfterServer(socket);
     return parseAnswer(body, server);
+  } catch (error) {
+    socket?.destroy();
+    throw error;
   } finally {
     clearTimeout(timer);
-    if (socket !== undefined) void closeAfterServer(socket);
   }
 }
 
@@ -105,6 +108,7 @@ function startTls(
     ...(caCerts === undefined ? {} : { ca: caCerts }),
     ALPNProtocols: ["http/1.1"],
   });
+  secure.on("error", () => {}); // Reported through settleOn() and the request.
   return settleOn(secure, "secureConnect", signal).then(() => secure);
 }
 
@@ -178,12 +182,15 @@ function parseAnswer(body: string, server: string): string {
 async function closeAfterServer(socket: Socket): Promise<void> {
   if (!socket.destroyed && !socket.readableEnded) {
     socket.resume(); // Read on until the server's FIN.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise((resolve) => {
-      socket.once("close", resolve).once("end", resolve);
-      timer = setTimeout(resolve, REFLECT_CLOSE_GRACE_MS);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, REFLECT_CLOSE_GRACE_MS);
+      Deno.unrefTimer(timer); // Not a reason to keep the process alive.
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      socket.once("close", done).once("end", done);
     });
-    clearTimeout(timer);
   }
   socket.destroy();
 }

@@ -239,8 +239,12 @@ export class RendezvousClient {
         return this.close();
       }
       for (const frame of frames) {
-        if (this.#frames) this.#frames.enqueue(frame);
-        else this.#early.push(frame);
+        if (!this.#frames) this.#early.push(frame);
+        else {
+          try {
+            this.#frames.enqueue(frame);
+          } catch { /* the reader is gone: this side stopped reading the relay */ }
+        }
       }
       return;
     }

@@ -156,15 +156,15 @@ export class Transit {
       return { channel: null, reason: explainNoDirect(this.candidates, peer) };
     }
     const done = new AbortController();
+    const winner = Promise.withResolvers<
+      { connection: ProvenConnection; address: string; socket: Socket } | null
+    >();
+    done.signal.addEventListener("abort", () => winner.resolve(null), { once: true });
     const stop = () => done.abort();
     options.signal?.addEventListener("abort", stop, { once: true });
     if (options.signal?.aborted) stop();
     const transitKey = await options.keys.deriveBytes(TRANSIT_PURPOSE);
-    const winner = Promise.withResolvers<
-      { connection: ProvenConnection; address: string; socket: Socket } | null
-    >();
     let chosen = false;
-    done.signal.addEventListener("abort", () => winner.resolve(null), { once: true });
 
     const handle = async (socket: Socket, address: string) => {
       if (done.signal.aborted) return void socket.destroy();
