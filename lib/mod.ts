@@ -11,6 +11,10 @@
  *   {@linkcode receiveFiles}.
  * - Discovery of an embedded rendezvous: {@linkcode announce},
  *   {@linkcode discover}.
+ * - Direct paths: {@linkcode goDirect} (candidates, punching, moving a
+ *   running transfer), built on {@linkcode Transit},
+ *   {@linkcode MigratingChannel} and the socket primitives of `lib/net`
+ *   ({@linkcode listenReusable}, {@linkcode dialFrom}, {@linkcode reflectFrom}).
  *
  * @example Send a file through a rendezvous
  * ```ts ignore
@@ -30,6 +34,9 @@ export * from "./crypto/mod.ts";
 export * from "./discovery/mod.ts";
 export * from "./link/channel.ts";
 export * from "./link/frames.ts";
+export * from "./link/framing.ts";
+export * from "./link/migrating.ts";
+export * from "./net/mod.ts";
 export * from "./rendezvous/client.ts";
 export {
   type ClientToServerMsg,
@@ -42,7 +49,11 @@ export {
   type ServerErrorCode,
   type ServerToClientMsg,
 } from "./rendezvous/messages.ts";
+export * from "./session/direct.ts";
 export * from "./session/session.ts";
+export * from "./transit/candidates.ts";
+export * from "./transit/handshake.ts";
+export * from "./transit/punch.ts";
 export {
   type Manifest,
   type ManifestEntry,
