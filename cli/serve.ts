@@ -5,7 +5,6 @@
  */
 
 import { parseArgs } from "node:util";
-import { busFromPlatform } from "../edge/bus.ts";
 import { createRendezvous } from "../edge/handler.ts";
 import { UsageError } from "./errors.ts";
 import type { Reporter } from "./report.ts";
@@ -21,12 +20,6 @@ Options:
   --port N       port to listen on; 0 picks a free one (default: 8000)
   --json         one JSON object per line on stdout
   -h, --help     this help
-
-Environment:
-  PUNCH_BUS      how the instances of a cluster reach each other, so that a
-                 sender and a receiver pair whichever instance each lands on:
-                 redis://HOST:PORT (self-hosted), kv or kv:PATH (Deno KV),
-                 broadcast (Workers of one process); unset: this process alone
 `;
 
 /** Parsed `punch serve` arguments. */
@@ -71,12 +64,7 @@ export async function serve(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<void> {
-  const log = (line: string) => console.error(line);
-  await using bus = await busFromPlatform({ onError: (error) => log(`bus: ${error}`) });
-  const rendezvous = createRendezvous({ bus, log });
-  if (bus.kind !== "local") {
-    log(`rendezvous instance ${rendezvous.stats().instance} on the ${bus.kind} bus`);
-  }
+  const rendezvous = createRendezvous({ log: (line) => console.error(line) });
   const server = Deno.serve({
     hostname: args.hostname,
     port: args.port,
@@ -87,5 +75,5 @@ export async function serve(
     },
   }, rendezvous.handler);
   await server.finished;
-  await rendezvous.close();
+  rendezvous.close();
 }
