@@ -66,7 +66,10 @@ export async function main(argv: string[]): Promise<number> {
   let reporter: Reporter = json ? jsonReporter() : humanReporter();
   const controller = new AbortController();
   const stop = () => controller.abort(new DOMException("Interrupted", "AbortError"));
-  Deno.addSignalListener("SIGINT", stop);
+  // SIGTERM (not on Windows) stops `punch serve` cleanly, so a cluster's
+  // other instances hear of its pairs at once rather than after a heartbeat.
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const name of signals) Deno.addSignalListener(name, stop);
   try {
     // deno-lint-ignore no-explicit-any
     const args: any = command.parse(rest);
@@ -89,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     if (verbose) printCause(error, (text) => console.error(text.trimEnd()));
     return failure.exit;
   } finally {
-    Deno.removeSignalListener("SIGINT", stop);
+    for (const name of signals) Deno.removeSignalListener(name, stop);
   }
 }
 

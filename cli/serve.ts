@@ -5,6 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { busFromPlatform } from "../edge/bus.ts";
 import { createRendezvous } from "../edge/handler.ts";
 import { UsageError } from "./errors.ts";
 import type { Reporter } from "./report.ts";
@@ -20,6 +21,12 @@ Options:
   --port N       port to listen on; 0 picks a free one (default: 8000)
   --json         one JSON object per line on stdout
   -h, --help     this help
+
+Environment:
+  PUNCH_BUS      how the instances of a cluster reach each other, so that a
+                 sender and a receiver pair whichever instance each lands on:
+                 redis://HOST:PORT (self-hosted), kv or kv:PATH (Deno KV),
+                 broadcast (Workers of one process); unset: this process alone
 `;
 
 /** Parsed `punch serve` arguments. */
@@ -64,7 +71,12 @@ export async function serve(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<void> {
-  const rendezvous = createRendezvous({ log: (line) => console.error(line) });
+  const log = (line: string) => console.error(line);
+  await using bus = await busFromPlatform({ onError: (error) => log(`bus: ${error}`) });
+  const rendezvous = createRendezvous({ bus, log });
+  if (bus.kind !== "local") {
+    log(`rendezvous instance ${rendezvous.stats().instance} on the ${bus.kind} bus`);
+  }
   const server = Deno.serve({
     hostname: args.hostname,
     port: args.port,
@@ -75,5 +87,5 @@ export async function serve(
     },
   }, rendezvous.handler);
   await server.finished;
-  rendezvous.close();
+  await rendezvous.close();
 }

@@ -20,8 +20,19 @@ export interface Limits {
   maxNameplates: number;
   /** Mailbox messages one side may add per session. */
   maxMailboxMessages: number;
-  /** Bytes the relay lets queue towards one side before it drops the sender. */
+  /**
+   * Bytes the relay lets queue towards one side before it drops the sender:
+   * in the receiving socket, and, across instances, on the bus between them.
+   */
   relayMaxBufferedBytes: number;
+  /** A nameplate's registry entry lives this long unless reserved again (every third of it). */
+  registryTtlMs: number;
+  /** A claim forwarded to the instance holding the nameplate waits this long for its answer. */
+  claimTimeoutMs: number;
+  /** Instances linked by a pair tell each other they are alive this often. */
+  instanceHeartbeatMs: number;
+  /** A linked instance not heard from for this long is presumed gone with its sockets. */
+  instanceTimeoutMs: number;
 }
 
 /** The limits a rendezvous runs with unless told otherwise. */
@@ -47,6 +58,17 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   // End-to-end flow control keeps a well-behaved sender's bytes in flight at
   // its window (8 MiB); twice that is a sender ignoring the window.
   relayMaxBufferedBytes: 16 * 1024 * 1024,
+  // Long enough that a refresh every 20 s survives a slow store, short enough
+  // that a crashed instance's nameplates come back within a minute.
+  registryTtlMs: 60_000,
+  // A bus round trip takes milliseconds (a KV watch across regions, under a
+  // second); five seconds means the holder is gone, not slow.
+  claimTimeoutMs: 5_000,
+  // Cheap (one small message per linked instance), and frequent enough that
+  // a dead instance is noticed long before a person gives up.
+  instanceHeartbeatMs: 5_000,
+  // Three missed heartbeats plus slack for a stalled event loop.
+  instanceTimeoutMs: 20_000,
 });
 
 /** Digits of the first nameplates tried; codes start short and grow when busy. */
@@ -54,3 +76,21 @@ export const NAMEPLATE_MIN_DIGITS = 4;
 
 /** Random picks per length before a longer nameplate is tried. */
 export const NAMEPLATE_TRIES_PER_LENGTH = 16;
+
+/**
+ * Across instances, the receiving instance acknowledges relayed bytes in
+ * batches of this many, so the sending instance knows how much is still on
+ * the bus: small against the 16 MiB cap, large enough that acks cost nothing.
+ */
+export const RELAY_ACK_BYTES = 256 * 1024;
+
+/**
+ * Bytes a new connection and a text message count towards the hub's
+ * young-generation collections (`lib/memory.ts`; only with `--expose-gc`,
+ * as `deno task serve` and the compiled binary run). A connection's upgrade,
+ * greeting and pairing leave about this much garbage; collecting every 128
+ * connections keeps V8 from growing its young generation to its 48 MB
+ * maximum, which at 5 000 waiting sockets was 40 MB of RSS, for ~0.5 ms each.
+ */
+export const CONNECTION_GARBAGE_BYTES = 16 * 1024;
+export const TEXT_MESSAGE_GARBAGE_BYTES = 2 * 1024;

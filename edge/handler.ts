@@ -19,8 +19,12 @@ export interface RendezvousOptions {
   /** Overrides of {@linkcode DEFAULT_LIMITS}. */
   limits?: Partial<Limits>;
   /**
-   * Opens the pairing bus.
-   * @default {localBus}
+   * The pairing bus: how this instance reaches the others, and the registry
+   * that keeps nameplates unique across them. The caller keeps ownership and
+   * closes it after {@linkcode Rendezvous.close}. Without one, the instance
+   * uses its own in-process bus (shared with other instances of this process)
+   * and closes it itself.
+   * @default {localBus()}
    */
   bus?: BusFactory;
   /**
@@ -36,7 +40,8 @@ export interface Rendezvous {
   stats(): HubStats;
   /** The nameplates this instance holds (for LAN discovery of an embedded rendezvous). */
   nameplates(): Iterable<string>;
-  close(): void;
+  /** Ends every pair and frees every nameplate; resolves once the registry has them back. */
+  close(): Promise<void>;
 }
 
 /** The protocol version this server speaks, also the URL prefix. */
@@ -59,7 +64,8 @@ function json(body: unknown, status = 200): Response {
 /** Creates a rendezvous instance. */
 export function createRendezvous(options: RendezvousOptions = {}): Rendezvous {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const hub = new Hub(limits, options.bus ?? localBus, options.log ?? (() => {}));
+  const bus = options.bus ?? localBus();
+  const hub = new Hub(limits, bus, options.log ?? (() => {}));
 
   function handler(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
     const url = new URL(request.url);
@@ -96,6 +102,9 @@ export function createRendezvous(options: RendezvousOptions = {}): Rendezvous {
     handler,
     stats: () => hub.stats(),
     nameplates: () => hub.nameplates(),
-    close: () => hub.close(),
+    async close() {
+      await hub.close();
+      if (!options.bus) await bus.close();
+    },
   };
 }

@@ -1,16 +1,21 @@
 /**
- * The hub pairs WebSockets by nameplate and passes their traffic.
+ * The hub pairs WebSockets by nameplate and passes their traffic, whether
+ * the two sockets landed on this instance or on two instances.
  *
  * Protocol flow:
  * - A socket is greeted with `welcome {address}` and must `allocate` (sender)
  *   or `claim` (receiver) before `helloTimeoutMs`.
- * - A nameplate takes exactly one claim: a third party is refused, and a
- *   failed guess uses the nameplate up.
+ * - `allocate` reserves the nameplate in the bus's registry, unique across
+ *   instances (`nameplates.ts`); this instance then holds it.
+ * - `claim` of a nameplate held here pairs at once; one held elsewhere is
+ *   forwarded to its holder (`remote.ts`). Either way the holder decides, so
+ *   a nameplate takes exactly one claim: a third party is refused wherever
+ *   it lands, and a failed guess uses the nameplate up.
  * - Once paired, `add` becomes `message` for the other side and binary frames
- *   are relayed verbatim; a side that breaks the protocol is dropped alone.
+ *   are relayed verbatim, through a {@linkcode Link} to a local socket or to
+ *   another instance; a side that breaks the protocol is dropped alone.
  * - When one side leaves, the other gets `peer_gone`; the nameplate is freed
- *   when both have left.
- * - Other instances learn of allocated and freed nameplates through the bus.
+ *   when both have left (when the sender has, for a receiver elsewhere).
  *
  * @module
  */
@@ -21,42 +26,28 @@ import {
   parseClientMessage,
   ProtocolError,
   type ServerErrorCode,
-  type ServerToClientMsg,
-  type Side,
 } from "../lib/rendezvous/messages.ts";
 import { GarbageMeter } from "../lib/memory.ts";
-import type { Bus, BusFactory } from "./bus.ts";
-import { type Limits, NAMEPLATE_MIN_DIGITS, NAMEPLATE_TRIES_PER_LENGTH } from "./defaults.ts";
-
-/** The bus channel instances announce nameplates on. */
-export const NAMEPLATE_CHANNEL = "punch/v1/nameplates";
-
-type BusNotice = { kind: "allocated" | "freed"; nameplate: string; instance: string };
-
-interface Conn {
-  socket: WebSocket;
-  side?: Side;
-  plate?: Plate;
-  mood: Mood;
-  added: number;
-  hello?: ReturnType<typeof setTimeout>;
-}
-
-interface Plate {
-  nameplate: string;
-  mailbox: string;
-  sender: Conn;
-  receiver?: Conn;
-  senderLeft: boolean;
-  receiverLeft: boolean;
-  ttl?: ReturnType<typeof setTimeout>;
-}
+import type { BusFactory, BusKind } from "./bus.ts";
+import { type Conn, type Link, sendJson } from "./conn.ts";
+import { CONNECTION_GARBAGE_BYTES, type Limits, TEXT_MESSAGE_GARBAGE_BYTES } from "./defaults.ts";
+import { Nameplates, type Plate } from "./nameplates.ts";
+import { Remote } from "./remote.ts";
 
 /** Counters a hub exposes for health checks and tests. */
 export interface HubStats {
+  /** This instance's id on the bus. */
+  instance: string;
+  /** What carries the bus. */
+  bus: BusKind;
   connections: number;
   nameplates: number;
+  /** Pairs made on this instance (the one holding the nameplate). */
   paired: number;
+  /** Local sides of pairs whose other side is on another instance. */
+  remote: number;
+  /** Nameplate reservations lost to another instance (each retried). */
+  collisions: number;
   dropped: number;
 }
 
@@ -65,32 +56,58 @@ function randomHex(bytes: number): string {
   return Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function randomNameplate(digits: number): string {
-  const low = 10 ** (digits - 1);
-  const span = 9 * low;
-  const [r = 0] = crypto.getRandomValues(new Uint32Array(1));
-  return String(low + (r % span));
-}
-
 /** One rendezvous instance's pairing state. */
 export class Hub {
   readonly instance = randomHex(8);
   readonly #limits: Limits;
-  readonly #plates = new Map<string, Plate>();
-  readonly #remote = new Map<string, string>();
+  readonly #bus: BusFactory;
+  readonly #nameplates: Nameplates;
+  readonly #remote: Remote;
   readonly #conns = new Set<Conn>();
-  readonly #bus: Bus;
   readonly #log: (line: string) => void;
+  readonly #meter = new GarbageMeter();
+  #nextId = 1;
   #paired = 0;
   #dropped = 0;
   #closed = false;
-  readonly #meter = new GarbageMeter();
 
   constructor(limits: Limits, bus: BusFactory, log: (line: string) => void) {
     this.#limits = limits;
+    this.#bus = bus;
     this.#log = log;
-    this.#bus = bus(NAMEPLATE_CHANNEL);
-    this.#bus.onmessage = (event) => this.#onBus(event.data as BusNotice);
+    this.#nameplates = new Nameplates(
+      bus.registry({ ttlMs: limits.registryTtlMs }),
+      this.instance,
+      {
+        ttlMs: limits.registryTtlMs,
+        maxNameplates: limits.maxNameplates,
+        log,
+        unclaimedTtlMs: limits.nameplateTtlMs,
+        onExpired: (plate) =>
+          this.#drop(plate.sender, "expired", `Nameplate ${plate.nameplate} was never claimed`),
+        onLost: (plate) => {
+          if (plate.claimed) return;
+          this.#drop(
+            plate.sender,
+            "expired",
+            `Nameplate ${plate.nameplate} was lost to another rendezvous instance; ` +
+              "run punch send again",
+          );
+        },
+      },
+    );
+    this.#remote = new Remote(bus, this.instance, limits, {
+      claim: (from, c, nameplate) => this.#onRemoteClaim(from, c, nameplate),
+      paired: (conn, mailbox) => this.#tellPaired(conn, "receiver", mailbox),
+      refused: (conn, error, message) => this.#drop(conn, error, message),
+      message: (conn, phase, body) => sendJson(conn, { type: "message", phase, body }),
+      relay: (conn, data) => {
+        this.#relay(conn, data);
+        this.#meter.count(data.byteLength);
+      },
+      peerGone: (conn, mood) => this.#peerGone(conn, mood),
+      drop: (conn, error, message) => this.#drop(conn, error, message),
+    }, log);
   }
 
   /** Whether one more connection fits. */
@@ -100,25 +117,39 @@ export class Hub {
 
   stats(): HubStats {
     return {
+      instance: this.instance,
+      bus: this.#bus.kind,
       connections: this.#conns.size,
-      nameplates: this.#plates.size,
+      nameplates: this.#nameplates.size,
       paired: this.#paired,
+      remote: this.#remote.links,
+      collisions: this.#nameplates.collisions,
       dropped: this.#dropped,
     };
   }
 
   /** The nameplates this instance holds. */
   nameplates(): IterableIterator<string> {
-    return this.#plates.keys();
+    return this.#nameplates.keys();
   }
 
   /** Takes over an upgraded socket; `address` is the client's ip:port as seen. */
   attach(socket: WebSocket, address: string): void {
     socket.binaryType = "arraybuffer";
-    const conn: Conn = { socket, mood: "lonely", added: 0 };
+    const conn: Conn = {
+      id: this.#nextId++,
+      socket,
+      mood: "lonely",
+      added: 0,
+      peerLeft: false,
+      closed: false,
+      hello: undefined,
+    };
     this.#conns.add(conn);
+    this.#meter.count(CONNECTION_GARBAGE_BYTES);
     socket.onopen = () => {
-      this.#send(conn, { type: "welcome", version: 1, address });
+      socket.onopen = null;
+      sendJson(conn, { type: "welcome", version: 1, address });
       conn.hello = setTimeout(
         () => this.#drop(conn, "idle_timeout", "No allocate or claim in time"),
         this.#limits.helloTimeoutMs,
@@ -126,51 +157,57 @@ export class Hub {
     };
     socket.onmessage = (event) => {
       try {
-        if (typeof event.data === "string") this.#onText(conn, event.data);
-        else this.#onBinary(conn, event.data as ArrayBuffer);
+        if (typeof event.data === "string") {
+          this.#meter.count(TEXT_MESSAGE_GARBAGE_BYTES);
+          this.#onText(conn, event.data);
+        } else this.#onBinary(conn, event.data as ArrayBuffer);
       } catch (error) {
-        if (error instanceof ProtocolError) this.#drop(conn, error.code, error.message);
-        else throw error;
+        this.#fail(conn, error);
       }
     };
     socket.onclose = () => this.#onClose(conn);
     socket.onerror = () => {};
   }
 
-  /** Closes the bus and every socket. */
-  close(): void {
+  /** Tells linked instances this one is leaving, closes every socket, frees every nameplate. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
-    this.#bus.close();
+    this.#remote.close();
     for (const conn of this.#conns) {
-      clearTimeout(conn.hello);
+      this.#endHello(conn);
       try {
         conn.socket.close(1001, "server closing");
       } catch { /* already closed */ }
     }
-    for (const plate of this.#plates.values()) clearTimeout(plate.ttl);
+    await this.#nameplates.close();
   }
 
-  #onBus(notice: BusNotice): void {
-    if (notice.instance === this.instance) return;
-    if (notice.kind === "allocated") this.#remote.set(notice.nameplate, notice.instance);
-    else if (this.#remote.get(notice.nameplate) === notice.instance) {
-      this.#remote.delete(notice.nameplate);
-    }
+  /** Drops `conn`: with the code of a protocol error, or as `server_busy` for a bug (logged). */
+  #fail(conn: Conn, error: unknown): void {
+    if (error instanceof ProtocolError) return this.#drop(conn, error.code, error.message);
+    this.#log(`error: ${(error as Error)?.stack ?? error}`);
+    this.#drop(conn, "server_busy", "The rendezvous failed; try again");
   }
 
   #onText(conn: Conn, text: string): void {
     const msg = parseClientMessage(text);
     switch (msg.type) {
       case "allocate":
-        return this.#allocate(conn, msg.nameplate);
-      case "claim":
-        return this.#claim(conn, msg.nameplate);
+      case "claim": {
+        if (conn.side) throw new ProtocolError("unexpected", "Already allocated or claimed");
+        const started = msg.type === "allocate"
+          ? this.#allocate(conn, msg.nameplate)
+          : this.#claim(conn, msg.nameplate);
+        started.catch((error) => this.#fail(conn, error));
+        return;
+      }
       case "add": {
-        const peer = this.#peerOf(conn);
+        const link = this.#linkOf(conn);
         if (++conn.added > this.#limits.maxMailboxMessages) {
           throw new ProtocolError("too_large", "Too many mailbox messages in one session");
         }
-        if (peer) this.#send(peer, { type: "message", phase: msg.phase, body: msg.body });
+        if (!conn.peerLeft) link.message(msg.phase, msg.body);
         return;
       }
       case "release":
@@ -178,7 +215,7 @@ export class Hub {
         conn.socket.close(1000, "released");
         return;
       case "ping":
-        return this.#send(conn, { type: "pong", id: msg.id });
+        return sendJson(conn, { type: "pong", id: msg.id });
     }
   }
 
@@ -189,123 +226,176 @@ export class Hub {
         `Binary frame of ${data.byteLength} bytes exceeds ${MAX_BINARY_FRAME_BYTES}`,
       );
     }
-    const peer = this.#peerOf(conn);
-    if (!peer || peer.socket.readyState !== WebSocket.OPEN) return;
-    if (peer.socket.bufferedAmount > this.#limits.relayMaxBufferedBytes) {
-      throw new ProtocolError("flow_control", "Relayed bytes exceed the flow-control window");
-    }
-    peer.socket.send(data);
+    const link = this.#linkOf(conn);
+    if (conn.peerLeft) return;
+    link.binary(new Uint8Array(data));
     this.#meter.count(data.byteLength);
   }
 
-  /** The other side of a paired connection; throws if it is not paired. */
-  #peerOf(conn: Conn): Conn | undefined {
-    const plate = conn.plate;
-    if (!plate?.receiver) throw new ProtocolError("not_paired", "Not paired yet");
-    return conn.side === "sender" ? plate.receiver : plate.sender;
+  /** The link of a paired connection; throws if it is not paired. */
+  #linkOf(conn: Conn): Link {
+    if (!conn.link) throw new ProtocolError("not_paired", "Not paired yet");
+    return conn.link;
   }
 
-  #taken(nameplate: string): boolean {
-    return this.#plates.has(nameplate) || this.#remote.has(nameplate);
+  /** Passes relayed bytes to a local socket, within the flow-control limit. */
+  #relay(conn: Conn, data: Uint8Array): void {
+    if (conn.socket.readyState !== WebSocket.OPEN) return;
+    if (conn.socket.bufferedAmount > this.#limits.relayMaxBufferedBytes) {
+      throw new ProtocolError("flow_control", "Relayed bytes exceed the flow-control window");
+    }
+    conn.socket.send(data);
   }
 
-  #allocate(conn: Conn, wanted: string | undefined): void {
-    if (conn.side) throw new ProtocolError("unexpected", "Already allocated or claimed");
-    if (this.#plates.size >= this.#limits.maxNameplates) {
-      return this.#drop(conn, "server_busy", "This rendezvous holds too many nameplates now");
+  async #allocate(conn: Conn, wanted: string | undefined): Promise<void> {
+    conn.side = "sender";
+    await this.#remote.ready;
+    const reserved = await this.#nameplates.reserve(wanted);
+    if ("error" in reserved) return this.#drop(conn, reserved.error, reserved.message);
+    const { nameplate } = reserved;
+    if (conn.closed || this.#closed) {
+      await this.#nameplates.release(nameplate);
+      return;
     }
-    let nameplate = wanted;
-    if (nameplate !== undefined && this.#taken(nameplate)) {
-      return this.#drop(conn, "nameplate_taken", `Nameplate ${nameplate} is in use`);
-    }
-    for (let digits = NAMEPLATE_MIN_DIGITS; nameplate === undefined && digits <= 8; digits++) {
-      for (let i = 0; i < NAMEPLATE_TRIES_PER_LENGTH; i++) {
-        const pick = randomNameplate(digits);
-        if (!this.#taken(pick)) {
-          nameplate = pick;
-          break;
-        }
-      }
-    }
-    if (nameplate === undefined) {
-      return this.#drop(conn, "no_nameplates", "No free nameplate");
-    }
-    clearTimeout(conn.hello);
+    this.#endHello(conn);
     const plate: Plate = {
       nameplate,
       mailbox: randomHex(16),
       sender: conn,
+      heldAt: Date.now(),
+      claimed: false,
+      remoteReceiver: false,
       senderLeft: false,
       receiverLeft: false,
     };
-    plate.ttl = setTimeout(() => {
-      if (!plate.receiver) this.#drop(conn, "expired", `Nameplate ${nameplate} was never claimed`);
-    }, this.#limits.nameplateTtlMs);
-    conn.side = "sender";
     conn.plate = plate;
-    this.#plates.set(nameplate, plate);
-    this.#announce("allocated", nameplate);
-    this.#send(conn, { type: "allocated", nameplate });
+    this.#nameplates.hold(plate);
+    sendJson(conn, { type: "allocated", nameplate });
   }
 
-  #claim(conn: Conn, nameplate: string): void {
-    if (conn.side) throw new ProtocolError("unexpected", "Already allocated or claimed");
-    const plate = this.#plates.get(nameplate);
+  /** Why `plate` takes no claim now, if it does not. */
+  #refusal(nameplate: string): [ServerErrorCode, string] | Plate {
+    const plate = this.#nameplates.get(nameplate);
     if (!plate || plate.senderLeft) {
-      return this.#drop(
-        conn,
-        "unknown_nameplate",
-        `No sender is waiting on nameplate ${nameplate}`,
-      );
+      return ["unknown_nameplate", `No sender is waiting on nameplate ${nameplate}`];
     }
-    if (plate.receiver) {
-      return this.#drop(
-        conn,
+    if (plate.claimed) {
+      return [
         "nameplate_claimed",
         `Nameplate ${nameplate} was already claimed; ask the sender for a new code`,
+      ];
+    }
+    return plate;
+  }
+
+  async #claim(conn: Conn, nameplate: string): Promise<void> {
+    conn.side = "receiver";
+    if (!this.#nameplates.get(nameplate)) {
+      await this.#remote.ready;
+      const owner = await this.#ownerOf(nameplate);
+      if (conn.closed || this.#closed) return;
+      if (owner !== undefined && owner !== this.instance && !this.#nameplates.get(nameplate)) {
+        return this.#remote.claim(owner, nameplate, conn);
+      }
+    }
+    const plate = this.#refusal(nameplate);
+    if (Array.isArray(plate)) return this.#drop(conn, ...plate);
+    this.#take(plate);
+    const sender = plate.sender;
+    sender.link = this.#localLink(conn);
+    conn.link = this.#localLink(sender);
+    this.#tellPaired(sender, "sender", plate.mailbox);
+    this.#tellPaired(conn, "receiver", plate.mailbox);
+  }
+
+  async #ownerOf(nameplate: string): Promise<string | undefined> {
+    try {
+      return await this.#nameplates.owner(nameplate);
+    } catch (error) {
+      throw new ProtocolError(
+        "server_busy",
+        `Cannot look up nameplate ${nameplate}: the nameplate registry is unreachable ` +
+          `(${(error as Error).message})`,
       );
     }
-    clearTimeout(conn.hello);
-    clearTimeout(plate.ttl);
-    conn.side = "receiver";
-    conn.plate = plate;
-    plate.receiver = conn;
+  }
+
+  /** A claim forwarded by another instance. */
+  #onRemoteClaim(from: string, c: number, nameplate: string): void {
+    const plate = this.#refusal(nameplate);
+    if (Array.isArray(plate)) return this.#remote.refuse(from, c, ...plate);
+    this.#take(plate);
+    plate.remoteReceiver = true;
+    this.#remote.accept(from, c, plate.sender, plate.mailbox);
+    this.#tellPaired(plate.sender, "sender", plate.mailbox);
+  }
+
+  /** Marks `plate` claimed: no one else may claim it. */
+  #take(plate: Plate): void {
+    plate.claimed = true;
     this.#paired++;
-    this.#send(plate.sender, { type: "paired", side: "sender", mailbox: plate.mailbox });
-    this.#send(conn, { type: "paired", side: "receiver", mailbox: plate.mailbox });
+  }
+
+  #tellPaired(conn: Conn, side: "sender" | "receiver", mailbox: string): void {
+    this.#endHello(conn);
+    sendJson(conn, { type: "paired", side, mailbox });
+  }
+
+  #localLink(peer: Conn): Link {
+    return {
+      message: (phase, body) => sendJson(peer, { type: "message", phase, body }),
+      binary: (data) => this.#relay(peer, data),
+      leave: (mood) => this.#peerGone(peer, mood),
+    };
+  }
+
+  /** `conn`'s peer left: tell it, and free the nameplate if it was the last. */
+  #peerGone(conn: Conn, mood: Mood): void {
+    if (conn.peerLeft) return;
+    conn.peerLeft = true;
+    sendJson(conn, { type: "peer_gone", mood });
+    const plate = conn.plate;
+    if (plate) {
+      plate.receiverLeft = true;
+      this.#maybeFree(plate);
+    }
   }
 
   #onClose(conn: Conn): void {
-    clearTimeout(conn.hello);
+    if (conn.closed) return;
+    conn.closed = true;
+    this.#endHello(conn);
     this.#conns.delete(conn);
+    this.#remote.cancel(conn);
     const plate = conn.plate;
-    if (!plate) return;
-    if (conn.side === "sender") plate.senderLeft = true;
-    else plate.receiverLeft = true;
-    const peer = conn.side === "sender" ? plate.receiver : plate.sender;
-    if (peer && peer.socket.readyState === WebSocket.OPEN) {
-      this.#send(peer, { type: "peer_gone", mood: conn.mood });
+    if (plate) {
+      plate.senderLeft = true;
+      this.#maybeFree(plate);
     }
-    if (plate.senderLeft && (plate.receiverLeft || !plate.receiver)) {
-      clearTimeout(plate.ttl);
-      this.#plates.delete(plate.nameplate);
-      this.#announce("freed", plate.nameplate);
+    conn.link?.leave(conn.mood);
+  }
+
+  #maybeFree(plate: Plate): void {
+    if (!plate.senderLeft) return;
+    // A local receiver keeps the nameplate until it leaves too; a remote one
+    // cannot be heard from once the sender's link is gone.
+    if (plate.claimed && !plate.receiverLeft && !plate.remoteReceiver) return;
+    if (this.#nameplates.get(plate.nameplate) === plate && !this.#closed) {
+      this.#nameplates.release(plate.nameplate);
     }
   }
 
-  #announce(kind: BusNotice["kind"], nameplate: string): void {
-    if (!this.#closed) this.#bus.postMessage({ kind, nameplate, instance: this.instance });
-  }
-
-  #send(conn: Conn, msg: ServerToClientMsg): void {
-    if (conn.socket.readyState === WebSocket.OPEN) conn.socket.send(JSON.stringify(msg));
+  #endHello(conn: Conn): void {
+    clearTimeout(conn.hello);
+    conn.hello = undefined;
   }
 
   #drop(conn: Conn, code: ServerErrorCode, message: string): void {
+    if (conn.socket.readyState >= WebSocket.CLOSING) return;
     this.#dropped++;
     conn.mood = "errory";
     this.#log(`drop ${code}: ${message}`);
-    this.#send(conn, { type: "error", error: code, message });
+    sendJson(conn, { type: "error", error: code, message });
     try {
       conn.socket.close(1008, code);
     } catch { /* already closing */ }

@@ -1,11 +1,33 @@
 /**
- * The Deno Deploy entry of the rendezvous: `deno deploy edge/main.ts`, or
- * `deno run -A edge/main.ts` anywhere (PORT picks the port).
+ * The Deno Deploy entry of the rendezvous: `deno deploy` with this file as the
+ * entrypoint, or `deno run -A edge/main.ts` anywhere (port 8000).
+ *
+ * The bus comes from the platform (docs/deploy.md): `PUNCH_BUS` if set
+ * (`redis://…` for a self-hosted cluster), Deno KV on Deno Deploy, else this
+ * process alone. On Deno Deploy without a KV database, it runs alone and says
+ * so: pairs that land on two instances then fail with `unknown_nameplate`.
  *
  * @module
  */
 
+import { busFromEnv, busFromPlatform, platformBusSpec } from "./bus.ts";
 import { createRendezvous } from "./handler.ts";
 
-const rendezvous = createRendezvous({ log: (line) => console.log(line) });
+const log = (line: string) => console.log(line);
+const options = { onError: (error: unknown) => log(`bus: ${error}`) };
+
+async function openBus() {
+  try {
+    return await busFromPlatform(options);
+  } catch (error) {
+    // Only the platform's own choice falls back; a PUNCH_BUS that fails is fatal.
+    if (Deno.env.get("PUNCH_BUS")?.trim() || platformBusSpec() === "") throw error;
+    log(`warning: ${(error as Error).message}; running without a bus: assign a Deno KV database`);
+    return await busFromEnv("local", options);
+  }
+}
+
+const bus = await openBus();
+const rendezvous = createRendezvous({ bus, log });
+log(`rendezvous instance ${rendezvous.stats().instance} on the ${bus.kind} bus`);
 Deno.serve(rendezvous.handler);

@@ -2,24 +2,19 @@
  * The pairing bus: how rendezvous instances reach each other, and the
  * nameplate registry that makes a claim unique across them.
  *
- * ## Proposal for `edge/bus.ts` (the lead's file)
+ * ## How the edge uses it
  *
- * Replace its contents with `export * from "./bus/mod.ts";` and change the
- * edge as follows:
- * - A `BusFactory` is an object, not a function: `open(name)` returns a
- *   {@linkcode BusChannel} (the same `Bus` shape plus `name` and `ready`),
- *   `registry(options)` returns a {@linkcode NameplateRegistry} on the same
- *   backend, `close()` (also `await using`) closes channels and connections.
- *   One object owns the connections, so one close ends them; a bare
- *   `(name) => Bus` had nowhere to hang that.
- * - `Hub`: `bus.open(NAMEPLATE_CHANNEL)` instead of `bus(NAMEPLATE_CHANNEL)`;
- *   allocate with `await registry.reserve(nameplate, instance)` (re-reserve
- *   held ones every `ttlMs / 3`, release when freed); bus notices become a
- *   hint, the registry the truth.
- * - `RendezvousOptions.bus` defaults to `localBus()`; `edge/main.ts` and
- *   `punch serve` use `await busFromEnv(Deno.env.get("PUNCH_BUS"))`.
- * - `deno.json`: `"unstable": ["net", "kv"]` for `PUNCH_BUS=kv` and the KV
- *   tests; `.ci/run`: install `redis-server` for the Redis tests.
+ * `edge/bus.ts` re-exports this module. One {@linkcode BusFactory} per
+ * instance owns the connections (`close()`, or `await using`):
+ * - `registry()` keeps nameplates unique across instances
+ *   (`edge/nameplates.ts`): `reserve` on allocation, again every third of the
+ *   TTL, `release` when freed, `owner` to find where a claim must go.
+ * - `open(punch/v1/instance/<id>)` is an instance's inbox; it posts to
+ *   another instance's inbox through a channel opened with
+ *   `{ listen: false }`, which does not subscribe (`edge/remote.ts`).
+ * - {@linkcode busFromPlatform} picks the backend: `PUNCH_BUS`, else Deno KV
+ *   on Deno Deploy, else in-process. `edge/main.ts` and `punch serve` use it;
+ *   `createRendezvous()` without a bus uses {@linkcode localBus}.
  *
  * ## Messages
  * A message is JSON (null, booleans, finite numbers, strings, arrays, plain
@@ -38,8 +33,8 @@
  * if (await registry.reserve("1234", "instance-a")) channel.postMessage({ allocated: "1234" });
  * ```
  *
- * `redisBus` lives in `./redis.ts` and is imported only when asked for, so
- * other buses do not load the Redis client.
+ * `redisBus` lives in `./redis.ts` (a small RESP client over `Deno.connect`,
+ * `./_resp.ts`) and is imported only when asked for.
  *
  * @module
  */

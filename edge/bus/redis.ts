@@ -12,20 +12,14 @@
  *   Lua script, so both are atomic on the server.
  *
  * Pub/sub delivers at most once: messages published while a subscriber
- * reconnects are lost (the client resubscribes by itself).
+ * reconnects are lost (it subscribes again once reconnected).
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import { createClient } from "npm:@redis/client@6.3.1";
 import { Channel, ChannelTable } from "./_channel.ts";
-import {
-  REDIS_CLOSE_TIMEOUT_MS,
-  REDIS_CONNECT_TIMEOUT_MS,
-  REDIS_RECONNECT_MAX_MS,
-  REGISTRY_TTL_MS,
-} from "./defaults.ts";
+import { RespConnection, text } from "./_resp.ts";
+import { REDIS_CLOSE_TIMEOUT_MS, REGISTRY_TTL_MS } from "./defaults.ts";
 import type {
   BusChannel,
   BusFactory,
@@ -34,8 +28,6 @@ import type {
   OpenOptions,
   RegistryOptions,
 } from "./types.ts";
-
-type Client = ReturnType<typeof createClient>;
 
 /** Options for {@linkcode redisBus}. */
 export interface RedisBusOptions extends BusOptions {
@@ -73,33 +65,40 @@ export function redactUrl(url: string): string {
 export async function redisBus(url: string, options: RedisBusOptions = {}): Promise<BusFactory> {
   const table = new ChannelTable("redis", options);
   const prefix = options.prefix ?? "punch/";
-  let connected = false;
-  const socket = {
-    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
-    // Before the first connection, fail at once; after, retry with back-off.
-    reconnectStrategy: (retries: number, cause: Error) =>
-      connected ? Math.min(50 * 2 ** retries, REDIS_RECONNECT_MAX_MS) : cause,
+  // Commands cut short by close() (an UNSUBSCRIBE, a last PUBLISH) are no news.
+  const report = (error: unknown): void => {
+    if (!table.closed) table.onError(error);
   };
-  // Without a connection, commands fail at once instead of queueing forever.
-  const pub: Client = createClient({ url, socket, disableOfflineQueue: true });
-  const sub: Client = pub.duplicate();
-  for (const client of [pub, sub]) {
-    // One report per outage: the client emits an error per reconnect attempt.
-    let reported = false;
-    client.on("error", (error: unknown) => {
-      if (connected && !reported) table.onError(error);
-      reported = true;
-    });
-    client.on("ready", () => reported = false);
-  }
+  const topics = new Map<string, { key: string; ready: Promise<void> }>();
+  const byKey = new Map<string, string>();
+  const deliver = (key: Uint8Array, payload: Uint8Array): void => {
+    const name = byKey.get(text(key));
+    if (name === undefined) return;
+    for (const channel of [...table.channels(name)]) channel.deliver(payload);
+  };
+  let pub: RespConnection | undefined;
+  let sub: RespConnection | undefined;
   try {
-    await Promise.all([pub.connect(), sub.connect()]);
+    [pub, sub] = await Promise.all([
+      RespConnection.connect(url, { onError: table.onError }),
+      RespConnection.connect(url, {
+        onError: table.onError,
+        onPush: deliver,
+        // Pub/sub forgets a dropped subscriber: subscribe again to every topic.
+        onReconnect: () => {
+          for (const { key } of topics.values()) {
+            sub!.command("SUBSCRIBE", key).catch(report);
+          }
+        },
+      }),
+    ]);
   } catch (cause) {
-    for (const client of [pub, sub]) if (client.isOpen) client.destroy();
+    pub?.close();
+    sub?.close();
     throw new Error(`Cannot connect to Redis at ${redactUrl(url)}`, { cause });
   }
-  connected = true;
-  const topics = new Map<string, { ready: Promise<void>; listener: (m: Buffer) => void }>();
+  const publisher = pub;
+  const subscriber = sub;
 
   const factory: BusFactory = {
     kind: "redis",
@@ -107,8 +106,7 @@ export async function redisBus(url: string, options: RedisBusOptions = {}): Prom
       table.assertOpen();
       const key = prefix + "bus/" + name;
       const send = (frame: Uint8Array): void => {
-        const body = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-        pub.publish(key, body).catch((error) => table.onError(error));
+        publisher.command("PUBLISH", key, frame).catch(report);
       };
       if (openOptions.listen === false) {
         const channel = new Channel(name, Promise.resolve(), {
@@ -120,35 +118,35 @@ export async function redisBus(url: string, options: RedisBusOptions = {}): Prom
       }
       let topic = topics.get(name);
       if (!topic) {
-        const listener = (message: Buffer): void => {
-          for (const channel of [...table.channels(name)]) channel.deliver(message);
-        };
-        const ready = sub.subscribe(key, listener, true).catch((error) => table.onError(error));
-        topics.set(name, topic = { ready, listener });
+        byKey.set(key, name);
+        const ready = subscriber.command("SUBSCRIBE", key).then(() => {}, report);
+        topics.set(name, topic = { key, ready });
       }
       const channel = new Channel(name, topic.ready, {
         send,
         detach(closing) {
           if (!table.remove(closing)) return;
-          const { listener } = topics.get(name)!;
           topics.delete(name);
-          if (sub.isOpen) sub.unsubscribe(key, listener, true).catch((e) => table.onError(e));
+          byKey.delete(key);
+          if (subscriber.ready) {
+            subscriber.command("UNSUBSCRIBE", key).catch(report);
+          }
         },
       }, table.onError);
       table.add(channel);
       return channel;
     },
-    registry: (registryOptions) => new RedisRegistry(pub, prefix, registryOptions),
+    registry: (registryOptions) => new RedisRegistry(publisher, prefix, registryOptions),
     async close() {
       if (table.closed) return;
       table.closeAll();
-      connected = false;
-      await Promise.allSettled([sub, pub].map(async (client) => {
-        if (!client.isOpen) return;
-        if (!client.isReady) return client.destroy();
-        const timer = setTimeout(() => client.isOpen && client.destroy(), REDIS_CLOSE_TIMEOUT_MS);
-        await client.close().finally(() => clearTimeout(timer));
-      }));
+      // Let posted messages leave: a PING is answered after every earlier command.
+      if (publisher.ready) {
+        const timer = new Promise((resolve) => setTimeout(resolve, REDIS_CLOSE_TIMEOUT_MS));
+        await Promise.race([publisher.command("PING").catch(() => {}), timer]);
+      }
+      publisher.close();
+      subscriber.close();
     },
     [Symbol.asyncDispose]() {
       return this.close();
@@ -159,28 +157,29 @@ export async function redisBus(url: string, options: RedisBusOptions = {}): Prom
 
 /** The Redis registry: `SET key owner PX ttl` if free or mine; check-and-delete. */
 class RedisRegistry implements NameplateRegistry {
-  readonly #client: Client;
+  readonly #client: RespConnection;
   readonly #prefix: string;
   readonly #ttlMs: number;
 
-  constructor(client: Client, prefix: string, options: RegistryOptions = {}) {
+  constructor(client: RespConnection, prefix: string, options: RegistryOptions = {}) {
     this.#client = client;
     this.#prefix = `${prefix}registry/${options.namespace ?? "nameplates"}/`;
     this.#ttlMs = options.ttlMs ?? REGISTRY_TTL_MS;
   }
 
   async reserve(nameplate: string, owner: string): Promise<boolean> {
-    const keys = [this.#prefix + nameplate];
-    const args = [owner, String(Math.max(1, Math.round(this.#ttlMs)))];
-    return await this.#client.eval(RESERVE, { keys, arguments: args }) === 1;
+    const ttl = String(Math.max(1, Math.round(this.#ttlMs)));
+    const key = this.#prefix + nameplate;
+    return await this.#client.command("EVAL", RESERVE, "1", key, owner, ttl) === 1;
   }
 
   async release(nameplate: string, owner: string): Promise<boolean> {
-    const keys = [this.#prefix + nameplate];
-    return await this.#client.eval(RELEASE, { keys, arguments: [owner] }) === 1;
+    const key = this.#prefix + nameplate;
+    return await this.#client.command("EVAL", RELEASE, "1", key, owner) === 1;
   }
 
   async owner(nameplate: string): Promise<string | undefined> {
-    return (await this.#client.get(this.#prefix + nameplate)) ?? undefined;
+    const value = await this.#client.command("GET", this.#prefix + nameplate);
+    return value === null ? undefined : text(value);
   }
 }
