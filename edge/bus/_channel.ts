@@ -111,6 +111,16 @@ export class ChannelTable {
     }
   }
 
+  /** Opens a channel that only posts (`open(name, {listen: false})`) through `send`. */
+  postOnly(name: string, send: (frame: Uint8Array) => void): Channel {
+    const channel = new Channel(name, Promise.resolve(), {
+      send,
+      detach: (closing) => void this.remove(closing),
+    }, this.onError);
+    this.add(channel, false);
+    return channel;
+  }
+
   /** The open listening channels of `name` (live set; empty if none). */
   channels(name: string): ReadonlySet<Channel> {
     return this.#byName.get(name) ?? new Set();

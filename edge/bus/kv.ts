@@ -114,14 +114,7 @@ export function kvBus(kv: Deno.Kv, options: KvBusOptions = {}): BusFactory {
     open(name: string, openOptions: OpenOptions = {}): BusChannel {
       table.assertOpen();
       const send = (frame: Uint8Array) => post(name, frame);
-      if (openOptions.listen === false) {
-        const channel = new Channel(name, Promise.resolve(), {
-          send,
-          detach: (closing) => void table.remove(closing),
-        }, table.onError);
-        table.add(channel, false);
-        return channel;
-      }
+      if (openOptions.listen === false) return table.postOnly(name, send);
       let reader = readers.get(name);
       if (!reader) {
         readers.set(name, reader = new Reader(kv, [...prefix, name], name, pollMs, table));

@@ -108,14 +108,7 @@ export async function redisBus(url: string, options: RedisBusOptions = {}): Prom
       const send = (frame: Uint8Array): void => {
         publisher.command("PUBLISH", key, frame).catch(report);
       };
-      if (openOptions.listen === false) {
-        const channel = new Channel(name, Promise.resolve(), {
-          send,
-          detach: (closing) => void table.remove(closing),
-        }, table.onError);
-        table.add(channel, false);
-        return channel;
-      }
+      if (openOptions.listen === false) return table.postOnly(name, send);
       let topic = topics.get(name);
       if (!topic) {
         byKey.set(key, name);
