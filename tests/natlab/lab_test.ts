@@ -38,7 +38,10 @@ const EXPECTED: Record<ScenarioName, Record<Mode, boolean | undefined>> = {
   "same-lan": { dial: undefined, "dial+accept": true },
   "symmetric-one": { dial: false, "dial+accept": false },
   "symmetric-both": { dial: false, "dial+accept": false },
-  "home-lossy": { dial: true, "dial+accept": true },
+  // Dial-only under 1% loss: a lost SYN-ACK leaves node:net unable to reuse
+  // the 4-tuple for a while (EINVAL), so it meets by luck (seen 1 in ~15
+  // runs fail); punch also accepts, which is what is asserted.
+  "home-lossy": { dial: undefined, "dial+accept": true },
   "rst-nat": { dial: true, "dial+accept": true },
   // Each SYN is answered by a RST at the far NAT, which also closes the
   // near NAT's mapping: the two SYNs must cross within one trip, which with
