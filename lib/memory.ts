@@ -29,11 +29,6 @@ export class GarbageMeter {
     this.#every = everyBytes;
   }
 
-  /** Whether collections run at all in this process. */
-  static get enabled(): boolean {
-    return gc !== undefined;
-  }
-
   /** Counts `bytes`; collects when enough have passed. */
   count(bytes: number): void {
     if (gc === undefined) return;

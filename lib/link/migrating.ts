@@ -25,7 +25,6 @@ export type Path = "relay" | "direct";
 export class MigratingChannel implements Channel {
   #out: SecureChannel;
   #in: SecureChannel;
-  #path: Path = "relay";
   readonly #first: SecureChannel;
   readonly #next = Promise.withResolvers<SecureChannel>();
   readonly #incomingMoved = Promise.withResolvers<void>();
@@ -40,7 +39,7 @@ export class MigratingChannel implements Channel {
 
   /** The carrier this side sends on now. */
   get path(): Path {
-    return this.#path;
+    return this.#out === this.#first ? "relay" : "direct";
   }
 
   /** The carrier this side now reads from. */
@@ -65,7 +64,6 @@ export class MigratingChannel implements Channel {
     if (this.#out.closing) return this.#outgoingMoved.resolve();
     await this.#out.moveOut();
     this.#out = next;
-    this.#path = "direct";
     this.#outgoingMoved.resolve();
   }
 

@@ -180,11 +180,6 @@ export class RendezvousClient {
     return { readable, writable };
   }
 
-  /** Bytes queued in this side's socket, not yet sent. */
-  get bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
-  }
-
   /** Says goodbye with a mood and closes once the server has it; never throws. */
   async release(mood: Mood): Promise<void> {
     if (this.#socket.readyState !== WebSocket.OPEN || this.#error) {

@@ -56,9 +56,4 @@ export class ByteReader {
       cancel: (reason) => reader.cancel(reason),
     }, { highWaterMark: 0 });
   }
-
-  /** Stops reading. */
-  cancel(reason?: unknown): void {
-    this.#reader.cancel(reason).catch(() => {});
-  }
 }

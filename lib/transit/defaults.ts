@@ -25,6 +25,3 @@ export const PUNCH_WINDOW_MS = 10_000;
 
 /** A connection must finish the transit handshake this soon, or it is closed. */
 export const HANDSHAKE_TIMEOUT_MS = 3000;
-
-/** How long `--direct-only` waits for a direct path before failing. */
-export const DIRECT_ONLY_WAIT_MS = PUNCH_WINDOW_MS;
