@@ -25,3 +25,10 @@ export const PUNCH_WINDOW_MS = 10_000;
 
 /** A connection must finish the transit handshake this soon, or it is closed. */
 export const HANDSHAKE_TIMEOUT_MS = 3000;
+
+/**
+ * How long a side waits for the rendezvous to tell P's public address. Three
+ * seconds: without it the side still offers its LAN candidates, and the
+ * transfer runs on the relay meanwhile.
+ */
+export const REFLECT_WAIT_MS = 3000;

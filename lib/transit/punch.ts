@@ -16,6 +16,7 @@
 import type { Socket } from "node:net";
 import type { SessionKeys, Side } from "../crypto/keys.ts";
 import type { SecureChannel } from "../link/channel.ts";
+import { parseHostPort } from "../net/address.ts";
 import { ConnectionExistsError, dialFrom, dialFromAvailable } from "../net/dial.ts";
 import { localCandidates } from "../net/interfaces.ts";
 import { listenReusable, type ReusableListener } from "../net/listen.ts";
@@ -27,6 +28,7 @@ import {
   DIAL_INTERVAL_MS,
   HANDSHAKE_TIMEOUT_MS,
   PUNCH_WINDOW_MS,
+  REFLECT_WAIT_MS,
 } from "./defaults.ts";
 import {
   awaitNomination,
@@ -75,14 +77,6 @@ function httpUrl(server: string): string {
 /** Bytes read ahead from a direct connection, so the socket keeps flowing while a record is processed. */
 const SOCKET_READ_AHEAD_BYTES = 4 * 1024 * 1024;
 
-function splitAddress(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(":");
-  return {
-    host: address.slice(0, at).replace(/^\[|\]$/g, ""),
-    port: Number(address.slice(at + 1)),
-  };
-}
-
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -107,16 +101,12 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
     return "the other side takes no direct connection (--relay-only)";
   }
   if (own.candidates.length === 0) return "this side could not listen for direct connections";
-  const changed = (c: Candidates) => c.public !== null && !c.public.endsWith(`:${c.port}`);
-  if (changed(peer)) {
-    return `the other side's NAT changed its port (${peer.port} → ${
-      peer.public!.split(":").pop()
-    }); ` +
-      "it likely gives every destination a new port (a symmetric NAT), so punching cannot work";
-  }
-  if (changed(own)) {
-    return `this side's NAT changed its port (${own.port} → ${own.public!.split(":").pop()}); ` +
-      "it likely gives every destination a new port (a symmetric NAT), so punching cannot work";
+  for (const [who, c] of [["the other side's", peer], ["this side's", own]] as const) {
+    const mapped = c.public === null ? c.port : parseHostPort(c.public).port;
+    if (mapped !== c.port) {
+      return `${who} NAT changed its port (${c.port} → ${mapped}); it likely gives every ` +
+        "destination a new port (a symmetric NAT), so punching cannot work";
+    }
   }
   if (stoppedEarly) return "the transfer finished before a direct connection was found";
   return "no direct connection within the punch window (a firewall dropping incoming connections, " +
@@ -141,7 +131,7 @@ export class Transit {
     let reflected: string | null = null;
     try {
       reflected = await reflectFrom(httpUrl(options.server), port, {
-        timeoutMs: 3000,
+        timeoutMs: REFLECT_WAIT_MS,
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch { /* no public address: LAN candidates only */ }
@@ -201,7 +191,7 @@ export class Transit {
 
     const dialing = dialFromAvailable() || this.#listener.reusePort === false
       ? peer.candidates.map(async (candidate) => {
-        const { host, port } = splitAddress(candidate);
+        const { hostname: host, port } = parseHostPort(candidate);
         while (!done.signal.aborted) {
           try {
             const socket = await dialFrom({
