@@ -20,6 +20,7 @@
  * @module
  */
 
+import { bytesToHex } from "@noble/hashes/utils.js";
 import {
   MAX_BINARY_FRAME_BYTES,
   type Mood,
@@ -53,7 +54,7 @@ export interface HubStats {
 
 function randomHex(bytes: number): string {
   const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(raw);
 }
 
 /** One rendezvous instance's pairing state. */

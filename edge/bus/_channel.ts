@@ -5,13 +5,14 @@
  * @module
  */
 
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { decodeFrame, encodeFrame } from "./_codec.ts";
 import type { BusChannel, BusKind, BusOptions } from "./types.ts";
 
 /** A short random id naming a channel or an instance. */
 export function randomId(): string {
   const raw = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(raw);
 }
 
 /** The default error sink. */

@@ -1,6 +1,7 @@
 // What an asker makes of an answer: whether to believe it, the URL it
 // points to, and how good a path that is.
 
+import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Answer } from "./_message.ts";
 import { isLoopback, type LocalAddress, parseIpv4 } from "./_ipv4.ts";
 
@@ -41,7 +42,7 @@ export function candidateFromAnswer(
     url: `http://${host}:${answer.port}`,
     address: from,
     rank: isLoopback(host) ? 0 : isLocal(host) ? 1 : 2,
-    serverId: Array.from(answer.serverId, (byte) => byte.toString(16).padStart(2, "0")).join(""),
+    serverId: bytesToHex(answer.serverId),
   };
 }
 

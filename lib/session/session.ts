@@ -14,6 +14,7 @@
  * @module
  */
 
+import { hexToBytes } from "@noble/hashes/utils.js";
 import { type Code, generateCode, parseCode } from "../code/phrase.ts";
 import { CPaceError, startCPace } from "../crypto/cpace.ts";
 import { deriveSessionKeys, type SessionKeys, type Side } from "../crypto/keys.ts";
@@ -54,12 +55,6 @@ export interface OpenSenderOptions {
 export interface OpenReceiverOptions {
   onPaired?: () => void;
   signal?: AbortSignal;
-}
-
-function hexToBytes(hex: string): Uint8Array {
-  const bytes = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
 }
 
 /** Runs CPace and key confirmation over the mailbox; resolves to the session keys. */

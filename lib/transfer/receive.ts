@@ -14,8 +14,10 @@
  * @module
  */
 
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { createHash, type Hash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
+import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
@@ -55,10 +57,6 @@ interface Sink {
   file: Deno.FsFile;
   hash: Hash;
   written: number;
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
@@ -232,7 +230,7 @@ export async function receiveFiles(
       await checkNoLinks(root, entry.path);
       const temp = join(
         dirname(target),
-        `.punch-${hex(crypto.getRandomValues(new Uint8Array(6)))}.part`,
+        `.punch-${bytesToHex(crypto.getRandomValues(new Uint8Array(6)))}.part`,
       );
       const file = await Deno.open(temp, { createNew: true, write: true, mode: 0o600 });
       return { index, temp, target, file, hash: createHash("sha256"), written: 0 };
@@ -278,7 +276,7 @@ export async function receiveFiles(
           );
         }
         const digest = new Uint8Array(sink.hash.digest());
-        if (hex(digest) !== hex(msg.sha256)) {
+        if (!timingSafeEqual(digest, msg.sha256)) {
           throw new TransferError(
             "integrity",
             `Cannot keep ${entry.path}: its SHA-256 does not match the sender's`,

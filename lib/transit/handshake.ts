@@ -18,6 +18,7 @@
  * @module
  */
 
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { createHmac } from "node:crypto";
 import type { SessionKeys, Side } from "../crypto/keys.ts";
 import { RECORD_MAX_PLAINTEXT, RECORD_OVERHEAD } from "../crypto/records.ts";
@@ -53,10 +54,6 @@ export interface ProvenConnection {
   receiverNonce: Uint8Array;
   reader: ByteReader;
   writable: WritableStream<Uint8Array>;
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function proof(key: Uint8Array, side: Side, own: Uint8Array, peer: Uint8Array): Uint8Array {
@@ -138,7 +135,7 @@ export async function directChannel(
   connection: ProvenConnection,
   keys: SessionKeys,
 ): Promise<SecureChannel> {
-  const bound = `${hex(connection.senderNonce)}${hex(connection.receiverNonce)}`;
+  const bound = bytesToHex(connection.senderNonce) + bytesToHex(connection.receiverNonce);
   const [toReceiver, toSender] = await Promise.all([
     keys.deriveBytes(`punch/v1 direct sender-to-receiver ${bound}`),
     keys.deriveBytes(`punch/v1 direct receiver-to-sender ${bound}`),
