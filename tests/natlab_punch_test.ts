@@ -115,8 +115,16 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
       server.kill("SIGTERM");
       await server.status;
 
-      equal(s.code, 0, await senderErr);
-      equal(r.code, 0, await receiverErr);
+      equal(
+        s.code,
+        0,
+        `${await senderErr}${JSON.stringify(sent.filter((e) => e.type !== "progress"))}`,
+      );
+      equal(
+        r.code,
+        0,
+        `${await receiverErr}${JSON.stringify(received.filter((e) => e.type !== "progress"))}`,
+      );
       equal(await sha256(join(out, "data.bin")), await sha256(file));
       const done = received.find((e) => e.type === "done")!;
       const path = sent.find((e) => e.type === "path");

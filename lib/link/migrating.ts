@@ -62,8 +62,12 @@ export class MigratingChannel implements Channel {
     this.#moving = true;
     this.#next.resolve(next);
     if (this.#out.closing) return this.#outgoingMoved.resolve();
-    await this.#out.moveOut();
+    // Switch first: a send racing with the marker must go to `next`, not to
+    // the old channel, which refuses sends once its `moved` record is sealed
+    // (records already sent on it are sealed before the marker).
+    const old = this.#out;
     this.#out = next;
+    await old.moveOut();
     this.#outgoingMoved.resolve();
   }
 

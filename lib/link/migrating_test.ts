@@ -81,3 +81,15 @@ Deno.test("MigratingChannel without a move behaves like its first channel", asyn
   equal(await b.receive(), null);
   equal(a.path, "relay");
 });
+
+Deno.test("MigratingChannel sends racing with a move go to the new channel", async () => {
+  const relay = securePair();
+  const direct = securePair();
+  const a = new MigratingChannel(relay.a);
+  const b = new MigratingChannel(relay.b);
+  const moving = a.moveTo(direct.a);
+  await a.send(Uint8Array.of(7));
+  await moving;
+  await b.moveTo(direct.b);
+  deepEqual(await b.receive(), Uint8Array.of(7));
+});
