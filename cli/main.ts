@@ -7,6 +7,7 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
+import { tuneAllocator } from "../lib/memory.ts";
 import { describeFailure, EXIT } from "./errors.ts";
 import { parseReceiveArgs, receive, RECEIVE_HELP } from "./receive.ts";
 import { humanReporter, jsonReporter, type Reporter } from "./report.ts";
@@ -97,5 +98,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  tuneAllocator();
   Deno.exit(await main(Deno.args));
 }

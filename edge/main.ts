@@ -12,6 +12,9 @@
 
 import { busFromEnv, busFromPlatform, platformBusSpec } from "./bus.ts";
 import { createRendezvous } from "./handler.ts";
+import { tuneAllocator } from "../lib/memory.ts";
+
+tuneAllocator();
 
 const log = (line: string) => console.log(line);
 const options = { onError: (error: unknown) => log(`bus: ${error}`) };
