@@ -22,6 +22,8 @@ import { createCipheriv, createDecipheriv } from "node:crypto";
 export const RECORD_MAX_PLAINTEXT = 1_049_600;
 /** Bytes a frame adds to its plaintext: the flag byte and the 16-byte tag. */
 export const RECORD_OVERHEAD = 17;
+/** Bytes of the Poly1305 tag that ends every frame. */
+export const RECORD_TAG_BYTES = 16;
 
 /** Why a record stream was rejected; see {@linkcode RecordError}. */
 export type RecordErrorCode = "tampered" | "truncated" | "after_final" | "too_large" | "malformed";
@@ -50,7 +52,6 @@ export class RecordError extends Error {
 const CIPHER = "chacha20-poly1305";
 const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 const FLAG_DATA = 0x00;
 const FLAG_FINAL = 0x01;
 const FLAG_MOVED = 0x02;
@@ -65,7 +66,7 @@ const ADDITIONAL_DATA = [
  * goes on over another carrier (with other keys), at this record boundary.
  */
 export type RecordStreamEnding = "end" | "moved";
-const CIPHER_OPTIONS = { authTagLength: TAG_BYTES } as const;
+const CIPHER_OPTIONS = { authTagLength: RECORD_TAG_BYTES } as const;
 const EMPTY = new Uint8Array();
 
 /**
@@ -216,7 +217,7 @@ export class RecordOpener {
     if (flag !== FLAG_DATA && flag !== FLAG_FINAL && flag !== FLAG_MOVED) {
       fail("malformed", `unknown flag 0x${flag!.toString(16).padStart(2, "0")}`);
     }
-    const tagStart = frame.length - TAG_BYTES;
+    const tagStart = frame.length - RECORD_TAG_BYTES;
     let plaintext: Uint8Array;
     try {
       const decipher = createDecipheriv(
@@ -271,10 +272,10 @@ function assembleFrame(
   let frame: Uint8Array<ArrayBuffer>;
   const buffer = soleBuffer(ciphertext, plaintext);
   if (buffer !== undefined) {
-    frame = new Uint8Array(buffer.transfer(1 + length + TAG_BYTES));
+    frame = new Uint8Array(buffer.transfer(1 + length + RECORD_TAG_BYTES));
     frame.copyWithin(1, 0, length);
   } else {
-    frame = new Uint8Array(1 + length + TAG_BYTES);
+    frame = new Uint8Array(1 + length + RECORD_TAG_BYTES);
     frame.set(ciphertext, 1);
   }
   frame[0] = flag;

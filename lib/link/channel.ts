@@ -11,7 +11,12 @@
  * @module
  */
 
-import { RecordOpener, RecordSealer, type RecordStreamEnding } from "../crypto/records.ts";
+import {
+  RECORD_TAG_BYTES,
+  RecordOpener,
+  RecordSealer,
+  type RecordStreamEnding,
+} from "../crypto/records.ts";
 import { GarbageMeter } from "../memory.ts";
 import type { FramePipe } from "./frames.ts";
 
@@ -25,6 +30,14 @@ export interface Channel {
   close(): Promise<void>;
   /** Drops the carrier at once. */
   abort(reason?: unknown): void;
+  /**
+   * The 16-byte authentication tag of the record that carried the message
+   * last passed to `send()`, read right after that call (the transfer's
+   * per-file digest chains these).
+   */
+  readonly sentTag: Uint8Array;
+  /** The authentication tag of the record of the message `receive()` returned last. */
+  readonly receivedTag: Uint8Array;
 }
 
 /** Raw record keys for one side of a secure channel. */
@@ -41,6 +54,8 @@ export class SecureChannel implements Channel {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #meter = new GarbageMeter();
   #closing = false;
+  #sentTag: Uint8Array = new Uint8Array(RECORD_TAG_BYTES);
+  #receivedTag: Uint8Array = new Uint8Array(RECORD_TAG_BYTES);
 
   constructor(pipe: FramePipe, keys: ChannelKeys) {
     this.#sealer = new RecordSealer(keys.send);
@@ -51,7 +66,17 @@ export class SecureChannel implements Channel {
 
   async send(message: Uint8Array): Promise<void> {
     if (this.#closing) throw new TypeError("Cannot send on a closed channel");
-    await this.#write(this.#sealer.seal(message));
+    const frame = this.#sealer.seal(message);
+    this.#sentTag = frame.slice(frame.length - RECORD_TAG_BYTES);
+    await this.#write(frame);
+  }
+
+  get sentTag(): Uint8Array {
+    return this.#sentTag;
+  }
+
+  get receivedTag(): Uint8Array {
+    return this.#receivedTag;
   }
 
   async receive(): Promise<Uint8Array | null> {
@@ -62,7 +87,9 @@ export class SecureChannel implements Channel {
       return null;
     }
     this.#meter.count(value.length);
-    return this.#opener.open(value);
+    const message = this.#opener.open(value);
+    this.#receivedTag = value.slice(value.length - RECORD_TAG_BYTES);
+    return message;
   }
 
   /** Sends the final record, then closes the carrier's writing side after it. */

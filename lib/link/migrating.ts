@@ -75,6 +75,14 @@ export class MigratingChannel implements Channel {
     return this.#out.send(message);
   }
 
+  get sentTag(): Uint8Array {
+    return this.#out.sentTag;
+  }
+
+  get receivedTag(): Uint8Array {
+    return this.#in.receivedTag;
+  }
+
   async receive(): Promise<Uint8Array | null> {
     for (;;) {
       const message = await this.#in.receive();

@@ -65,7 +65,7 @@ export type TransferMsg =
   | { type: "answer"; accept: true; window: number }
   | { type: "answer"; accept: false; reason: string }
   | { type: "data"; index: number; offset: number; bytes: Uint8Array }
-  | { type: "file_end"; index: number; sha256: Uint8Array }
+  | { type: "file_end"; index: number; digest: Uint8Array }
   | { type: "credit"; bytes: number }
   | { type: "done" }
   | { type: "result"; files: number; bytes: number }
@@ -114,7 +114,7 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
       const out = new Uint8Array(37);
       out[0] = MSG.FILE_END;
       new DataView(out.buffer).setUint32(1, msg.index);
-      out.set(msg.sha256, 5);
+      out.set(msg.digest, 5);
       return out;
     }
     case "credit": {
@@ -183,7 +183,7 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
       };
     case MSG.FILE_END:
       if (bytes.length !== 37) protocol("file_end must be 37 bytes");
-      return { type: "file_end", index: view.getUint32(1), sha256: bytes.slice(5) };
+      return { type: "file_end", index: view.getUint32(1), digest: bytes.slice(5) };
     case MSG.CREDIT:
       if (bytes.length !== 9) protocol("credit must be 9 bytes");
       return { type: "credit", bytes: safeNumber(view.getBigUint64(1), "credit") };

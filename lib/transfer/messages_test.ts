@@ -20,7 +20,7 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
   ],
   [
     "file_end",
-    { type: "file_end", index: 2, sha256: new Uint8Array(32).fill(0xab) },
+    { type: "file_end", index: 2, digest: new Uint8Array(32).fill(0xab) },
     "0400000002" + "ab".repeat(32),
   ],
   ["credit", { type: "credit", bytes: 65536 }, "050000000000010000"],

@@ -6,7 +6,8 @@
  *   asking the user, so a refusal costs nothing.
  * - `answer {accept, window}`, then write each file to a temporary name in
  *   its final directory, granting `credit` once a quarter window is on disk.
- * - On `file_end`, compare size and SHA-256, set the mode, and link the file
+ * - On `file_end`, compare size and digest ({@linkcode FileDigest}), set the
+ *   mode, and link the file
  *   to its final name (which fails rather than clobber) or rename it over the
  *   old one with `overwrite`.
  * - On `done`, answer `result` and wait for the sender's final record.
@@ -15,14 +16,20 @@
  */
 
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { createHash, type Hash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
-import { CREDIT_BATCH_BYTES, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
+import {
+  CREDIT_BATCH_BYTES,
+  STALL_TIMEOUT_MS,
+  WINDOW_BYTES,
+  WRITE_AHEAD_BYTES,
+} from "./defaults.ts";
+import { FileDigest } from "./digest.ts";
+import { QueuedWriter } from "./writer.ts";
 import { type Progress, receiveMessage } from "./send.ts";
 
 /** Options for {@linkcode receiveFiles}. */
@@ -55,7 +62,8 @@ interface Sink {
   temp: string;
   target: string;
   file: Deno.FsFile;
-  hash: Hash;
+  writer: QueuedWriter;
+  digest: FileDigest;
   written: number;
 }
 
@@ -159,6 +167,7 @@ export async function receiveFiles(
   let sink: Sink | undefined;
   const fail = async (error: unknown): Promise<never> => {
     if (sink) {
+      await sink.writer.flush().catch(() => {});
       try {
         sink.file.close();
       } catch { /* closed */ }
@@ -210,6 +219,14 @@ export async function receiveFiles(
   const entries = manifest.entries;
   let next = 0; // the next manifest index a file may start at
   let owed = 0; // bytes written but not yet granted back as credit
+  /** Grants credit for written bytes in batches, and at the end of each file. */
+  const grant = (bytes: number, fileDone: boolean) => {
+    owed += bytes;
+    if (owed >= CREDIT_BATCH_BYTES || fileDone) {
+      channel.send(encodeMessage({ type: "credit", bytes: owed })).catch(() => {});
+      owed = 0;
+    }
+  };
   try {
     await Deno.mkdir(root, { recursive: true });
     for (const entry of entries) {
@@ -233,7 +250,12 @@ export async function receiveFiles(
         `.punch-${bytesToHex(crypto.getRandomValues(new Uint8Array(6)))}.part`,
       );
       const file = await Deno.open(temp, { createNew: true, write: true, mode: 0o600 });
-      return { index, temp, target, file, hash: createHash("sha256"), written: 0 };
+      let onDisk = 0;
+      const writer = new QueuedWriter(file, WRITE_AHEAD_BYTES, (bytes) => {
+        onDisk += bytes;
+        grant(bytes, onDisk === entry.size);
+      });
+      return { index, temp, target, file, writer, digest: new FileDigest(), written: 0 };
     };
 
     for (;;) {
@@ -256,15 +278,10 @@ export async function receiveFiles(
             `Data for ${entry.path} at offset ${msg.offset} does not follow ${sink.written}`,
           );
         }
-        for (let n = 0; n < msg.bytes.length;) n += await sink.file.write(msg.bytes.subarray(n));
-        sink.hash.update(msg.bytes);
+        sink.digest.add(channel.receivedTag);
         sink.written += msg.bytes.length;
         received += msg.bytes.length;
-        owed += msg.bytes.length;
-        if (owed >= CREDIT_BATCH_BYTES || sink.written === entry.size) {
-          channel.send(encodeMessage({ type: "credit", bytes: owed })).catch(() => {});
-          owed = 0;
-        }
+        await sink.writer.write(msg.bytes);
         options.onProgress?.({ bytes: received, total });
       } else if (msg.type === "file_end") {
         if (!sink) sink = await open(msg.index);
@@ -275,13 +292,13 @@ export async function receiveFiles(
             `File ${entry.path} ended at ${sink.written} of ${entry.size} bytes`,
           );
         }
-        const digest = new Uint8Array(sink.hash.digest());
-        if (!timingSafeEqual(digest, msg.sha256)) {
+        if (!timingSafeEqual(sink.digest.finish(), msg.digest)) {
           throw new TransferError(
             "integrity",
-            `Cannot keep ${entry.path}: its SHA-256 does not match the sender's`,
+            `Cannot keep ${entry.path}: its digest does not match the sender's`,
           );
         }
+        await sink.writer.flush();
         sink.file.close();
         if (Deno.build.os !== "windows") await Deno.chmod(sink.temp, entry.mode);
         const done = sink;

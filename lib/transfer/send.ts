@@ -5,14 +5,14 @@
  * - `offer {manifest}`; the receiver answers `answer {accept, window}`.
  * - For each file in manifest order: `data {index, offset, bytes}` chunks,
  *   never more unacknowledged bytes than the receiver's credit, then
- *   `file_end {index, sha256}`.
+ *   `file_end {index, digest}`, the digest chaining the tags of the file's
+ *   data records ({@linkcode FileDigest}).
  * - `done`; the receiver checks everything and answers `result`; then the
  *   channel is closed with its final record.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { Channel } from "../link/channel.ts";
 import { encodeManifest, type ScanResult } from "./manifest.ts";
 import {
@@ -25,6 +25,7 @@ import {
   type TransferMsg,
 } from "./messages.ts";
 import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
+import { FileDigest } from "./digest.ts";
 
 /** Progress of a transfer, reported after every chunk. */
 export interface Progress {
@@ -127,7 +128,7 @@ export async function sendFiles(
   try {
     for (const [index, entry] of manifest.entries.entries()) {
       if (entry.kind !== "file") continue;
-      const hash = createHash("sha256");
+      const digest = new FileDigest();
       using file = await Deno.open(sources[index]!, { read: true });
       let offset = 0;
       while (offset < entry.size) {
@@ -148,15 +149,14 @@ export async function sendFiles(
           }
           filled += n;
         }
-        hash.update(payload);
         pending = channel.send(message);
+        digest.add(channel.sentTag);
         pending.catch((error) => credit.fail(error));
         offset += want;
         sent += want;
         options.onProgress?.({ bytes: sent, total });
       }
-      const sha256 = new Uint8Array(hash.digest());
-      pending = channel.send(encodeMessage({ type: "file_end", index, sha256 }));
+      pending = channel.send(encodeMessage({ type: "file_end", index, digest: digest.finish() }));
     }
     await channel.send(encodeMessage({ type: "done" }));
     await pending;

@@ -134,7 +134,7 @@ Deno.test("receiveFiles() refuses a path through a link that escapes --out", asy
   }
 });
 
-Deno.test("receiveFiles() rejects data that does not match the manifest or the hash", async () => {
+Deno.test("receiveFiles() rejects data that does not match the manifest or the digest", async () => {
   const cases: [string, (c: Channel) => Promise<void>][] = [
     ["data beyond the declared size", async (c) => {
       const msg = allocateData(0, 0, 5);
@@ -143,9 +143,9 @@ Deno.test("receiveFiles() rejects data that does not match the manifest or the h
     ["data at the wrong offset", async (c) => {
       await c.send(allocateData(0, 2, 1));
     }],
-    ["a wrong hash", async (c) => {
+    ["a wrong digest", async (c) => {
       await c.send(allocateData(0, 0, 4));
-      await c.send(encodeMessage({ type: "file_end", index: 0, sha256: new Uint8Array(32) }));
+      await c.send(encodeMessage({ type: "file_end", index: 0, digest: new Uint8Array(32) }));
     }],
     ["done before every file", async (c) => {
       await c.send(encodeMessage({ type: "done" }));
@@ -177,7 +177,7 @@ Deno.test("receiveFiles() rejects data that does not match the manifest or the h
   }
 });
 
-Deno.test("receiveFiles() keeps a file whose hash matches", async () => {
+Deno.test("receiveFiles() keeps a file whose digest of record tags matches", async () => {
   const out = await tempDir();
   try {
     const [a, b] = channels();
@@ -187,10 +187,8 @@ Deno.test("receiveFiles() keeps a file whose hash matches", async () => {
       const msg = allocateData(0, 0, 4);
       msg.set([1, 2, 3, 4], 13);
       await a.send(msg);
-      const sha256 = new Uint8Array(
-        createHash("sha256").update(Uint8Array.of(1, 2, 3, 4)).digest(),
-      );
-      await a.send(encodeMessage({ type: "file_end", index: 0, sha256 }));
+      const digest = new Uint8Array(createHash("sha256").update(a.sentTag).digest());
+      await a.send(encodeMessage({ type: "file_end", index: 0, digest }));
       await a.send(encodeMessage({ type: "done" }));
       await a.close();
     })();
