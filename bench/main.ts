@@ -115,7 +115,10 @@ async function sameFile(a: string, b: string): Promise<boolean> {
 
 interface Row {
   name: string;
+  /** From starting the receiving process to both processes' exit. */
   seconds: number;
+  /** The transfer alone, by punch's own clock: from acceptance to the verified end. */
+  transferSeconds?: number;
   bytes: number;
   rss: string;
 }
@@ -179,6 +182,7 @@ async function punchRun(
   return {
     name: `punch ${path}${label}`,
     seconds,
+    transferSeconds: done.seconds,
     bytes: done.bytes,
     rss: path === "relay"
       ? `send ${sender.peak}, relay ${server.peak}, receive ${receiver.peak}`
@@ -209,16 +213,26 @@ try {
     `\nOne file on loopback, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
   );
   console.log(
-    `${"".padEnd(30)}${"MiB".padStart(6)}${"seconds".padStart(9)}${"MB/s".padStart(7)}  peak RSS`,
+    `${"".padEnd(30)}${"MiB".padStart(6)}${"seconds".padStart(9)}${"MB/s".padStart(7)}${
+      "transfer".padStart(10)
+    }  peak RSS`,
   );
   for (const row of rows) {
     const rate = row.bytes / row.seconds / 1e6;
+    const transfer = row.transferSeconds === undefined
+      ? "="
+      : `${(row.bytes / row.transferSeconds / 1e6).toFixed(0)}`;
     console.log(
       `${row.name.padEnd(30)}${(row.bytes / MiB).toFixed(0).padStart(6)}${
         row.seconds.toFixed(2).padStart(9)
-      }${rate.toFixed(0).padStart(7)}  ${row.rss}`,
+      }${rate.toFixed(0).padStart(7)}${transfer.padStart(10)}  ${row.rss}`,
     );
   }
+  console.log(
+    "\nseconds and MB/s: from starting the receiver to both processes' exit (startup, pairing,\n" +
+      "key exchange and, for direct, punching included). transfer: MB/s by punch's own clock,\n" +
+      "from the offer's acceptance to the verified end.",
+  );
   console.log(
     "\nTargets: relay >= 300 MB/s (issue 2), direct >= 450 MB/s (issue 3); <= 64 MB RSS per process, flat in file size.",
   );
