@@ -85,6 +85,13 @@ export const NAMEPLATE_TRIES_PER_LENGTH = 16;
 export const RELAY_ACK_BYTES = 256 * 1024;
 
 /**
+ * Across instances, a relayed WebSocket message crosses the bus in pieces of
+ * at most this many bytes: with its envelope, a piece stays well under the
+ * bus's largest message (edge/bus/defaults.ts), which fits one Deno KV commit.
+ */
+export const BUS_RELAY_PIECE_BYTES = 64 * 1024;
+
+/**
  * Bytes a new connection and a text message count towards the hub's
  * young-generation collections (`lib/memory.ts`; only with `--expose-gc`,
  * as `deno task serve` and the compiled binary run). A connection's upgrade,

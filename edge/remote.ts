@@ -31,7 +31,7 @@
 import { type Mood, ProtocolError, type ServerErrorCode } from "../lib/rendezvous/messages.ts";
 import type { BusChannel, BusFactory } from "./bus.ts";
 import type { Conn, Link } from "./conn.ts";
-import { type Limits, RELAY_ACK_BYTES } from "./defaults.ts";
+import { BUS_RELAY_PIECE_BYTES, type Limits, RELAY_ACK_BYTES } from "./defaults.ts";
 
 /** The channel an instance listens on. */
 export function instanceChannel(instance: string): string {
@@ -104,19 +104,23 @@ class RemoteLink implements Link {
     });
   }
 
+  /** Forwards one relayed message, in bus messages of at most {@linkcode BUS_RELAY_PIECE_BYTES}. */
   binary(data: Uint8Array): void {
     if (this.ended) return;
     if (this.unacked + data.byteLength > this.#remote.maxInFlightBytes) {
       throw new ProtocolError("flow_control", "Relayed bytes exceed the flow-control window");
     }
     this.unacked += data.byteLength;
-    this.#remote.post(this.instance, {
-      t: "data",
-      from: this.#remote.instance,
-      c: this.peer,
-      n: ++this.sent,
-      b: data,
-    });
+    // The receiving client reads a byte stream, so pieces may arrive as separate messages.
+    for (let at = 0; at === 0 || at < data.byteLength; at += BUS_RELAY_PIECE_BYTES) {
+      this.#remote.post(this.instance, {
+        t: "data",
+        from: this.#remote.instance,
+        c: this.peer,
+        n: ++this.sent,
+        b: data.subarray(at, at + BUS_RELAY_PIECE_BYTES),
+      });
+    }
   }
 
   leave(mood: Mood): void {

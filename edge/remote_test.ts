@@ -1,7 +1,9 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { closeAll, pair, Peer, serve } from "./_testing.ts";
 import { type BusChannel, type BusFactory, localBus, type OpenOptions } from "./bus.ts";
+import { BUS_RELAY_PIECE_BYTES } from "./defaults.ts";
 import type { InstanceMsg } from "./remote.ts";
+import { MAX_BINARY_FRAME_BYTES } from "../lib/rendezvous/messages.ts";
 
 /** Two instances in this process: they share the in-process bus and registry. */
 function twoInstances(options: Parameters<typeof serve>[0] = {}) {
@@ -59,6 +61,15 @@ Deno.test("createRendezvous() pairs a sender and a receiver on two instances", a
   deepEqual(there.map((f) => [f[0], f.length]), Array.from({ length: 50 }, (_, i) => [i, 1000]));
   const back = await sender.binary(5);
   deepEqual(back.map((f) => [f[999], f.length]), [0, 1, 2, 3, 4].map((i) => [100 + i, 65536]));
+
+  // A largest message crosses the bus in 64 KiB pieces; the bytes arrive whole and in order.
+  const large = Uint8Array.from({ length: MAX_BINARY_FRAME_BYTES }, (_, i) => (i * 7 + (i >> 16)));
+  sender.socket.send(large);
+  const pieces = await receiver.binary(MAX_BINARY_FRAME_BYTES / BUS_RELAY_PIECE_BYTES);
+  pieces.forEach((piece, i) => {
+    const at = i * BUS_RELAY_PIECE_BYTES;
+    deepEqual(piece, large.subarray(at, at + BUS_RELAY_PIECE_BYTES), `piece ${i}`);
+  });
 
   receiver.send({ type: "release", mood: "happy" });
   deepEqual(await sender.next(), { type: "peer_gone", mood: "happy" });

@@ -7,7 +7,7 @@
 
 /**
  * The largest message a bus carries, encoded (JSON plus raw `Uint8Array`
- * bytes). A relayed frame is at most 64 KiB; four times that leaves room for
+ * bytes). A relayed piece is at most 64 KiB; four times that leaves room for
  * envelopes while one Deno KV commit (800 KiB at most) still holds a message.
  */
 export const MAX_MESSAGE_BYTES = 256 * 1024;

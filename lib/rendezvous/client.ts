@@ -6,7 +6,7 @@
  * - The sender calls `allocate()` then `paired()`; the receiver `claim()`.
  * - `add(phase, body)` and `next(phase)` pass mailbox messages.
  * - `frames()` is the relay: records to and from the other side, each cut
- *   into binary WebSocket messages of at most 64 KiB with a length prefix
+ *   into binary WebSocket messages of at most 256 KiB with a length prefix
  *   (lib/link/framing.ts).
  *
  * @module
