@@ -14,6 +14,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 
@@ -95,6 +96,9 @@ async function writeFile(path: string, bytes: number): Promise<void> {
     const part = chunk.subarray(0, Math.min(left, chunk.length));
     for (let n = 0; n < part.length;) n += await file.write(part.subarray(n));
   }
+  // On disk before measuring: otherwise the kernel writes the file back during
+  // the runs, on the same two cores.
+  await file.syncData();
 }
 
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -109,7 +113,7 @@ async function sameFile(a: string, b: string): Promise<boolean> {
     if (n === null) return true;
     let m = 0;
     while (m < n) m += (await fb.read(bb.subarray(m, n)))!;
-    if (ba.subarray(0, n).some((v, i) => v !== bb[i])) return false;
+    if (!Buffer.from(ba.buffer, 0, n).equals(bb.subarray(0, n))) return false;
   }
 }
 
