@@ -125,6 +125,11 @@ export async function sendFiles(
 
   let sent = 0;
   let pending: Promise<void> = Promise.resolve();
+  /** Sends without waiting; a failure ends the send loop through the credit wait. */
+  const queue = (message: Uint8Array): void => {
+    pending = channel.send(message);
+    pending.catch((error) => credit.fail(error));
+  };
   try {
     for (const [index, entry] of manifest.entries.entries()) {
       if (entry.kind !== "file") continue;
@@ -149,14 +154,13 @@ export async function sendFiles(
           }
           filled += n;
         }
-        pending = channel.send(message);
+        queue(message);
         digest.add(channel.sentTag);
-        pending.catch((error) => credit.fail(error));
         offset += want;
         sent += want;
         options.onProgress?.({ bytes: sent, total });
       }
-      pending = channel.send(encodeMessage({ type: "file_end", index, digest: digest.finish() }));
+      queue(encodeMessage({ type: "file_end", index, digest: digest.finish() }));
     }
     await channel.send(encodeMessage({ type: "done" }));
     await pending;
