@@ -15,6 +15,7 @@
  * @module
  */
 
+import { concatBytes } from "@noble/hashes/utils.js";
 import { REDIS_CONNECT_TIMEOUT_MS, REDIS_RECONNECT_MAX_MS } from "./defaults.ts";
 
 /** A reply: strings and bulk strings as bytes, integers, arrays, null. */
@@ -56,18 +57,6 @@ function encodeCommand(args: (string | Uint8Array)[]): Uint8Array[] {
     parts.push(encoder.encode(`$${bytes.byteLength}\r\n`), bytes, CRLF);
   }
   return parts;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += part.byteLength;
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    bytes.set(part, at);
-    at += part.byteLength;
-  }
-  return bytes;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -211,7 +200,7 @@ export class RespConnection {
         const conn = this.#conn;
         if (!conn || parts.length === 0) return;
         try {
-          await writeAll(conn, concat(parts));
+          await writeAll(conn, concatBytes(...parts));
         } catch (error) {
           if (this.#conn === conn) this.#lost(conn, error);
           return;

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { concatBytes } from "@noble/hashes/utils.js";
 import { Channel, ChannelTable } from "./_channel.ts";
 import { retryBusy } from "./_kv_busy.ts";
 import { KvRegistry } from "./kv_registry.ts";
@@ -215,7 +216,7 @@ class Reader {
     let parts: Uint8Array[] = [];
     const deliver = (): void => {
       if (parts.length === 0) return;
-      const frame = parts.length === 1 ? parts[0]! : concat(parts);
+      const frame = parts.length === 1 ? parts[0]! : concatBytes(...parts);
       for (const channel of [...this.#table.channels(this.#name)]) channel.deliver(frame);
       parts = [];
     };
@@ -234,14 +235,4 @@ class Reader {
     clearInterval(this.#poll);
     this.#stream?.cancel().catch(() => {});
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
 }

@@ -1,5 +1,7 @@
 // String utilities of draft-irtf-cfrg-cpace, appendix "CPace function definitions".
 
+import { concatBytes } from "@noble/hashes/utils.js";
+
 /** Largest length {@linkcode readLv} accepts for one field (2^28 - 1, four LEB128 bytes). */
 const LV_MAX_LENGTH = 0x0fff_ffff;
 
@@ -25,15 +27,7 @@ export function lvCat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
 
 /** Concatenates byte strings. */
 export function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /** Whether `a` sorts after `b` in lexicographical byte order (`lexiographically_larger`). */

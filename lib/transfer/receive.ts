@@ -15,7 +15,7 @@
  * @module
  */
 
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
@@ -98,13 +98,7 @@ async function receiveOffer(channel: Channel): Promise<Uint8Array> {
     pieces.push(msg.piece.slice());
     if (!msg.more) break;
   }
-  const whole = new Uint8Array(size);
-  let at = 0;
-  for (const piece of pieces) {
-    whole.set(piece, at);
-    at += piece.length;
-  }
-  return whole;
+  return concatBytes(...pieces);
 }
 
 /** Checks every target before anything is written; throws the first problem. */
