@@ -10,13 +10,15 @@
  * reordered, dropped, replayed or altered record fails authentication, and a
  * stream cut short lacks its final record.
  *
- * Sealing and opening are synchronous (node:crypto on the calling thread):
- * WebCrypto's thread-pool handoff cost more CPU than the cipher itself.
+ * Sealing and opening are synchronous, on the calling thread (WebCrypto's
+ * thread-pool handoff cost more CPU than the cipher itself), through
+ * OpenSSL's libcrypto where it loads and node:crypto elsewhere
+ * (`_aead.ts`). Opening decrypts in place.
  *
  * @module
  */
 
-import { createCipheriv, createDecipheriv } from "node:crypto";
+import { type Aead, createAead } from "./_aead.ts";
 
 /** Largest plaintext of one record: 1 MiB of file data plus 1 KiB of headers. */
 export const RECORD_MAX_PLAINTEXT = 1_049_600;
@@ -49,7 +51,6 @@ export class RecordError extends Error {
   }
 }
 
-const CIPHER = "chacha20-poly1305";
 const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const FLAG_DATA = 0x00;
@@ -66,7 +67,6 @@ const ADDITIONAL_DATA = [
  * goes on over another carrier (with other keys), at this record boundary.
  */
 export type RecordStreamEnding = "end" | "moved";
-const CIPHER_OPTIONS = { authTagLength: RECORD_TAG_BYTES } as const;
 const EMPTY = new Uint8Array();
 
 /**
@@ -85,14 +85,14 @@ const EMPTY = new Uint8Array();
  * ```
  */
 export class RecordSealer {
-  #key: Uint8Array<ArrayBuffer>;
+  #aead: Aead;
   #nonce = new Nonce();
   #sequence = 0;
   #finished = false;
 
   /** Takes the 32-byte ChaCha20-Poly1305 key of this direction (copied). */
   constructor(key: Uint8Array) {
-    this.#key = checkKey(key);
+    this.#aead = createAead(checkKey(key));
   }
 
   /**
@@ -128,11 +128,17 @@ export class RecordSealer {
       );
     }
     if (flag !== FLAG_DATA) this.#finished = true;
-    const cipher = createCipheriv(CIPHER, this.#key, this.#nonce.of(sequence), CIPHER_OPTIONS);
-    cipher.setAAD(ADDITIONAL_DATA[flag], { plaintextLength: plaintext.length });
-    const ciphertext = cipher.update(plaintext);
-    cipher.final();
-    return assembleFrame(flag, ciphertext, cipher.getAuthTag(), plaintext);
+    const length = plaintext.length;
+    const frame = new Uint8Array(1 + length + RECORD_TAG_BYTES);
+    frame[0] = flag;
+    this.#aead.seal(
+      this.#nonce.of(sequence),
+      ADDITIONAL_DATA[flag],
+      plaintext,
+      frame.subarray(1, 1 + length),
+      frame.subarray(1 + length),
+    );
+    return frame;
   }
 }
 
@@ -142,7 +148,7 @@ export class RecordSealer {
  * refuses every later frame.
  */
 export class RecordOpener {
-  #key: Uint8Array<ArrayBuffer>;
+  #aead: Aead;
   #nonce = new Nonce();
   #sequence = 0;
   #finished = false;
@@ -151,7 +157,7 @@ export class RecordOpener {
 
   /** Takes the 32-byte ChaCha20-Poly1305 key of this direction (copied). */
   constructor(key: Uint8Array) {
-    this.#key = checkKey(key);
+    this.#aead = createAead(checkKey(key));
   }
 
   /** Whether the final record has been opened. */
@@ -165,8 +171,9 @@ export class RecordOpener {
   }
 
   /**
-   * Opens one frame: its plaintext (a new buffer that shares nothing with
-   * `frame`), or `null` for the final record.
+   * Opens one frame: its plaintext, or `null` for the final record. The
+   * frame is decrypted in place: the plaintext is a view of `frame`'s
+   * memory, and after a rejected frame that memory holds garbage.
    *
    * @throws {RecordError} if the frame is rejected.
    */
@@ -218,22 +225,16 @@ export class RecordOpener {
       fail("malformed", `unknown flag 0x${flag!.toString(16).padStart(2, "0")}`);
     }
     const tagStart = frame.length - RECORD_TAG_BYTES;
-    let plaintext: Uint8Array;
-    try {
-      const decipher = createDecipheriv(
-        CIPHER,
-        this.#key,
-        this.#nonce.of(sequence),
-        CIPHER_OPTIONS,
-      );
-      decipher.setAAD(ADDITIONAL_DATA[flag as 0 | 1 | 2], { plaintextLength: tagStart - 1 });
-      decipher.setAuthTag(frame.subarray(tagStart));
-      plaintext = decipher.update(frame.subarray(1, tagStart));
-      decipher.final(); // checks the tag; plaintext is discarded if it throws
-    } catch (cause) {
-      return fail("tampered", "authentication failed (tampered, reordered or wrong key)", cause);
-    }
-    if (flag === FLAG_DATA) return ownedCopy(plaintext, frame);
+    const plaintext = frame.subarray(1, tagStart) as Uint8Array<ArrayBuffer>;
+    const authentic = this.#aead.open(
+      this.#nonce.of(sequence),
+      ADDITIONAL_DATA[flag as 0 | 1 | 2],
+      plaintext,
+      plaintext,
+      frame.subarray(tagStart),
+    );
+    if (!authentic) fail("tampered", "authentication failed (tampered, reordered or wrong key)");
+    if (flag === FLAG_DATA) return plaintext;
     if (plaintext.length !== 0) fail("malformed", "the final record is not empty");
     this.#finished = true;
     this.#ending = flag === FLAG_MOVED ? "moved" : "end";
@@ -255,50 +256,6 @@ class Nonce {
     this.#view.setUint32(8, sequence >>> 0);
     return this.#bytes;
   }
-}
-
-/**
- * Builds `flag || ciphertext || tag`. node:crypto returns the ciphertext in a
- * fresh buffer of its own; growing that buffer in place and shifting it by one
- * byte avoids allocating (and zero-filling) a second buffer of the frame's size.
- */
-function assembleFrame(
-  flag: 0 | 1 | 2,
-  ciphertext: Uint8Array,
-  tag: Uint8Array,
-  plaintext: Uint8Array,
-): Uint8Array<ArrayBuffer> {
-  const length = ciphertext.length;
-  let frame: Uint8Array<ArrayBuffer>;
-  const buffer = soleBuffer(ciphertext, plaintext);
-  if (buffer !== undefined) {
-    frame = new Uint8Array(buffer.transfer(1 + length + RECORD_TAG_BYTES));
-    frame.copyWithin(1, 0, length);
-  } else {
-    frame = new Uint8Array(1 + length + RECORD_TAG_BYTES);
-    frame.set(ciphertext, 1);
-  }
-  frame[0] = flag;
-  frame.set(tag, 1 + length);
-  return frame;
-}
-
-/** `output` as a plain Uint8Array that shares no memory with `input`, copying only if needed. */
-function ownedCopy(output: Uint8Array, input: Uint8Array): Uint8Array<ArrayBuffer> {
-  const buffer = soleBuffer(output, input);
-  return buffer === undefined ? new Uint8Array(output) : new Uint8Array(buffer, 0, output.length);
-}
-
-/** The buffer behind `view` if `view` spans all of it alone and it is not `other`'s. */
-function soleBuffer(view: Uint8Array, other: Uint8Array): ArrayBuffer | undefined {
-  const buffer = view.buffer;
-  if (
-    buffer instanceof ArrayBuffer && !buffer.resizable && buffer !== other.buffer &&
-    view.byteOffset === 0 && view.byteLength === buffer.byteLength
-  ) {
-    return buffer;
-  }
-  return undefined;
 }
 
 function checkKey(key: Uint8Array): Uint8Array<ArrayBuffer> {
