@@ -28,14 +28,6 @@ export const WINDOW_BYTES = 8 * 1024 * 1024;
 export const CREDIT_BATCH_BYTES = WINDOW_BYTES / 4;
 
 /**
- * Bytes the receiver may have decrypted but not yet written to disk: file
- * writes run on another thread, and letting a few chunks queue overlaps them
- * with opening the next records instead of waiting for each. Credit is
- * granted only for bytes written, so this stays within the window.
- */
-export const WRITE_AHEAD_BYTES = 4 * 1024 * 1024;
-
-/**
  * Once data flows, either side gives up after this long without a message
  * from the other: a direct connection whose NAT mapping died, or a relay
  * that stopped forwarding, must not leave a transfer hanging for ever. Long
