@@ -4,12 +4,17 @@
  * (`--direct-only`) in the same run, and prints throughput and each
  * process's peak RSS side by side.
  *
- *   deno task bench [--size MiB] [--small MiB]
+ *   deno task bench [--size MiB] [--small MiB] [--rounds N]
  *
  * The punch processes run as the compiled binary does, with
- * `--v8-flags=--expose-gc` (see lib/memory.ts). A second, small transfer
- * shows whether peak RSS grows with the file size. Peak RSS is read from
- * /proc (Linux); elsewhere it prints "n/a".
+ * `--v8-flags=--expose-gc` (see lib/memory.ts). A raw run first, not
+ * counted, warms up the page cache. Then the three large transfers run in
+ * turn, `--rounds` times (3 by default), and each row shows the median with
+ * the range: one run is no measure on a VM whose page cache costs swing by
+ * ±40 %. A small transfer per path then shows whether peak RSS grows with
+ * the file size. Peak RSS is read from /proc (Linux), with its anonymous
+ * part (the rest is the deno executable's own pages, shared); elsewhere it
+ * prints "n/a".
  *
  * @module
  */
@@ -26,13 +31,18 @@ const MiB = 1024 * 1024;
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { size: { type: "string", default: "1024" }, small: { type: "string", default: "64" } },
+  options: {
+    size: { type: "string", default: "1024" },
+    small: { type: "string", default: "64" },
+    rounds: { type: "string", default: "3" },
+  },
 });
 
 /** A child process whose peak RSS is sampled until it exits. */
 class Child {
   readonly process: Deno.ChildProcess;
   peakKiB = 0;
+  peakAnonKiB = 0;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly stdout: ReadableStream<string>;
 
@@ -53,12 +63,15 @@ class Child {
     try {
       const status = Deno.readTextFileSync(`/proc/${this.process.pid}/status`);
       const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const anon = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
       this.peakKiB = Math.max(this.peakKiB, hwm);
+      this.peakAnonKiB = Math.max(this.peakAnonKiB, anon);
     } catch { /* exited, or not Linux */ }
   }
 
-  get peak(): string {
-    return this.peakKiB ? `${(this.peakKiB / 1024).toFixed(0)} MB` : "n/a";
+  /** Peak RSS in MiB, and peak anonymous RSS (0 where /proc is missing). */
+  get peak(): [number, number] {
+    return [this.peakKiB / 1024, this.peakAnonKiB / 1024];
   }
 
   /** Resolves with the first stdout line matching `test`. */
@@ -117,17 +130,18 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   }
 }
 
-interface Row {
-  name: string;
+/** One measured run. */
+interface Run {
   /** From starting the receiving process to both processes' exit. */
   seconds: number;
   /** The transfer alone, by punch's own clock: from acceptance to the verified end. */
   transferSeconds?: number;
   bytes: number;
-  rss: string;
+  /** Peak [RSS, anonymous RSS] in MiB per process, by role. */
+  rss: [string, [number, number]][];
 }
 
-async function rawTcp(file: string, out: string): Promise<Row> {
+async function rawTcp(file: string, out: string): Promise<Run> {
   const receiver = new Child(["run", "-A", RAW, "receive", out]);
   const port = await receiver.line((l) => /^\d+$/.test(l.trim()));
   const start = performance.now();
@@ -135,20 +149,15 @@ async function rawTcp(file: string, out: string): Promise<Row> {
   await Promise.all([sender.finish(), receiver.finish()]);
   const seconds = (performance.now() - start) / 1000;
   if (!await sameFile(file, out)) throw new Error("raw TCP copy differs");
+  await Deno.remove(out);
   return {
-    name: "raw TCP pipe (deno)",
     seconds,
     bytes: (await Deno.stat(file)).size,
-    rss: `send ${sender.peak}, receive ${receiver.peak}`,
+    rss: [["send", sender.peak], ["receive", receiver.peak]],
   };
 }
 
-async function punchRun(
-  file: string,
-  outDir: string,
-  label: string,
-  path: "relay" | "direct",
-): Promise<Row> {
+async function punchRun(file: string, outDir: string, path: "relay" | "direct"): Promise<Run> {
   const server = new Child([
     ...PUNCH_FLAGS,
     "serve",
@@ -183,59 +192,101 @@ async function punchRun(
   if (!await sameFile(file, join(outDir, file.split("/").pop()!))) {
     throw new Error("punch copy differs");
   }
+  await Deno.remove(outDir, { recursive: true });
   return {
-    name: `punch ${path}${label}`,
     seconds,
     transferSeconds: done.seconds,
     bytes: done.bytes,
     rss: path === "relay"
-      ? `send ${sender.peak}, relay ${server.peak}, receive ${receiver.peak}`
-      : `send ${sender.peak}, receive ${receiver.peak}`,
+      ? [["send", sender.peak], ["relay", server.peak], ["receive", receiver.peak]]
+      : [["send", sender.peak], ["receive", receiver.peak]],
   };
+}
+
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** `median (min–max)` of rates in MB/s. */
+function rates(bytes: number, seconds: number[]): string {
+  const mbs = seconds.map((s) => bytes / s / 1e6);
+  const text = median(mbs).toFixed(0);
+  return mbs.length < 2
+    ? text
+    : `${text} (${Math.min(...mbs).toFixed(0)}–${Math.max(...mbs).toFixed(0)})`;
+}
+
+/** Each role's highest peak RSS over the runs, with its anonymous part. */
+function peaks(runs: Run[]): string {
+  const roles = runs[0]!.rss.map(([role]) => role);
+  return roles.map((role, i) => {
+    const rss = Math.max(...runs.map((run) => run.rss[i]![1][0]));
+    const anon = Math.max(...runs.map((run) => run.rss[i]![1][1]));
+    return rss ? `${role} ${rss.toFixed(0)} (${anon.toFixed(0)})` : `${role} n/a`;
+  }).join(", ");
 }
 
 const dir = await Deno.makeTempDir({ prefix: "punch-bench-" });
 try {
   const size = Number(values.size) * MiB;
   const small = Number(values.small) * MiB;
+  const rounds = Math.max(1, Number(values.rounds));
   const big = join(dir, "big.bin");
   const little = join(dir, "small.bin");
   console.log(`Writing ${values.size} MiB and ${values.small} MiB test files…`);
   await writeFile(big, size);
   await writeFile(little, small);
-  const rows: Row[] = [];
-  rows.push(await rawTcp(big, join(dir, "raw.out")));
-  await Deno.remove(join(dir, "raw.out"));
+  const rows: [string, Run[]][] = [
+    ["raw TCP pipe (deno)", []],
+    ["punch relay", []],
+    ["punch direct", []],
+  ];
+  // Not counted: the first file written after the test files lands on pages
+  // the guest has not used for a while, which costs several times more on
+  // a VM (the host took them back); later runs reuse the pages the previous
+  // run freed. Without this, whichever row runs first looks slow.
+  console.log("Warm-up: one raw TCP run, not counted…");
+  await rawTcp(big, join(dir, "raw.out"));
+  for (let round = 1; round <= rounds; round++) {
+    console.log(`Round ${round} of ${rounds}: raw, relay, direct…`);
+    rows[0]![1].push(await rawTcp(big, join(dir, "raw.out")));
+    rows[1]![1].push(await punchRun(big, join(dir, "out"), "relay"));
+    rows[2]![1].push(await punchRun(big, join(dir, "out"), "direct"));
+  }
   for (const path of ["relay", "direct"] as const) {
-    rows.push(await punchRun(big, join(dir, "out-big"), "", path));
-    await Deno.remove(join(dir, "out-big"), { recursive: true });
-    rows.push(await punchRun(little, join(dir, "out-small"), ` (${values.small} MiB)`, path));
-    await Deno.remove(join(dir, "out-small"), { recursive: true });
+    rows.push([`punch ${path} (${values.small} MiB)`, [
+      await punchRun(little, join(dir, "out"), path),
+    ]]);
   }
 
   console.log(
-    `\nOne file on loopback, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
+    `\nOne file on loopback, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}, ` +
+      `${rounds} rounds`,
   );
   console.log(
-    `${"".padEnd(30)}${"MiB".padStart(6)}${"seconds".padStart(9)}${"MB/s".padStart(7)}${
-      "transfer".padStart(10)
-    }  peak RSS`,
+    `${"".padEnd(26)}${"MiB".padStart(5)}${"MB/s end to end".padStart(18)}${
+      "MB/s transfer".padStart(18)
+    }  peak RSS MB (anonymous)`,
   );
-  for (const row of rows) {
-    const rate = row.bytes / row.seconds / 1e6;
-    const transfer = row.transferSeconds === undefined
+  for (const [name, runs] of rows) {
+    const bytes = runs[0]!.bytes;
+    const transfer = runs[0]!.transferSeconds === undefined
       ? "="
-      : `${(row.bytes / row.transferSeconds / 1e6).toFixed(0)}`;
+      : rates(bytes, runs.map((run) => run.transferSeconds!));
     console.log(
-      `${row.name.padEnd(30)}${(row.bytes / MiB).toFixed(0).padStart(6)}${
-        row.seconds.toFixed(2).padStart(9)
-      }${rate.toFixed(0).padStart(7)}${transfer.padStart(10)}  ${row.rss}`,
+      `${name.padEnd(26)}${(bytes / MiB).toFixed(0).padStart(5)}${
+        rates(bytes, runs.map((run) => run.seconds)).padStart(18)
+      }${transfer.padStart(18)}  ${peaks(runs)}`,
     );
   }
   console.log(
-    "\nseconds and MB/s: from starting the receiver to both processes' exit (startup, pairing,\n" +
-      "key exchange and, for direct, punching included). transfer: MB/s by punch's own clock,\n" +
-      "from the offer's acceptance to the verified end.",
+    "\nMB/s: the median of the rounds, with the slowest and fastest. end to end: from starting\n" +
+      "the receiver to both processes' exit (startup, pairing, key exchange and, for direct,\n" +
+      "punching included). transfer: by punch's own clock, from the offer's acceptance to the\n" +
+      "verified end. peak RSS: the highest over the rounds; in brackets its anonymous part, the\n" +
+      "rest being pages of the deno executable itself, shared between processes.",
   );
   console.log(
     "\nTargets: relay >= 300 MB/s (issue 2), direct >= 450 MB/s (issue 3); <= 64 MB RSS per process, flat in file size.",
