@@ -112,6 +112,28 @@ export class RecordSealer {
   }
 
   /**
+   * Seals a data record in place: `record` is `flag || plaintext || 16
+   * bytes of room for the tag`, and becomes the frame (the flag and tag are
+   * written, the plaintext is encrypted where it lies). Returns `record`.
+   */
+  sealInPlace(record: Uint8Array): Uint8Array {
+    if (!(record instanceof Uint8Array) || record.length < RECORD_OVERHEAD) {
+      throw new TypeError(
+        `Cannot seal record: expected at least ${RECORD_OVERHEAD} bytes of flag, plaintext and tag room`,
+      );
+    }
+    const length = record.length - RECORD_OVERHEAD;
+    if (length > RECORD_MAX_PLAINTEXT) {
+      throw new RangeError(
+        `Cannot seal record: plaintext has ${length} bytes, the maximum is ${RECORD_MAX_PLAINTEXT}`,
+      );
+    }
+    const plaintext = record.subarray(1, 1 + length);
+    this.#seal(FLAG_DATA, plaintext, record);
+    return record;
+  }
+
+  /**
    * Seals the final record, after which nothing more can be sealed: flag
    * 0x01 for `end`, 0x02 for `moved` (the stream continues elsewhere).
    */
@@ -119,7 +141,14 @@ export class RecordSealer {
     return this.#seal(ending === "moved" ? FLAG_MOVED : FLAG_FINAL, EMPTY);
   }
 
-  #seal(flag: 0 | 1 | 2, plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
+  /** Seals into `frame` (a new one if not given), which may hold the plaintext in place. */
+  #seal(flag: 0 | 1 | 2, plaintext: Uint8Array): Uint8Array<ArrayBuffer>;
+  #seal(flag: 0 | 1 | 2, plaintext: Uint8Array, frame: Uint8Array): Uint8Array;
+  #seal(
+    flag: 0 | 1 | 2,
+    plaintext: Uint8Array,
+    frame: Uint8Array = new Uint8Array(1 + plaintext.length + RECORD_TAG_BYTES),
+  ): Uint8Array {
     const sequence = this.#sequence++;
     if (this.#finished) {
       throw new RecordError(
@@ -129,7 +158,6 @@ export class RecordSealer {
     }
     if (flag !== FLAG_DATA) this.#finished = true;
     const length = plaintext.length;
-    const frame = new Uint8Array(1 + length + RECORD_TAG_BYTES);
     frame[0] = flag;
     this.#aead.seal(
       this.#nonce.of(sequence),

@@ -19,10 +19,15 @@ import {
 } from "../crypto/records.ts";
 import { GarbageMeter } from "../memory.ts";
 import type { FramePipe } from "./frames.ts";
+import { recordAround } from "./room.ts";
 
 /** A message channel: what the transfer protocol needs from below. */
 export interface Channel {
-  /** Queues one message; resolves once the carrier has room for more. */
+  /**
+   * Queues one message; resolves once the carrier has room for more. A
+   * message from `allocateMessage` (room.ts) is encrypted in place: it
+   * belongs to the channel from then on.
+   */
   send(message: Uint8Array): Promise<void>;
   /** The next message, or `null` after the other side closed cleanly. */
   receive(): Promise<Uint8Array | null>;
@@ -66,7 +71,8 @@ export class SecureChannel implements Channel {
 
   async send(message: Uint8Array): Promise<void> {
     if (this.#closing) throw new TypeError("Cannot send on a closed channel");
-    const frame = this.#sealer.seal(message);
+    const record = recordAround(message);
+    const frame = record === null ? this.#sealer.seal(message) : this.#sealer.sealInPlace(record);
     this.#sentTag = frame.slice(frame.length - RECORD_TAG_BYTES);
     await this.#write(frame);
   }

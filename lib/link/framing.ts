@@ -14,6 +14,7 @@
  */
 
 import type { FramePipe } from "./frames.ts";
+import { prefixedFrame } from "./room.ts";
 
 /** Bytes of the length prefix. */
 export const FRAME_HEADER_BYTES = 4;
@@ -29,9 +30,15 @@ export class FramingError extends Error {
 /** Cuts one frame into wire chunks of at most `chunkBytes`, the first carrying the length. */
 export function splitFrame(frame: Uint8Array, chunkBytes: number): Uint8Array[] {
   const firstPayload = Math.min(frame.length, chunkBytes - FRAME_HEADER_BYTES);
-  const first = new Uint8Array(FRAME_HEADER_BYTES + firstPayload);
-  new DataView(first.buffer).setUint32(0, frame.length);
-  first.set(frame.subarray(0, firstPayload), FRAME_HEADER_BYTES);
+  const prefixed = prefixedFrame(frame);
+  let first: Uint8Array;
+  if (prefixed === null) {
+    first = new Uint8Array(FRAME_HEADER_BYTES + firstPayload);
+    new DataView(first.buffer).setUint32(0, frame.length);
+    first.set(frame.subarray(0, firstPayload), FRAME_HEADER_BYTES);
+  } else {
+    first = prefixed.subarray(0, FRAME_HEADER_BYTES + firstPayload);
+  }
   const chunks: Uint8Array[] = [first];
   for (let at = firstPayload; at < frame.length; at += chunkBytes) {
     chunks.push(frame.subarray(at, at + chunkBytes));
@@ -123,6 +130,8 @@ export function framedPipe(bytes: BytePipe, maxFrameBytes: number): FramePipe {
   const writer = bytes.writable.getWriter();
   const writable = new WritableStream<Uint8Array>({
     async write(frame) {
+      const prefixed = prefixedFrame(frame);
+      if (prefixed !== null) return await writer.write(prefixed);
       const header = new Uint8Array(FRAME_HEADER_BYTES);
       new DataView(header.buffer).setUint32(0, frame.length);
       await writer.write(header);

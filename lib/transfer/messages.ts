@@ -17,6 +17,8 @@
  * @module
  */
 
+import { allocateMessage } from "../link/room.ts";
+
 /** Largest manifest piece in one offer message: a 1 MiB record leaves room for it. */
 export const OFFER_PIECE_BYTES = 1024 * 1024;
 
@@ -140,11 +142,12 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
 
 /**
  * Allocates a data message with room for `length` payload bytes and writes
- * its header; the caller fills `buffer.subarray(DATA_HEADER_BYTES)`.
+ * its header; the caller fills `buffer.subarray(DATA_HEADER_BYTES)`. The
+ * buffer has room for sealing in place ({@linkcode allocateMessage}).
  */
 export function allocateData(index: number, offset: number, length: number): Uint8Array {
-  const out = new Uint8Array(DATA_HEADER_BYTES + length);
-  const view = new DataView(out.buffer);
+  const out = allocateMessage(DATA_HEADER_BYTES + length);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = MSG.DATA;
   view.setUint32(1, index);
   view.setBigUint64(5, BigInt(offset));
