@@ -23,6 +23,9 @@
 import { REGISTRY_TTL_MS } from "./defaults.ts";
 import type { BusChannel, NameplateRegistry, RegistryOptions } from "./types.ts";
 
+/** How often {@linkcode OptimisticRegistry.owner} looks again at a claim still settling. */
+const OWNER_POLL_MS = 10;
+
 type Notice = { t: "claim" | "held" | "free"; np: string; owner: string; at: number };
 
 interface Entry {
@@ -109,9 +112,22 @@ export class OptimisticRegistry implements NameplateRegistry {
     return Promise.resolve(true);
   }
 
-  owner(nameplate: string): Promise<string | undefined> {
-    const entry = this.#live(nameplate);
-    return Promise.resolve(entry?.held ? entry.owner : undefined);
+  /**
+   * The holder in this instance's view. While another instance is still
+   * settling its claim (its `claim` came, its `held` not yet), waits up to
+   * twice `settleMs` for the outcome (the holder posts `held` `settleMs`
+   * after its claim, and the notice may take as long again): a receiver
+   * that claims on this instance right after the sender's allocation
+   * elsewhere is not turned away.
+   */
+  async owner(nameplate: string): Promise<string | undefined> {
+    const deadline = Date.now() + 2 * this.#settleMs;
+    for (;;) {
+      const entry = this.#live(nameplate);
+      if (entry?.held) return entry.owner;
+      if (entry === undefined || entry.local || Date.now() >= deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, OWNER_POLL_MS));
+    }
   }
 
   #onNotice(notice: Notice): void {
