@@ -8,7 +8,10 @@
  *
  * The punch processes run as the compiled binary does, with
  * `--v8-flags=--expose-gc` (see lib/memory.ts). A raw run first, not
- * counted, warms up the page cache. Then the three large transfers run in
+ * counted, warms up the page cache, and each run's copy is deleted just
+ * before the next receiver starts (see replacePreviousCopy: on a VM, pages
+ * left free go back to the host, and writing into them afresh is dear).
+ * Then the three large transfers run in
  * turn, `--rounds` times (3 by default), and each row shows the median with
  * the range: one run is no measure on a VM whose page cache costs swing by
  * ±40 %. A small transfer per path then shows whether peak RSS grows with
@@ -130,6 +133,21 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   }
 }
 
+let previousCopy: string | undefined;
+
+/**
+ * Deletes the last run's copy just before the next receiver starts, and
+ * remembers `next`. Every run then writes into page-cache pages the one
+ * before freed. On this VM, pages left free for a second or two go back to
+ * the host (free page reporting), and copying a GiB into them afresh cost
+ * the receiver 0.7–1 s more system time: whichever run found them so was
+ * up to twice as slow, punch and baseline alike.
+ */
+async function replacePreviousCopy(next: string): Promise<void> {
+  if (previousCopy !== undefined) await Deno.remove(previousCopy, { recursive: true });
+  previousCopy = next;
+}
+
 /** One measured run. */
 interface Run {
   /** From starting the receiving process to both processes' exit. */
@@ -142,6 +160,7 @@ interface Run {
 }
 
 async function rawTcp(file: string, out: string): Promise<Run> {
+  await replacePreviousCopy(out);
   const receiver = new Child(["run", "-A", RAW, "receive", out]);
   const port = await receiver.line((l) => /^\d+$/.test(l.trim()));
   const start = performance.now();
@@ -149,7 +168,6 @@ async function rawTcp(file: string, out: string): Promise<Run> {
   await Promise.all([sender.finish(), receiver.finish()]);
   const seconds = (performance.now() - start) / 1000;
   if (!await sameFile(file, out)) throw new Error("raw TCP copy differs");
-  await Deno.remove(out);
   return {
     seconds,
     bytes: (await Deno.stat(file)).size,
@@ -171,6 +189,7 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
   const pathFlag = path === "relay" ? "--relay-only" : "--direct-only";
   const sender = new Child([...PUNCH_FLAGS, "send", "--json", pathFlag, "--server", url, file]);
   const code = JSON.parse(await sender.line((l) => l.includes('"code"'))).code;
+  await replacePreviousCopy(outDir);
   const start = performance.now();
   const receiver = new Child([
     ...PUNCH_FLAGS,
@@ -192,7 +211,6 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
   if (!await sameFile(file, join(outDir, file.split("/").pop()!))) {
     throw new Error("punch copy differs");
   }
-  await Deno.remove(outDir, { recursive: true });
   return {
     seconds,
     transferSeconds: done.seconds,
@@ -248,7 +266,7 @@ try {
   // a VM (the host took them back); later runs reuse the pages the previous
   // run freed. Without this, whichever row runs first looks slow.
   console.log("Warm-up: one raw TCP run, not counted…");
-  await rawTcp(big, join(dir, "raw.out"));
+  await rawTcp(big, join(dir, "warm-up.out"));
   for (let round = 1; round <= rounds; round++) {
     console.log(`Round ${round} of ${rounds}: raw, relay, direct…`);
     rows[0]![1].push(await rawTcp(big, join(dir, "raw.out")));
