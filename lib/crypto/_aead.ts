@@ -119,16 +119,20 @@ const LIBRARY_PATHS: Partial<Record<typeof Deno.build.os, string[]>> = {
 let contexts: FinalizationRegistry<Deno.PointerValue> | undefined;
 
 function libcryptoAeadFrom(lib: Libcrypto, key: Uint8Array): Aead {
-  if (key.length !== AEAD_KEY_BYTES) throw new TypeError("Cannot use key: expected 32 bytes");
+  if (key.length !== AEAD_KEY_BYTES) {
+    throw new TypeError(`Cannot use key: expected ${AEAD_KEY_BYTES} bytes`);
+  }
   const cipher = lib.EVP_chacha20_poly1305();
   // One context per direction of use: re-initialising it with the cipher and
   // key for every record would cost as much as a small record's cipher work.
   const make = (encrypt: 0 | 1) => {
     const ctx = lib.EVP_CIPHER_CTX_new();
-    if (ctx === null) throw new Error("libcrypto could not allocate a cipher context");
+    if (ctx === null) {
+      throw new Error("Cannot set up ChaCha20-Poly1305: libcrypto allocated no context");
+    }
     if (lib.EVP_CipherInit_ex(ctx, cipher, null, new Uint8Array(key), null, encrypt) !== 1) {
       lib.EVP_CIPHER_CTX_free(ctx);
-      throw new Error("libcrypto could not set up ChaCha20-Poly1305");
+      throw new Error("Cannot set up ChaCha20-Poly1305: libcrypto refused the key");
     }
     return ctx;
   };
@@ -144,7 +148,9 @@ function libcryptoAeadFrom(lib: Libcrypto, key: Uint8Array): Aead {
     input: Uint8Array,
     output: Uint8Array,
   ): boolean => {
-    if (output.length !== input.length) throw new RangeError("output and input differ in length");
+    if (output.length !== input.length) {
+      throw new RangeError("Cannot run ChaCha20-Poly1305: output and input differ in length");
+    }
     if (lib.EVP_CipherInit_ex(ctx, null, null, null, nonce, encrypt) !== 1) return false;
     if (aad.length > 0 && lib.EVP_CipherUpdate(ctx, null, length, aad, aad.length) !== 1) {
       return false;
@@ -160,7 +166,7 @@ function libcryptoAeadFrom(lib: Libcrypto, key: Uint8Array): Aead {
         lib.EVP_CIPHER_CTX_ctrl(encrypting, GET_TAG, AEAD_TAG_BYTES, tag) !== 1
       ) {
         lib.ERR_clear_error();
-        throw new Error("libcrypto failed to seal a record");
+        throw new Error("Cannot seal record: libcrypto failed");
       }
     },
     open(nonce, aad, input, output, tag) {

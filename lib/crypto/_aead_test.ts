@@ -21,7 +21,7 @@ const backends: [string, (key: Uint8Array) => Aead | null][] = [
   ["libcrypto", libcryptoAead],
 ];
 
-Deno.test("createAead uses libcrypto on Linux when FFI is allowed", () => {
+Deno.test("createAead() uses libcrypto on Linux when FFI is allowed", () => {
   // CI runs the tests with -A on Linux, where OpenSSL 3 is installed: the
   // fast path must really be the one tested and benchmarked there.
   if (Deno.build.os === "linux") equal(aeadBackend(), "libcrypto");
@@ -98,7 +98,7 @@ for (const [name, make] of backends) {
   });
 }
 
-Deno.test("createAead's records open under node:crypto and the other way round", () => {
+Deno.test("createAead() seals what nodeAead() opens, and the other way round", () => {
   const key = crypto.getRandomValues(new Uint8Array(32));
   const fast = createAead(key);
   const portable = nodeAead(key);
