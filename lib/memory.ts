@@ -22,6 +22,8 @@
  * @module
  */
 
+import { ffiAllowed } from "./_ffi.ts";
+
 /**
  * Bytes moved between two young-generation collections. Every 2 MiB cost a
  * tenth of the receiver's CPU (perf); on 1 GiB over loopback, alternating
@@ -85,9 +87,8 @@ let tuned = false;
  */
 export function tuneAllocator(): boolean {
   if (tuned) return true;
-  if (Deno.build.os !== "linux" || typeof Deno.dlopen !== "function") return false;
+  if (Deno.build.os !== "linux" || !ffiAllowed()) return false;
   try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return false;
     // Never closed: the C library stays loaded for the life of the process anyway.
     const libc = Deno.dlopen("libc.so.6", {
       mallopt: { parameters: ["i32", "i32"], result: "i32" },

@@ -16,6 +16,7 @@
  */
 
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { ffiAllowed } from "../_ffi.ts";
 
 /** Bytes of a key. */
 export const AEAD_KEY_BYTES = 32;
@@ -229,12 +230,7 @@ export function openLibcrypto(): Libcrypto | null {
   if (library !== undefined) return library;
   library = null;
   const paths = LIBRARY_PATHS[Deno.build.os];
-  if (paths === undefined || typeof Deno.dlopen !== "function") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-  } catch {
-    return null;
-  }
+  if (paths === undefined || !ffiAllowed()) return null;
   for (const path of paths) {
     try {
       const symbols = Deno.dlopen(path, SYMBOLS).symbols;

@@ -6,6 +6,8 @@
 // and errno. Linux is tested; the macOS constants and layouts are taken from its
 // headers and have not been run.
 
+import { ffiAllowed } from "../_ffi.ts";
+
 /** Operating systems with a libc binding. */
 type Os = "linux" | "darwin";
 
@@ -210,12 +212,7 @@ export function openLibc(): Libc | null {
   cached = null;
   const os = Deno.build.os;
   if (os !== "linux" && os !== "darwin") return null;
-  if (typeof Deno.dlopen !== "function") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-  } catch {
-    return null;
-  }
+  if (!ffiAllowed()) return null;
   cached = os === "linux" ? openLinux() : openDarwin();
   return cached;
 }
