@@ -16,6 +16,7 @@
  */
 
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { bytesToHex as hex, hexToBytes } from "@noble/hashes/utils.js";
 import { ffiAllowed } from "../_ffi.ts";
 
 /** Bytes of a key. */
@@ -195,19 +196,11 @@ const VECTOR = {
   tag: "1ae10b594f09e26a7e902ecbd0600691",
 };
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function fromHex(text: string): Uint8Array {
-  return Uint8Array.from(text.match(/../g)!, (pair) => parseInt(pair, 16));
-}
-
 /** Whether `make` seals and opens the RFC 8439 vector correctly, in place too. */
 function passesVector(make: (key: Uint8Array) => Aead): boolean {
-  const aead = make(fromHex(VECTOR.key));
-  const nonce = fromHex(VECTOR.nonce);
-  const aad = fromHex(VECTOR.aad);
+  const aead = make(hexToBytes(VECTOR.key));
+  const nonce = hexToBytes(VECTOR.nonce);
+  const aad = hexToBytes(VECTOR.aad);
   const plaintext = new TextEncoder().encode(VECTOR.plaintext);
   const data = new Uint8Array(plaintext);
   const tag = new Uint8Array(AEAD_TAG_BYTES);
