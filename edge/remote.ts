@@ -38,6 +38,12 @@ export function instanceChannel(instance: string): string {
   return `punch/v1/instance/${instance}`;
 }
 
+/** A pair message without its envelope (`from`, `c`, `n`), which the link adds. */
+type PairMsgBody =
+  | { t: "add"; phase: string; body: string }
+  | { t: "data"; b: Uint8Array }
+  | { t: "gone"; mood: Mood };
+
 /** What instances post to each other; `from` is the poster's instance id. */
 export type InstanceMsg =
   | { t: "claim"; from: string; c: number; np: string }
@@ -94,14 +100,7 @@ class RemoteLink implements Link {
 
   message(phase: string, body: string): void {
     if (this.ended) return;
-    this.#remote.post(this.instance, {
-      t: "add",
-      from: this.#remote.instance,
-      c: this.peer,
-      n: ++this.sent,
-      phase,
-      body,
-    });
+    this.#post({ t: "add", phase, body });
   }
 
   /** Forwards one relayed message, in bus messages of at most {@linkcode BUS_RELAY_PIECE_BYTES}. */
@@ -113,26 +112,24 @@ class RemoteLink implements Link {
     this.unacked += data.byteLength;
     // The receiving client reads a byte stream, so pieces may arrive as separate messages.
     for (let at = 0; at === 0 || at < data.byteLength; at += BUS_RELAY_PIECE_BYTES) {
-      this.#remote.post(this.instance, {
-        t: "data",
-        from: this.#remote.instance,
-        c: this.peer,
-        n: ++this.sent,
-        b: data.subarray(at, at + BUS_RELAY_PIECE_BYTES),
-      });
+      this.#post({ t: "data", b: data.subarray(at, at + BUS_RELAY_PIECE_BYTES) });
     }
   }
 
   leave(mood: Mood): void {
     if (this.ended) return;
+    this.#post({ t: "gone", mood });
+    this.#remote.unlink(this);
+  }
+
+  /** Posts a pair message to the peer's instance, numbered in sequence. */
+  #post(msg: PairMsgBody): void {
     this.#remote.post(this.instance, {
-      t: "gone",
+      ...msg,
       from: this.#remote.instance,
       c: this.peer,
       n: ++this.sent,
-      mood,
     });
-    this.#remote.unlink(this);
   }
 }
 
