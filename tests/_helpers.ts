@@ -5,6 +5,7 @@
  * @module
  */
 
+import { equal, match } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
@@ -145,6 +146,30 @@ export async function describeTree(root: string): Promise<string[]> {
   }
   await walk(root, "");
   return lines.sort();
+}
+
+/** `code` with its first word changed: the right nameplate, a wrong password. */
+export function misspell(code: string): string {
+  const [nameplate, first] = code.split("-");
+  return `${nameplate}-${first === "abandon" ? "ability" : "abandon"}-zoo`;
+}
+
+/**
+ * Asserts that both sides of a `transfer()` with a misspelled code failed on
+ * the wrong code, said so, and wrote nothing to `out`.
+ */
+export async function assertWrongCode(
+  result: { sent: Awaited<Punch["done"]>; received: Awaited<Punch["done"]> },
+  out: string,
+): Promise<void> {
+  const { sent, received } = result;
+  equal(received.code, 3, received.stderr);
+  equal(sent.code, 3, sent.stderr);
+  const error = received.events.find((e) => e.type === "error")!;
+  equal(error.error, "wrong_code");
+  match(error.message as string, /wrong code/i);
+  equal(sent.events.find((e) => e.type === "error")?.error, "wrong_code");
+  equal(await Deno.stat(out).then(() => true, () => false), false);
 }
 
 /** Sends `paths` with a real sender and receives them with a real receiver. */

@@ -5,7 +5,16 @@
 
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { describeTree, Punch, startServe, tempDir, transfer, writeRandomFile } from "./_helpers.ts";
+import {
+  assertWrongCode,
+  describeTree,
+  misspell,
+  Punch,
+  startServe,
+  tempDir,
+  transfer,
+  writeRandomFile,
+} from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -64,19 +73,7 @@ Deno.test("punch fails both sides on a wrong code and writes nothing", async () 
   const file = join(dir.path, "secret.txt");
   await Deno.writeTextFile(file, "secret");
   const out = join(dir.path, "out");
-  const { sent, received } = await transfer(server.url, [file], out, {
-    code: (code) => {
-      const [nameplate, first] = code.split("-");
-      return `${nameplate}-${first === "abandon" ? "ability" : "abandon"}-zoo`;
-    },
-  });
-  equal(received.code, 3, received.stderr);
-  equal(sent.code, 3, sent.stderr);
-  const error = received.events.find((e) => e.type === "error")!;
-  equal(error.error, "wrong_code");
-  match(error.message as string, /wrong code/i);
-  equal(sent.events.find((e) => e.type === "error")?.error, "wrong_code");
-  equal(await Deno.stat(out).then(() => true, () => false), false);
+  await assertWrongCode(await transfer(server.url, [file], out, { code: misspell }), out);
 });
 
 Deno.test("punch receive refuses without --yes when stdin is not a terminal", async () => {

@@ -15,7 +15,7 @@ import { openReceiver, openSender, WrongCodeError } from "../lib/session/session
 import { scanPaths } from "../lib/transfer/manifest.ts";
 import { receiveFiles } from "../lib/transfer/receive.ts";
 import { sendFiles } from "../lib/transfer/send.ts";
-import { Punch } from "./_helpers.ts";
+import { misspell, Punch } from "./_helpers.ts";
 
 /** A running rendezvous instance; `await using` stops it. */
 export interface Instance extends AsyncDisposable {
@@ -111,9 +111,9 @@ export async function wrongCode(senderUrl: string, receiverUrl: string) {
   const code = Promise.withResolvers<string>();
   const sending = openSender(senderUrl, { onCode: code.resolve });
   sending.catch(code.reject);
-  const [nameplate, first] = (await code.promise).split("-");
-  const wrong = `${nameplate}-${first === "abandon" ? "ability" : "abandon"}-zoo`;
-  const outcomes = await Promise.allSettled([sending, openReceiver(receiverUrl, wrong)]);
+  const right = await code.promise;
+  const nameplate = right.split("-")[0];
+  const outcomes = await Promise.allSettled([sending, openReceiver(receiverUrl, misspell(right))]);
   const errors = outcomes.map((o) => o.status === "rejected" ? o.reason : undefined);
   return {
     nameplate: nameplate!,

@@ -3,10 +3,17 @@
  * here), real `punch send` on one and `punch receive` on the other.
  */
 
-import { deepEqual, equal, match } from "node:assert/strict";
+import { deepEqual, equal } from "node:assert/strict";
 import { join } from "node:path";
 import { hasRedisServer, startRedisServer } from "../edge/bus/_redis_server.ts";
-import { describeTree, tempDir, transfer, writeRandomFile } from "./_helpers.ts";
+import {
+  assertWrongCode,
+  describeTree,
+  misspell,
+  tempDir,
+  transfer,
+  writeRandomFile,
+} from "./_helpers.ts";
 import { health, serveInstance, thirdClaimant } from "./cluster_helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -74,17 +81,7 @@ Deno.test({
     const file = join(dir.path, "secret.txt");
     await Deno.writeTextFile(file, "secret");
     const out = join(dir.path, "out");
-    const { sent, received } = await across(cluster.a.url, cluster.b.url, [file], out, (code) => {
-      const [nameplate, first] = code.split("-");
-      return `${nameplate}-${first === "abandon" ? "ability" : "abandon"}-zoo`;
-    });
-    equal(received.code, 3, received.stderr);
-    equal(sent.code, 3, sent.stderr);
-    const error = received.events.find((e) => e.type === "error")!;
-    equal(error.error, "wrong_code");
-    match(error.message as string, /wrong code/i);
-    equal(sent.events.find((e) => e.type === "error")?.error, "wrong_code");
-    equal(await Deno.stat(out).then(() => true, () => false), false);
+    await assertWrongCode(await across(cluster.a.url, cluster.b.url, [file], out, misspell), out);
     deepEqual([(await health(cluster.a)).paired, (await health(cluster.b)).paired], [1, 0]);
   },
 });
