@@ -95,6 +95,16 @@ export async function pair(
   return [sender, receiver, nameplate];
 }
 
+/** Opens a new peer on `ws` that claims `nameplate`; returns it with the server's answer. */
+export async function claimAs(
+  ws: string,
+  nameplate: string,
+): Promise<[Peer, Record<string, unknown>]> {
+  const peer = await Peer.open(ws);
+  peer.send({ type: "claim", nameplate });
+  return [peer, await peer.next()];
+}
+
 /** Closes every peer's socket and waits until each is closed. */
 export async function closeAll(...peers: Peer[]): Promise<void> {
   for (const peer of peers) {

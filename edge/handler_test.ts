@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { closeAll, pair, Peer, serve } from "./_testing.ts";
+import { claimAs, closeAll, pair, Peer, serve } from "./_testing.ts";
 
 Deno.test("createRendezvous() answers /healthz, /v1/reflect and 404", async () => {
   await using server = serve();
@@ -40,14 +40,11 @@ Deno.test("createRendezvous() relays binary frames in order", async () => {
 Deno.test("createRendezvous() refuses a third claimant and an unknown nameplate", async () => {
   await using server = serve();
   const [sender, receiver, nameplate] = await pair(server.ws);
-  const third = await Peer.open(server.ws);
-  third.send({ type: "claim", nameplate });
-  const refused = await third.next();
+  const [third, refused] = await claimAs(server.ws, nameplate);
   deepEqual([refused.type, refused.error], ["error", "nameplate_claimed"]);
   equal((await third.closed).code, 1008);
-  const stranger = await Peer.open(server.ws);
-  stranger.send({ type: "claim", nameplate: "99999999" });
-  equal((await stranger.next()).error, "unknown_nameplate");
+  const [stranger, unknown] = await claimAs(server.ws, "99999999");
+  equal(unknown.error, "unknown_nameplate");
   await stranger.closed;
   await closeAll(sender, receiver);
 });
@@ -57,9 +54,8 @@ Deno.test("createRendezvous() burns a nameplate once claimed, even after the rec
   const [sender, receiver, nameplate] = await pair(server.ws);
   receiver.send({ type: "release", mood: "scary" });
   deepEqual(await sender.next(), { type: "peer_gone", mood: "scary" });
-  const again = await Peer.open(server.ws);
-  again.send({ type: "claim", nameplate });
-  equal((await again.next()).error, "nameplate_claimed");
+  const [again, refused] = await claimAs(server.ws, nameplate);
+  equal(refused.error, "nameplate_claimed");
   await closeAll(again, sender, receiver);
 });
 

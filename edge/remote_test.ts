@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { closeAll, pair, Peer, serve } from "./_testing.ts";
+import { claimAs, closeAll, pair, Peer, serve } from "./_testing.ts";
 import { type BusChannel, type BusFactory, localBus, type OpenOptions } from "./bus.ts";
 import { BUS_RELAY_PIECE_BYTES } from "./defaults.ts";
 import type { InstanceMsg } from "./remote.ts";
@@ -96,21 +96,17 @@ Deno.test("createRendezvous() refuses a third claimant on either instance, and u
   await using b = serve();
   const [sender, receiver, nameplate] = await pair(a.ws, b.ws);
   for (const ws of [a.ws, b.ws]) {
-    const third = await Peer.open(ws);
-    third.send({ type: "claim", nameplate });
-    const refused = await third.next();
+    const [third, refused] = await claimAs(ws, nameplate);
     deepEqual([refused.type, refused.error], ["error", "nameplate_claimed"]);
     equal((await third.closed).code, 1008);
   }
-  const stranger = await Peer.open(b.ws);
-  stranger.send({ type: "claim", nameplate: "99999999" });
-  equal((await stranger.next()).error, "unknown_nameplate");
+  const [stranger, unknown] = await claimAs(b.ws, "99999999");
+  equal(unknown.error, "unknown_nameplate");
   // A failed guess burns the nameplate: once the receiver left, it stays claimed.
   receiver.send({ type: "release", mood: "scary" });
   equal((await sender.next()).type, "peer_gone");
-  const late = await Peer.open(b.ws);
-  late.send({ type: "claim", nameplate });
-  equal((await late.next()).error, "nameplate_claimed");
+  const [late, refusedLate] = await claimAs(b.ws, nameplate);
+  equal(refusedLate.error, "nameplate_claimed");
   await closeAll(stranger, late, sender, receiver);
 });
 
