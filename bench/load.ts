@@ -23,6 +23,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { startRedisServer } from "../edge/bus/_redis_server.ts";
+import { procStatusKiB } from "./_proc.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
@@ -158,8 +159,7 @@ function cpuSeconds(pid: number): number {
 }
 
 function peakRssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  return procStatusKiB(pid, "VmHWM")[0]! / 1024;
 }
 
 function spawn(args: string[], env: Record<string, string>, stdin: "piped" | "null") {

@@ -25,6 +25,7 @@
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { procStatusKiB } from "./_proc.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "cli/main.ts");
@@ -64,9 +65,7 @@ class Child {
 
   #sample(): void {
     try {
-      const status = Deno.readTextFileSync(`/proc/${this.process.pid}/status`);
-      const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      const anon = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const [hwm = 0, anon = 0] = procStatusKiB(this.process.pid, "VmHWM", "RssAnon");
       this.peakKiB = Math.max(this.peakKiB, hwm);
       this.peakAnonKiB = Math.max(this.peakAnonKiB, anon);
     } catch { /* exited, or not Linux */ }
