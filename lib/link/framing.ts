@@ -63,11 +63,23 @@ export class FrameReassembler {
     return this.#headerFill > 0 || this.#frame !== undefined;
   }
 
-  /** Takes one chunk; returns the frames it completed. */
+  /**
+   * Takes one chunk; returns the frames it completed. A frame that lies
+   * whole in the chunk is returned as a view of it, not a copy: the caller
+   * must not write into a chunk once it has pushed it.
+   */
   push(chunk: Uint8Array): Uint8Array[] {
     const done: Uint8Array[] = [];
     let at = 0;
     while (at < chunk.length) {
+      if (this.#frame === undefined && this.#headerFill === 0) {
+        const whole = this.#wholeFrameAt(chunk, at);
+        if (whole !== null) {
+          done.push(whole);
+          at += FRAME_HEADER_BYTES + whole.length;
+          continue;
+        }
+      }
       if (this.#frame === undefined) {
         const take = Math.min(FRAME_HEADER_BYTES - this.#headerFill, chunk.length - at);
         this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
@@ -94,6 +106,17 @@ export class FrameReassembler {
       }
     }
     return done;
+  }
+
+  /** The frame that starts at `at` if the chunk holds all of it. */
+  #wholeFrameAt(chunk: Uint8Array, at: number): Uint8Array | null {
+    if (chunk.length - at < FRAME_HEADER_BYTES) return null;
+    const length = new DataView(chunk.buffer, chunk.byteOffset + at, FRAME_HEADER_BYTES)
+      .getUint32(0);
+    if (length > this.#maxFrameBytes) return null;
+    const start = at + FRAME_HEADER_BYTES;
+    if (chunk.length - start < length) return null;
+    return chunk.subarray(start, start + length);
   }
 }
 

@@ -35,3 +35,17 @@ Deno.test("FrameReassembler refuses a declared length over its limit", () => {
     /exceeds/,
   );
 });
+
+Deno.test("FrameReassembler returns a frame that lies whole in a chunk as a view of it", () => {
+  const wire = Uint8Array.of(0, 0, 0, 2, 7, 8, 0, 0, 0, 0, 0, 0, 0, 3, 1);
+  const reassembler = new FrameReassembler(16);
+  const frames = reassembler.push(wire);
+  deepEqual(frames.map(hex), ["0708", ""]);
+  equal(frames[0]!.buffer, wire.buffer);
+  equal(frames[0]!.byteOffset, 4);
+  // The third frame began in this chunk, so it is assembled in a copy.
+  equal(reassembler.partial, true);
+  const [last] = reassembler.push(Uint8Array.of(2, 3));
+  deepEqual(hex(last!), "010203");
+  equal(reassembler.partial, false);
+});

@@ -16,7 +16,7 @@
 
 import { lookup } from "node:dns/promises";
 import { connect as netConnect, type Socket } from "node:net";
-import { adoptFd, largeReads } from "./_adopt.ts";
+import { adoptFd, type FrameReads, readOptions, readShape } from "./_adopt.ts";
 import { formatHostPort } from "./address.ts";
 import { DIAL_TIMEOUT_MS } from "./constants.ts";
 import { type IpBytes, parseIp } from "./_ip.ts";
@@ -54,6 +54,13 @@ export interface DialFromOptions {
    * @default {true}
    */
   largeReads?: boolean;
+  /**
+   * Read the stream frame by frame after a handshake (see
+   * {@linkcode FrameReads}): each frame arrives in one chunk of its own,
+   * which a frame reader takes without copying. Ignored when `largeReads`
+   * is false.
+   */
+  frames?: FrameReads;
 }
 
 /**
@@ -145,7 +152,7 @@ export async function dialFrom(options: DialFromOptions): Promise<Socket> {
   pending.add(tuple);
   try {
     await connectFd(libc, fd, remote, port, what, timeoutMs, signal);
-    return adoptFd(fd, options.largeReads ?? true);
+    return adoptFd(fd, readShape(options.largeReads, options.frames));
   } catch (error) {
     libc.close(fd);
     throw error;
@@ -248,13 +255,14 @@ function dialWithNode(options: DialFromOptions, timeoutMs: number): Promise<Sock
   const { host, port, localPort, signal } = options;
   const what = `${formatHostPort(host, port)} from port ${localPort}`;
   return new Promise((resolve, reject) => {
+    const onread = readOptions(readShape(options.largeReads, options.frames), () => socket);
     const socket: Socket = netConnect({
       host,
       port,
       localPort,
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
       allowHalfOpen: true,
-      ...(options.largeReads === false ? {} : { onread: largeReads(() => socket) }),
+      ...(onread === undefined ? {} : { onread }),
     });
     const settle = (error: unknown) => {
       clearTimeout(timer);

@@ -7,7 +7,7 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import { formatHostPort } from "./address.ts";
-import { adoptFd } from "./_adopt.ts";
+import { adoptFd, type FrameReads, type ReadShape, readShape } from "./_adopt.ts";
 import { parseIp } from "./_ip.ts";
 import { type Libc, openLibc, POLLIN } from "./_libc.ts";
 import { watchFd } from "./_poller.ts";
@@ -36,6 +36,12 @@ export interface ListenReusableOptions {
    * @default {true}
    */
   largeReads?: boolean;
+  /**
+   * Accepted sockets read frame by frame after a handshake (see
+   * {@linkcode FrameReads}), where FFI accepts them. Ignored when
+   * `largeReads` is false.
+   */
+  frames?: FrameReads;
 }
 
 /** A listening TCP port; see {@linkcode listenReusable}. */
@@ -98,7 +104,7 @@ export async function listenReusable(
     throw new RangeError(`Cannot listen: port ${port} is not a port number`);
   }
   const method = openLibc() === null ? "node" : "ffi";
-  return await listenWith(method, port, hostname, options.largeReads ?? true);
+  return await listenWith(method, port, hostname, readShape(options.largeReads, options.frames));
 }
 
 /**
@@ -111,13 +117,13 @@ export async function listenWith(
   method: "ffi" | "node" | "plain",
   port: number,
   hostname: string,
-  largeReads = true,
+  reads: ReadShape = "large",
 ): Promise<ReusableListener> {
   const queue = new ConnectionQueue();
   if (method === "ffi") {
     const libc = openLibc();
     if (libc === null) throw new TypeError("Cannot listen through FFI: not available here");
-    return listenFfi(libc, queue, port, hostname, largeReads);
+    return listenFfi(libc, queue, port, hostname, reads);
   }
   const server = createServer({ allowHalfOpen: true }, (socket) => queue.push(socket));
   if (method === "node") {
@@ -152,7 +158,7 @@ function listenFfi(
   queue: ConnectionQueue,
   port: number,
   hostname: string,
-  largeReads: boolean,
+  reads: ReadShape,
 ): ReusableListener {
   const local = parseIp(hostname);
   if (local === null) throw new TypeError(`Cannot listen on ${hostname}: not an IP address`);
@@ -172,7 +178,7 @@ function listenFfi(
       { code },
     );
   }
-  return new FfiListener(libc, fd, { port: boundPort, hostname, largeReads }, queue);
+  return new FfiListener(libc, fd, { port: boundPort, hostname, reads }, queue);
 }
 
 /** Connections waiting in the kernel's queue, at most: the usual default. */
@@ -189,7 +195,7 @@ class FfiListener implements ReusableListener {
   readonly #libc: Libc;
   readonly #fd: number;
   readonly #queue: ConnectionQueue;
-  readonly #largeReads: boolean;
+  readonly #reads: ReadShape;
   #watch: { cancel(): Promise<void> } | null = null;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | null = null;
@@ -197,14 +203,14 @@ class FfiListener implements ReusableListener {
   constructor(
     libc: Libc,
     fd: number,
-    options: { port: number; hostname: string; largeReads: boolean },
+    options: { port: number; hostname: string; reads: ReadShape },
     queue: ConnectionQueue,
   ) {
     this.#libc = libc;
     this.#fd = fd;
     this.port = options.port;
     this.hostname = options.hostname;
-    this.#largeReads = options.largeReads;
+    this.#reads = options.reads;
     this.#queue = queue;
     this.#arm();
   }
@@ -229,7 +235,7 @@ class FfiListener implements ReusableListener {
           return;
         }
         try {
-          this.#queue.push(adoptFd(fd, this.#largeReads));
+          this.#queue.push(adoptFd(fd, this.#reads));
         } catch {
           this.#libc.close(fd);
         }

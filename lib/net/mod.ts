@@ -34,8 +34,10 @@
  * these needs an unstable flag.
  *
  * Sockets are `node:net` sockets made with `allowHalfOpen: true`. Those this
- * module makes read 1 MiB at a time (twice `node:net`'s throughput); pass
- * `largeReads: false` to wrap one with `node:tls`.
+ * module makes read 1 MiB at a time (twice `node:net`'s throughput), or, with
+ * the `frames` option, one length-prefixed frame at a time after a handshake
+ * (see {@linkcode FrameReads}); pass `largeReads: false` to wrap one with
+ * `node:tls`.
  *
  * What a punching loop meets, by {@linkcode DialError} `code`:
  * - `ECONNREFUSED` (a RST: nothing listens there yet, or a NAT refuses),
@@ -73,6 +75,7 @@
  * @module
  */
 
+export type { FrameReads } from "./_adopt.ts";
 export * from "./address.ts";
 export * from "./constants.ts";
 export * from "./dial.ts";

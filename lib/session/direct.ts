@@ -49,6 +49,7 @@ export async function goDirect(
     try {
       transit = await Transit.open({
         server: options.server,
+        side: session.side,
         port: options.port ?? 0,
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -71,7 +72,6 @@ export async function goDirect(
     return { path: "relay", reason };
   }
   const result = await transit.punch(peer, {
-    side: session.side,
     keys: session.keys,
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -25,6 +25,7 @@ import { RECORD_MAX_PLAINTEXT, RECORD_OVERHEAD } from "../crypto/records.ts";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import { SecureChannel } from "../link/channel.ts";
 import { type BytePipe, framedPipe } from "../link/framing.ts";
+import type { FrameReads } from "../net/_adopt.ts";
 import { ByteReader } from "./bytes.ts";
 
 /** The first bytes of every direct connection. */
@@ -33,6 +34,8 @@ export const TRANSIT_MAGIC: Uint8Array = new TextEncoder().encode("punch/v1 tran
 export const HELLO_BYTES = TRANSIT_MAGIC.length + 1 + 16;
 /** Bytes of a proof. */
 export const PROOF_BYTES = 32;
+/** The longest frame a direct connection carries: one record. */
+const MAX_FRAME_BYTES = RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD;
 /** The HKDF purpose of the key that proofs are made with. */
 export const TRANSIT_PURPOSE = "punch/v1 transit";
 
@@ -72,6 +75,16 @@ async function write(writable: WritableStream<Uint8Array>, bytes: Uint8Array): P
   } finally {
     writer.releaseLock();
   }
+}
+
+/**
+ * How a side's direct connections read (see {@linkcode FrameReads}): what
+ * comes before the records is the peer's hello and proof, and for the
+ * receiver the sender's nomination byte.
+ */
+export function transitReads(side: Side): FrameReads {
+  const nomination = side === "receiver" ? 1 : 0;
+  return { skipBytes: HELLO_BYTES + PROOF_BYTES + nomination, maxFrameBytes: MAX_FRAME_BYTES };
 }
 
 /** Builds this side's hello. */
@@ -142,7 +155,7 @@ export async function directChannel(
   ]);
   const pipe = framedPipe(
     { readable: connection.reader.rest(), writable: connection.writable },
-    RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD,
+    MAX_FRAME_BYTES,
   );
   return connection.side === "sender"
     ? new SecureChannel(pipe, { send: toReceiver, receive: toSender })

@@ -37,12 +37,15 @@ import {
   proveConnection,
   type ProvenConnection,
   TRANSIT_PURPOSE,
+  transitReads,
 } from "./handshake.ts";
 
 /** Options for {@linkcode Transit.open}. */
 export interface TransitOptions {
   /** The rendezvous, asked for P's public address. */
   server: string;
+  /** This side of the transfer; it shapes how connections read. */
+  side: Side;
   /**
    * The local port P; 0 picks one.
    * @default {0}
@@ -58,7 +61,6 @@ export type PunchResult =
 
 /** Options for {@linkcode Transit.punch}. */
 export interface PunchOptions {
-  side: Side;
   keys: SessionKeys;
   /** @default {PUNCH_WINDOW_MS} */
   windowMs?: number;
@@ -116,17 +118,20 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
 /** One side's direct-connection machinery for one session. */
 export class Transit {
   readonly candidates: Candidates;
+  readonly #side: Side;
   readonly #listener: ReusableListener;
   readonly #sockets = new Set<Socket>();
 
-  private constructor(listener: ReusableListener, candidates: Candidates) {
+  private constructor(side: Side, listener: ReusableListener, candidates: Candidates) {
+    this.#side = side;
     this.#listener = listener;
     this.candidates = candidates;
   }
 
   /** Listens on P and gathers this side's candidates. */
   static async open(options: TransitOptions): Promise<Transit> {
-    const listener = await listenReusable({ port: options.port ?? 0 });
+    const frames = transitReads(options.side);
+    const listener = await listenReusable({ port: options.port ?? 0, frames });
     const port = listener.port;
     let reflected: string | null = null;
     try {
@@ -137,7 +142,7 @@ export class Transit {
     } catch { /* no public address: LAN candidates only */ }
     const local = localCandidates(port);
     const list = reflected && !local.includes(reflected) ? [...local, reflected] : local;
-    return new Transit(listener, { port, public: reflected, candidates: list });
+    return new Transit(options.side, listener, { port, public: reflected, candidates: list });
   }
 
   /** Dials and accepts until a connection is nominated or the window closes. */
@@ -164,13 +169,13 @@ export class Transit {
         const connection = await withTimeout(
           proveConnection(
             socketPipe(socket, { readableHighWaterMark: SOCKET_READ_AHEAD_BYTES }),
-            options.side,
+            this.#side,
             transitKey,
           ),
           HANDSHAKE_TIMEOUT_MS,
           "transit handshake",
         );
-        if (options.side === "sender") {
+        if (this.#side === "sender") {
           const take = !chosen;
           chosen = true;
           await nominate(connection, take);
@@ -200,6 +205,7 @@ export class Transit {
               port,
               timeoutMs: DIAL_ATTEMPT_TIMEOUT_MS,
               signal: done.signal,
+              frames: transitReads(this.#side),
             });
             handle(socket, candidate);
             return;
