@@ -108,21 +108,24 @@ export function resolveInside(root: string, relPath: string): string {
  * the target must be directories; and the target, if it exists, must be a
  * regular file or a directory. `root` itself may be a link: the user chose it.
  *
- * Call it right before creating or writing each entry. It guards against
+ * Call it right before creating or writing each entry. It is synchronous,
+ * as are the file operations around it in the receiver: each asynchronous
+ * one costs a hand-off to another thread, and a directory of small files
+ * needs several per file. It guards against
  * links that were in the output directory before the transfer; punch never
  * creates links, so the peer cannot plant one.
  *
  * @example Usage
  * ```ts
  * import { checkNoLinks } from "./paths.ts";
- * await checkNoLinks(Deno.cwd(), "photos/a.jpg");
+ * checkNoLinks(Deno.cwd(), "photos/a.jpg");
  * ```
  *
  * @param root The output directory.
  * @param relPath A manifest path.
  * @throws {PathError} If a link or a non-directory is in the way, or `relPath` is not safe.
  */
-export async function checkNoLinks(root: string, relPath: string): Promise<void> {
+export function checkNoLinks(root: string, relPath: string): void {
   resolveInside(root, relPath);
   const base = resolve(root);
   const components = relPath.split("/");
@@ -133,7 +136,7 @@ export async function checkNoLinks(root: string, relPath: string): Promise<void>
     const shown = show(components.slice(0, index + 1).join("/"));
     let info: Deno.FileInfo;
     try {
-      info = await Deno.lstat(current);
+      info = Deno.lstatSync(current);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) break;
       throw error;
@@ -161,10 +164,8 @@ export async function checkNoLinks(root: string, relPath: string): Promise<void>
   // Belt and braces for links lstat() does not report: the real path of the
   // deepest existing component must still lie inside the real output directory.
   if (deepest !== undefined) {
-    const [realBase, realDeepest] = await Promise.all([
-      Deno.realPath(base),
-      Deno.realPath(deepest),
-    ]);
+    const realBase = Deno.realPathSync(base);
+    const realDeepest = Deno.realPathSync(deepest);
     if (!isStrictlyInside(realBase, realDeepest)) {
       throw new PathError(
         `Cannot write ${
