@@ -51,7 +51,9 @@ export class Scan {
       const path = `${dirPath}/${name}`;
       const source = join(dirSource, name);
       const problem = pathProblem(path);
-      const info = problem === undefined ? await Deno.lstat(source) : undefined;
+      // lstat synchronously: an asynchronous call per entry is a round trip
+      // to another thread. Each directory's listing still yields.
+      const info = problem === undefined ? Deno.lstatSync(source) : undefined;
       if (info === undefined) this.warnings.push(`Skipping ${path}: ${problem}`);
       else if (info.isSymlink) {
         this.warnings.push(`Skipping symlink ${path}: punch sends files and directories only`);
