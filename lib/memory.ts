@@ -19,6 +19,12 @@
  * {@linkcode MALLOC_MMAP_THRESHOLD_BYTES} from its heap and to keep a pad of
  * {@linkcode MALLOC_TOP_PAD_BYTES} there, so the same pages are reused.
  *
+ * On the receiving side, records need not be fresh at all: a record is read
+ * into a buffer from {@linkcode takeBuffer}, and once its bytes are written
+ * the receiver gives the buffer back ({@linkcode giveBack}) for the next
+ * one. That saved a 1 MiB memset per record and about 20 MB of the
+ * receiver's peak RSS over the direct path.
+ *
  * @module
  */
 
@@ -99,4 +105,45 @@ export function tuneAllocator(): boolean {
     // musl (no libc.so.6, no M_TOP_PAD), or FFI refused: keep the defaults.
   }
   return tuned;
+}
+
+/**
+ * Capacity of a spare buffer: a length prefix and the largest record (1 MiB
+ * of data, its message header, the record's flag and tag) fit.
+ */
+export const SPARE_BUFFER_BYTES = 1024 * 1024 + 2048;
+/** Buffers at least this long are taken from the spares; shorter ones are made afresh. */
+const SPARE_MIN_BYTES = 64 * 1024;
+/** Spare buffers kept at most: a few records' worth. */
+const MAX_SPARES = 4;
+
+const spares: ArrayBuffer[] = [];
+/** Spare buffers handed out by takeBuffer() and not yet given back. */
+const lent = new WeakSet<ArrayBuffer>();
+
+/**
+ * A buffer of `bytes` bytes to read a record into, whose contents are
+ * undefined: a spare given back by {@linkcode giveBack} when there is one,
+ * so that a stream of records reuses a few warm buffers instead of having
+ * the runtime allocate and zero 1 MiB per record (6 % of a receiver's CPU
+ * here, plus the page faults of fresh memory).
+ */
+export function takeBuffer(bytes: number): Uint8Array<ArrayBuffer> {
+  if (bytes < SPARE_MIN_BYTES || bytes > SPARE_BUFFER_BYTES) return new Uint8Array(bytes);
+  const buffer = spares.pop() ?? new ArrayBuffer(SPARE_BUFFER_BYTES);
+  lent.add(buffer);
+  return new Uint8Array(buffer, 0, bytes);
+}
+
+/**
+ * Gives back the buffer under `view` for {@linkcode takeBuffer} to hand out
+ * again. Only the last holder may call it: whatever still refers to the
+ * buffer will see the next record's bytes. Views of other buffers, and a
+ * buffer given back already, are ignored.
+ */
+export function giveBack(view: Uint8Array): void {
+  const buffer = view.buffer;
+  if (!(buffer instanceof ArrayBuffer) || !lent.has(buffer)) return;
+  lent.delete(buffer);
+  if (spares.length < MAX_SPARES) spares.push(buffer);
 }

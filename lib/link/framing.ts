@@ -13,6 +13,7 @@
  * @module
  */
 
+import { takeBuffer } from "../memory.ts";
 import type { FramePipe } from "./frames.ts";
 import { prefixedFrame } from "./room.ts";
 
@@ -66,7 +67,9 @@ export class FrameReassembler {
   /**
    * Takes one chunk; returns the frames it completed. A frame that lies
    * whole in the chunk is returned as a view of it, not a copy: the caller
-   * must not write into a chunk once it has pushed it.
+   * must not write into a chunk once it has pushed it. Other frames are
+   * assembled in buffers from {@linkcode takeBuffer}, which their last
+   * reader may give back.
    */
   push(chunk: Uint8Array): Uint8Array[] {
     const done: Uint8Array[] = [];
@@ -93,7 +96,7 @@ export class FrameReassembler {
           );
         }
         this.#headerFill = 0;
-        this.#frame = new Uint8Array(length);
+        this.#frame = takeBuffer(length);
         this.#frameFill = 0;
       }
       const take = Math.min(this.#frame.length - this.#frameFill, chunk.length - at);

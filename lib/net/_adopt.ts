@@ -3,6 +3,7 @@
 
 import { Buffer } from "node:buffer";
 import { type OnReadOpts, Socket, type SocketConstructorOpts } from "node:net";
+import { takeBuffer } from "../memory.ts";
 import { READ_BUFFER_BYTES } from "./constants.ts";
 
 /**
@@ -95,7 +96,8 @@ const PREFIX_BYTES = 4;
 /**
  * `onread` options for {@linkcode FrameReads}: the skipped bytes are read
  * into buffers of just the size still to skip, each length prefix into a
- * 4-byte buffer, and then the frame into a buffer of `4 + length` bytes,
+ * 4-byte buffer, and then the frame into a buffer of `4 + length` bytes
+ * from {@linkcode takeBuffer} (the reader may give it back when done),
  * pushed once full. A frame begun when the stream ends is pushed as far as
  * it came, so the reader sees the stream end inside it.
  */
@@ -159,7 +161,8 @@ function frameReads(socket: () => Socket, layout: FrameReads): ReadOptions {
         large = largeReads(socket);
         return socket().push(Buffer.from(prefix));
       }
-      frame = Buffer.allocUnsafe(PREFIX_BYTES + length);
+      const room = takeBuffer(PREFIX_BYTES + length);
+      frame = Buffer.from(room.buffer, room.byteOffset, room.byteLength);
       frame.set(prefix);
       frameFill = PREFIX_BYTES;
       if (length > 0) return true;

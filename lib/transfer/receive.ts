@@ -27,6 +27,7 @@ import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
+import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
 import { type Progress, receiveMessage } from "./send.ts";
 
@@ -280,9 +281,14 @@ export async function receiveFiles(
         }
         sink.digest.add(channel.receivedTag);
         writeAllSync(sink.file, msg.bytes);
-        sink.written += msg.bytes.length;
-        received += msg.bytes.length;
-        grant(msg.bytes.length, sink.written === entry.size);
+        const length = msg.bytes.length;
+        // The record's buffer is spent: nothing else refers to it (the
+        // channel keeps a copy of the tag), so the next record may be read
+        // into it.
+        giveBack(msg.bytes);
+        sink.written += length;
+        received += length;
+        grant(length, sink.written === entry.size);
         options.onProgress?.({ bytes: received, total });
       } else if (msg.type === "file_end") {
         if (!sink) sink = open(msg.index);
