@@ -115,6 +115,10 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
     "or no route between the networks)";
 }
 
+/** Why this side could not punch through a NAT, added to the reason where it applies. */
+const NO_SHARED_PORT = "this side dialed from other ports than the one it listens on, which " +
+  "punches no NAT (FFI is needed to share the port: run with --allow-ffi or -A, on Linux or macOS)";
+
 /** One side's direct-connection machinery for one session. */
 export class Transit {
   readonly candidates: Candidates;
@@ -194,28 +198,32 @@ export class Transit {
       }
     })().catch(() => {});
 
-    const dialing = dialFromAvailable() || this.#listener.reusePort === false
-      ? peer.candidates.map(async (candidate) => {
-        const { hostname: host, port } = parseHostPort(candidate);
-        while (!done.signal.aborted) {
-          try {
-            const socket = await dialFrom({
-              localPort: this.candidates.port,
-              host,
-              port,
-              timeoutMs: DIAL_ATTEMPT_TIMEOUT_MS,
-              signal: done.signal,
-              frames: transitReads(this.#side),
-            });
-            handle(socket, candidate);
-            return;
-          } catch (error) {
-            if (error instanceof ConnectionExistsError) return;
-          }
-          await sleep(Math.random() * 2 * DIAL_INTERVAL_MS, done.signal);
+    // Dials leave from P, so that a NAT maps them as it mapped P. Where no
+    // dial can share P with the listener (no FFI), they leave from any port:
+    // they still reach a peer that listens where it can be reached (the same
+    // LAN, a public or forwarded port), though they punch no NAT.
+    const shared = dialFromAvailable();
+    const fromPort = shared ? this.candidates.port : 0;
+    const dialing = peer.candidates.map(async (candidate) => {
+      const { hostname: host, port } = parseHostPort(candidate);
+      while (!done.signal.aborted) {
+        try {
+          const socket = await dialFrom({
+            localPort: fromPort,
+            host,
+            port,
+            timeoutMs: DIAL_ATTEMPT_TIMEOUT_MS,
+            signal: done.signal,
+            frames: transitReads(this.#side),
+          });
+          handle(socket, candidate);
+          return;
+        } catch (error) {
+          if (error instanceof ConnectionExistsError) return;
         }
-      })
-      : [];
+        await sleep(Math.random() * 2 * DIAL_INTERVAL_MS, done.signal);
+      }
+    });
 
     const timer = setTimeout(() => winner.resolve(null), options.windowMs ?? PUNCH_WINDOW_MS);
     const found = await winner.promise;
@@ -228,7 +236,9 @@ export class Transit {
     for (const socket of this.#sockets) if (socket !== found?.socket) socket.destroy();
     if (!found) {
       const early = options.signal?.aborted ?? false;
-      return { channel: null, reason: explainNoDirect(this.candidates, peer, early) };
+      let reason = explainNoDirect(this.candidates, peer, early);
+      if (!shared && !early) reason += `; ${NO_SHARED_PORT}`;
+      return { channel: null, reason };
     }
     return { channel: await directChannel(found.connection, options.keys), address: found.address };
   }

@@ -1,0 +1,42 @@
+// Opens a sender's and a receiver's Transit in this process, punches between
+// them on this host and sends one record each way over what was found.
+// Prints what happened as JSON. Run by punch_test.ts, once without
+// --allow-ffi (the node:net fallback).
+
+import { deriveSessionKeys } from "../../crypto/keys.ts";
+import { dialFromAvailable } from "../../net/dial.ts";
+import { Transit } from "../punch.ts";
+
+/** A rendezvous nobody answers: reflection fails at once, LAN candidates remain. */
+const NO_SERVER = "http://127.0.0.1:1";
+
+const isk = crypto.getRandomValues(new Uint8Array(64));
+const [senderKeys, receiverKeys] = await Promise.all([
+  deriveSessionKeys(isk, "sender"),
+  deriveSessionKeys(isk, "receiver"),
+]);
+const [sender, receiver] = await Promise.all([
+  Transit.open({ server: NO_SERVER, side: "sender" }),
+  Transit.open({ server: NO_SERVER, side: "receiver" }),
+]);
+const [s, r] = await Promise.all([
+  sender.punch(receiver.candidates, { keys: senderKeys, windowMs: 5_000 }),
+  receiver.punch(sender.candidates, { keys: receiverKeys, windowMs: 5_000 }),
+]);
+let echoed = false;
+if (s.channel !== null && r.channel !== null) {
+  const big = crypto.getRandomValues(new Uint8Array(65_536));
+  await s.channel.send(big);
+  await r.channel.send(Uint8Array.of(7));
+  const [got, back] = await Promise.all([r.channel.receive(), s.channel.receive()]);
+  echoed = got !== null && got.length === big.length && got.every((b, i) => b === big[i]) &&
+    back?.[0] === 7;
+  await Promise.all([s.channel.close(), r.channel.close()]);
+}
+await Promise.all([sender.close(), receiver.close()]);
+console.log(JSON.stringify({
+  shared: dialFromAvailable(),
+  sender: s.channel === null ? s.reason : "direct",
+  receiver: r.channel === null ? r.reason : "direct",
+  echoed,
+}));
