@@ -19,31 +19,32 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 /**
- * Connects a plain dial to a listener whose sockets read `layout`, writes
- * `wire` in pieces of `piece` bytes with a pause between them (so that reads
- * come back short), ends, and returns the chunks the accepted socket's
- * `'data'` events carried.
+ * Dials a listener with reads shaped by `layout` (through FFI, or through
+ * `node:net` where FFI is missing: both take the shape), has the accepted
+ * socket write `wire` in pieces of `piece` bytes with a pause between them
+ * (so that reads come back short) and end, and returns the chunks the dialed
+ * socket's `'data'` events carried.
  */
 async function chunksRead(layout: FrameReads, wire: Uint8Array, piece: number) {
-  await using listener = await listenReusable({ hostname: "127.0.0.1", frames: layout });
-  const [dialed, accepted] = await Promise.all([
-    dialFrom({ localPort: 0, host: "127.0.0.1", port: listener.port }),
+  await using listener = await listenReusable({ hostname: "127.0.0.1" });
+  const [reader, writer] = await Promise.all([
+    dialFrom({ localPort: 0, host: "127.0.0.1", port: listener.port, frames: layout }),
     nextConnection(listener),
   ]);
   const chunks: Uint8Array[] = [];
   const ended = new Promise<void>((resolve, reject) => {
-    accepted.on("data", (chunk: Uint8Array) => chunks.push(new Uint8Array(chunk)));
-    accepted.once("end", () => resolve());
-    accepted.once("error", reject);
+    reader.on("data", (chunk: Uint8Array) => chunks.push(new Uint8Array(chunk)));
+    reader.once("end", () => resolve());
+    reader.once("error", reject);
   });
   for (let at = 0; at < wire.length; at += piece) {
-    await write(dialed, wire.subarray(at, at + piece));
+    await write(writer, wire.subarray(at, at + piece));
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
-  dialed.end();
+  writer.end();
   await ended;
-  accepted.destroy();
-  dialed.destroy();
+  reader.destroy();
+  writer.destroy();
   return chunks;
 }
 

@@ -5,7 +5,8 @@
  * - Wait for `offer`; check every path and every existing target before
  *   asking the user, so a refusal costs nothing.
  * - `answer {accept, window}`, then write each file to a temporary name in
- *   its final directory, granting `credit` once a quarter window is on disk.
+ *   its final directory, granting `credit` once a quarter window is on disk
+ *   (or at a file's end after a second without a grant).
  * - On `file_end`, compare size and digest ({@linkcode FileDigest}), set the
  *   mode, and link the file
  *   to its final name (which fails rather than clobber) or rename it over the
@@ -26,7 +27,7 @@ import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
-import { CREDIT_BATCH_BYTES, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
+import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
 import { type Progress, receiveMessage } from "./send.ts";
@@ -225,12 +226,18 @@ export async function receiveFiles(
   const entries = manifest.entries;
   let next = 0; // the next manifest index a file may start at
   let owed = 0; // bytes written but not yet granted back as credit
-  /** Grants credit for written bytes in batches, and at the end of each file. */
+  let grantedAt = performance.now();
+  /**
+   * Grants credit for written bytes in batches, and at the end of a file
+   * once a while has passed without a grant (CREDIT_QUIET_MS).
+   */
   const grant = (bytes: number, fileDone: boolean) => {
     owed += bytes;
-    if (owed >= CREDIT_BATCH_BYTES || fileDone) {
+    const now = performance.now();
+    if (owed >= CREDIT_BATCH_BYTES || (fileDone && now - grantedAt >= CREDIT_QUIET_MS)) {
       channel.send(encodeMessage({ type: "credit", bytes: owed })).catch(() => {});
       owed = 0;
+      grantedAt = now;
     }
   };
   try {
