@@ -112,12 +112,11 @@ function frameReads(socket: () => Socket, layout: FrameReads): ReadOptions {
 
   // The stream's end arrives as push(null), past the callback: hand on a
   // partly read frame or prefix first.
-  const owner = socket;
   let patched = false;
   const patchEnd = () => {
     if (patched) return;
     patched = true;
-    const target = owner();
+    const target = socket();
     const push = target.push.bind(target);
     target.push = (chunk: unknown, encoding?: BufferEncoding) => {
       if (chunk === null) {
