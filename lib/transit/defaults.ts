@@ -16,6 +16,16 @@ export const DIAL_INTERVAL_MS = 250;
 export const DIAL_ATTEMPT_TIMEOUT_MS = 1000;
 
 /**
+ * Each attempt to a candidate that timed out waits twice as long next time,
+ * up to this. The relay transfer runs while punching, and a link it loads
+ * (an uplink with deep buffers, the NAT lab's 80 ms lossy link on a busy
+ * machine) can hold a SYN for well over a second: with a fixed 1 s, every
+ * attempt gave up before the other side's SYN arrived, in about one run in
+ * three on a loaded machine. Refused attempts (RST) do not grow it.
+ */
+export const DIAL_ATTEMPT_MAX_TIMEOUT_MS = 4000;
+
+/**
  * How long both sides keep punching before giving up and staying on the
  * relay. Ten seconds covers the two sides starting a few seconds apart and
  * 80 ms RTT links with loss, and costs nothing: the transfer runs on the

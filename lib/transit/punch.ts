@@ -17,13 +17,14 @@ import type { Socket } from "node:net";
 import type { SessionKeys, Side } from "../crypto/keys.ts";
 import type { SecureChannel } from "../link/channel.ts";
 import { parseHostPort } from "../net/address.ts";
-import { ConnectionExistsError, dialFrom, dialFromAvailable } from "../net/dial.ts";
+import { ConnectionExistsError, DialError, dialFrom, dialFromAvailable } from "../net/dial.ts";
 import { localCandidates } from "../net/interfaces.ts";
 import { listenReusable, type ReusableListener } from "../net/listen.ts";
 import { socketPipe } from "../net/pipe.ts";
 import { reflectFrom } from "../net/reflect.ts";
 import type { Candidates } from "./candidates.ts";
 import {
+  DIAL_ATTEMPT_MAX_TIMEOUT_MS,
   DIAL_ATTEMPT_TIMEOUT_MS,
   DIAL_INTERVAL_MS,
   HANDSHAKE_TIMEOUT_MS,
@@ -111,6 +112,13 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
     }
   }
   if (stoppedEarly) return "the transfer finished before a direct connection was found";
+  for (const [who, c] of [["the other side", peer], ["this side", own]] as const) {
+    if (c.public === null) {
+      return `no direct connection within the punch window; ${who} did not learn its public ` +
+        "address from the rendezvous in time, so only its local addresses were tried, which " +
+        "work within one network only";
+    }
+  }
   return "no direct connection within the punch window (a firewall dropping incoming connections, " +
     "or no route between the networks)";
 }
@@ -206,13 +214,14 @@ export class Transit {
     const fromPort = shared ? this.candidates.port : 0;
     const dialing = peer.candidates.map(async (candidate) => {
       const { hostname: host, port } = parseHostPort(candidate);
+      let timeoutMs = DIAL_ATTEMPT_TIMEOUT_MS;
       while (!done.signal.aborted) {
         try {
           const socket = await dialFrom({
             localPort: fromPort,
             host,
             port,
-            timeoutMs: DIAL_ATTEMPT_TIMEOUT_MS,
+            timeoutMs,
             signal: done.signal,
             frames: transitReads(this.#side),
           });
@@ -220,6 +229,9 @@ export class Transit {
           return;
         } catch (error) {
           if (error instanceof ConnectionExistsError) return;
+          if (error instanceof DialError && error.code === "ETIMEDOUT") {
+            timeoutMs = Math.min(timeoutMs * 2, DIAL_ATTEMPT_MAX_TIMEOUT_MS);
+          }
         }
         await sleep(Math.random() * 2 * DIAL_INTERVAL_MS, done.signal);
       }
