@@ -4,7 +4,7 @@ import { explainNoDirect } from "./punch.ts";
 /** Runs testdata/punch_pair.ts in a child process with `permissions`; returns what it printed. */
 async function punchPair(permissions: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, new URL("./testdata/punch_pair.ts", import.meta.url).pathname],
+    args: ["run", ...permissions, new URL("./testdata/punch_pair.ts", import.meta.url).href],
     stdout: "piped",
     stderr: "piped",
   }).output();
