@@ -154,7 +154,10 @@ export async function dialFrom(options: DialFromOptions): Promise<Socket> {
     await connectFd(libc, fd, remote, port, what, timeoutMs, signal);
     return adoptFd(fd, readShape(options.largeReads, options.frames));
   } catch (error) {
-    libc.close(fd);
+    // With a reset: a connection half set up (a simultaneous open caught
+    // mid-way by the timeout) would otherwise hold the 4-tuple for a minute,
+    // and every later dial of it would fail with EADDRNOTAVAIL.
+    libc.abort(fd);
     throw error;
   } finally {
     pending.delete(tuple);

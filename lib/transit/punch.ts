@@ -17,7 +17,7 @@ import type { Socket } from "node:net";
 import type { SessionKeys, Side } from "../crypto/keys.ts";
 import type { SecureChannel } from "../link/channel.ts";
 import { parseHostPort } from "../net/address.ts";
-import { ConnectionExistsError, DialError, dialFrom, dialFromAvailable } from "../net/dial.ts";
+import { DialError, dialFrom, dialFromAvailable } from "../net/dial.ts";
 import { localCandidates } from "../net/interfaces.ts";
 import { listenReusable, type ReusableListener } from "../net/listen.ts";
 import { socketPipe } from "../net/pipe.ts";
@@ -173,8 +173,12 @@ export class Transit {
     const transitKey = await options.keys.deriveBytes(TRANSIT_PURPOSE);
     let chosen = false;
 
-    const handle = async (socket: Socket, address: string) => {
-      if (done.signal.aborted) return void socket.destroy();
+    /** Proves a connection; resolves true if it is the one nominated. */
+    const handle = async (socket: Socket, address: string): Promise<boolean> => {
+      if (done.signal.aborted) {
+        socket.destroy();
+        return false;
+      }
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
       try {
@@ -191,12 +195,19 @@ export class Transit {
           const take = !chosen;
           chosen = true;
           await nominate(connection, take);
-          if (take) return winner.resolve({ connection, address, socket });
+          if (take) {
+            winner.resolve({ connection, address, socket });
+            return true;
+          }
         } else if (await withTimeout(awaitNomination(connection), PUNCH_WINDOW_MS, "nomination")) {
-          return winner.resolve({ connection, address, socket });
+          winner.resolve({ connection, address, socket });
+          return true;
         }
       } catch { /* not a proven peer: drop it */ }
-      socket.destroy();
+      // With a reset, so that the 4-tuple is free at once for the next dial
+      // rather than held for a minute in TIME_WAIT.
+      socket.resetAndDestroy();
+      return false;
     };
 
     const accepting = (async () => {
@@ -225,10 +236,15 @@ export class Transit {
             signal: done.signal,
             frames: transitReads(this.#side),
           });
-          handle(socket, candidate);
-          return;
+          // A connection that fails its handshake (a reset in the middle
+          // of a simultaneous open, a stranger) does not end the dialing.
+          if (await handle(socket, candidate)) return;
         } catch (error) {
-          if (error instanceof ConnectionExistsError) return;
+          // ConnectionExistsError is retried too. Usually the listener has
+          // just accepted that connection, and it is being proven. But it may be a
+          // half-open one the listener never completes (its SYN-ACK lost),
+          // so keep dialing: giving up here once left the one candidate
+          // that mattered undialed for the rest of the window.
           if (error instanceof DialError && error.code === "ETIMEDOUT") {
             timeoutMs = Math.min(timeoutMs * 2, DIAL_ATTEMPT_MAX_TIMEOUT_MS);
           }
