@@ -18,14 +18,20 @@
  * @module
  */
 
-import { type Aead, createAead } from "./_aead.ts";
+import {
+  type Aead,
+  AEAD_KEY_BYTES,
+  AEAD_NONCE_BYTES,
+  AEAD_TAG_BYTES,
+  createAead,
+} from "./_aead.ts";
 
 /** Largest plaintext of one record: 1 MiB of file data plus 1 KiB of headers. */
 export const RECORD_MAX_PLAINTEXT = 1_049_600;
 /** Bytes a frame adds to its plaintext: the flag byte and the 16-byte tag. */
 export const RECORD_OVERHEAD = 17;
 /** Bytes of the Poly1305 tag that ends every frame. */
-export const RECORD_TAG_BYTES = 16;
+export const RECORD_TAG_BYTES = AEAD_TAG_BYTES;
 
 /** Why a record stream was rejected; see {@linkcode RecordError}. */
 export type RecordErrorCode = "tampered" | "truncated" | "after_final" | "too_large" | "malformed";
@@ -51,8 +57,6 @@ export class RecordError extends Error {
   }
 }
 
-const KEY_BYTES = 32;
-const NONCE_BYTES = 12;
 const FLAG_DATA = 0x00;
 const FLAG_FINAL = 0x01;
 const FLAG_MOVED = 0x02;
@@ -103,11 +107,7 @@ export class RecordSealer {
     if (!(plaintext instanceof Uint8Array)) {
       throw new TypeError("Cannot seal record: plaintext must be a Uint8Array");
     }
-    if (plaintext.length > RECORD_MAX_PLAINTEXT) {
-      throw new RangeError(
-        `Cannot seal record: plaintext has ${plaintext.length} bytes, the maximum is ${RECORD_MAX_PLAINTEXT}`,
-      );
-    }
+    checkPlaintextLength(plaintext.length);
     return this.#seal(FLAG_DATA, plaintext);
   }
 
@@ -123,11 +123,7 @@ export class RecordSealer {
       );
     }
     const length = record.length - RECORD_OVERHEAD;
-    if (length > RECORD_MAX_PLAINTEXT) {
-      throw new RangeError(
-        `Cannot seal record: plaintext has ${length} bytes, the maximum is ${RECORD_MAX_PLAINTEXT}`,
-      );
-    }
+    checkPlaintextLength(length);
     const plaintext = record.subarray(1, 1 + length);
     this.#seal(FLAG_DATA, plaintext, record);
     return record;
@@ -272,7 +268,7 @@ export class RecordOpener {
 
 /** The 12-byte nonce of a record, in a buffer reused for every record of one direction. */
 class Nonce {
-  #bytes = new Uint8Array(NONCE_BYTES);
+  #bytes = new Uint8Array(AEAD_NONCE_BYTES);
   #view = new DataView(this.#bytes.buffer);
 
   /** `00 00 00 00 || u64 BE sequence`; valid until the next call. */
@@ -286,9 +282,19 @@ class Nonce {
   }
 }
 
+function checkPlaintextLength(length: number): void {
+  if (length > RECORD_MAX_PLAINTEXT) {
+    throw new RangeError(
+      `Cannot seal record: plaintext has ${length} bytes, the maximum is ${RECORD_MAX_PLAINTEXT}`,
+    );
+  }
+}
+
 function checkKey(key: Uint8Array): Uint8Array<ArrayBuffer> {
-  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
-    throw new TypeError(`Cannot use key: expected ${KEY_BYTES} bytes of ChaCha20-Poly1305 key`);
+  if (!(key instanceof Uint8Array) || key.length !== AEAD_KEY_BYTES) {
+    throw new TypeError(
+      `Cannot use key: expected ${AEAD_KEY_BYTES} bytes of ChaCha20-Poly1305 key`,
+    );
   }
   return new Uint8Array(key);
 }
