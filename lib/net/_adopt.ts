@@ -3,6 +3,7 @@
 
 import { Buffer } from "node:buffer";
 import { type OnReadOpts, Socket, type SocketConstructorOpts } from "node:net";
+import { FRAME_HEADER_BYTES } from "../link/framing.ts";
 import { takeBuffer } from "../memory.ts";
 import { READ_BUFFER_BYTES } from "./constants.ts";
 
@@ -91,8 +92,6 @@ interface ReadOptions extends OnReadOpts {
   buffer(): Uint8Array;
 }
 
-const PREFIX_BYTES = 4;
-
 /**
  * `onread` options for {@linkcode FrameReads}: the skipped bytes are read
  * into buffers of just the size still to skip, each length prefix into a
@@ -103,7 +102,7 @@ const PREFIX_BYTES = 4;
  */
 function frameReads(socket: () => Socket, layout: FrameReads): ReadOptions {
   let skip = layout.skipBytes;
-  const prefix = Buffer.alloc(PREFIX_BYTES);
+  const prefix = Buffer.alloc(FRAME_HEADER_BYTES);
   let prefixFill = 0;
   let frame: Buffer | undefined;
   let frameFill = 0;
@@ -153,17 +152,17 @@ function frameReads(socket: () => Socket, layout: FrameReads): ReadOptions {
         return socket().push(whole);
       }
       prefixFill += bytes;
-      if (prefixFill < PREFIX_BYTES) return true;
+      if (prefixFill < FRAME_HEADER_BYTES) return true;
       prefixFill = 0;
       const length = prefix.readUInt32BE(0);
       if (length > layout.maxFrameBytes) {
         large = largeReads(socket);
         return socket().push(Buffer.from(prefix));
       }
-      const room = takeBuffer(PREFIX_BYTES + length);
+      const room = takeBuffer(FRAME_HEADER_BYTES + length);
       frame = Buffer.from(room.buffer, room.byteOffset, room.byteLength);
       frame.set(prefix);
-      frameFill = PREFIX_BYTES;
+      frameFill = FRAME_HEADER_BYTES;
       if (length > 0) return true;
       const empty = frame;
       frame = undefined;

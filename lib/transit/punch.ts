@@ -222,6 +222,7 @@ export class Transit {
     // they still reach a peer that listens where it can be reached (the same
     // LAN, a public or forwarded port), though they punch no NAT.
     const shared = dialFromAvailable();
+    const frames = transitReads(this.#side);
     const fromPort = shared ? this.candidates.port : 0;
     const dialing = peer.candidates.map(async (candidate) => {
       const { hostname: host, port } = parseHostPort(candidate);
@@ -234,7 +235,7 @@ export class Transit {
             port,
             timeoutMs,
             signal: done.signal,
-            frames: transitReads(this.#side),
+            frames,
           });
           // A connection that fails its handshake (a reset in the middle
           // of a simultaneous open, a stranger) does not end the dialing.
