@@ -11,11 +11,11 @@
  * counted, warms up the page cache, and each run's copy is deleted just
  * before the next receiver starts (see replacePreviousCopy: on a VM, pages
  * left free go back to the host, and writing into them afresh is dear).
- * Then the three large transfers run in
- * turn, `--rounds` times (5 by default), and each row shows the median with
- * the range: one run is no measure on a VM whose page cache costs swing by
- * ±40 %, and a single direct run here took anything from 1.2 to 4.4 s. A small transfer per path then shows whether peak RSS grows with
- * the file size. Peak RSS is read from /proc (Linux), with its anonymous
+ * Then the three large transfers run in turn, `--rounds` times (5 by
+ * default), and each row shows the median with the range: one run is no
+ * measure on a VM whose page cache costs swing by ±40 %, and a single
+ * direct run here took anything from 1.2 to 4.4 s. A small transfer per
+ * path then shows whether peak RSS grows with the file size. Peak RSS is read from /proc (Linux), with its anonymous
  * part (the rest is the deno executable's own pages, shared); elsewhere it
  * prints "n/a".
  *
