@@ -108,6 +108,8 @@ export async function startDirect(
 export interface TransferOutcome {
   files: number;
   bytes: number;
+  /** Bytes the receiver held already and kept. */
+  resumed: number;
 }
 
 /**
@@ -137,6 +139,7 @@ export async function runTransfer(
       path: session.side === "sender" ? channel.path : channel.readPath,
       files: result.files,
       bytes: result.bytes,
+      ...(result.resumed > 0 ? { resumed: result.resumed } : {}),
       seconds: (performance.now() - start) / 1000,
     });
     await session.client.release("happy");

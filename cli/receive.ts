@@ -34,7 +34,8 @@ Options:
                  own, found on this machine or the local network)
   --out DIR      write into DIR (default: the current directory)
   --yes          accept without asking (needed when stdin is not a terminal)
-  --overwrite    replace existing files (default: refuse before writing anything)
+  --overwrite    replace existing files (default: refuse before writing anything;
+                 a file with the sender's bytes is kept as it is)
 ${DIRECT_HELP}
   --json         one JSON object per line on stdout
   --verbose      print the cause of an error
@@ -153,6 +154,8 @@ export async function receive(
         started();
         return yes;
       },
+      onResume: (r) => reporter.report({ type: "resume", ...r }),
+      onKept: (k) => reporter.report({ type: "kept", ...k }),
       onProgress: (p) => reporter.report({ type: "progress", ...p }),
       signal,
     }));

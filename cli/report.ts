@@ -17,7 +17,16 @@ export type Event =
   | { type: "path"; path: "relay" | "direct"; address?: string; reason?: string }
   | { type: "offer"; files: number; dirs: number; bytes: number }
   | { type: "progress"; bytes: number; total: number }
-  | { type: "done"; path: "relay" | "direct"; files: number; bytes: number; seconds: number }
+  | { type: "resume"; files: number; bytes: number }
+  | { type: "kept"; files: number; bytes: number }
+  | {
+    type: "done";
+    path: "relay" | "direct";
+    files: number;
+    bytes: number;
+    resumed?: number;
+    seconds: number;
+  }
   | { type: "warning"; message: string }
   | { type: "error"; error: string; message: string };
 
@@ -63,6 +72,10 @@ export function jsonReporter(options: ReporterOptions = {}): Reporter {
   };
 }
 
+function files(count: number): string {
+  return `${count} file${count === 1 ? "" : "s"}`;
+}
+
 /** Human output on stderr; the progress bar only on a terminal. */
 export function humanReporter(options: ReporterOptions = {}): Reporter {
   const err = options.stderr ?? writer(Deno.stderr);
@@ -97,6 +110,17 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
             `Offer: ${event.files} file${event.files === 1 ? "" : "s"}` +
               (event.dirs ? ` and ${event.dirs} director${event.dirs === 1 ? "y" : "ies"}` : "") +
               `, ${formatBytes(event.bytes)}`,
+          );
+        case "resume":
+          return line(
+            `Resuming: ${formatBytes(event.bytes)} of ${files(event.files)} already received; ` +
+              `moving the rest`,
+          );
+        case "kept":
+          return line(
+            `Kept ${formatBytes(event.bytes)} of ${event.files} unfinished ` +
+              `file${event.files === 1 ? "" : "s"}; receive the same files into the same ` +
+              `directory again to resume`,
           );
         case "progress":
           if (!terminal) return;

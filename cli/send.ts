@@ -100,6 +100,7 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
           started();
           reporter.report({ type: "waiting", message: "Accepted; sending" });
         },
+        onResume: (r) => reporter.report({ type: "resume", ...r }),
         onProgress: (p) => reporter.report({ type: "progress", ...p }),
         signal,
       }),

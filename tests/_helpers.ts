@@ -18,7 +18,11 @@ export type JsonEvent = Record<string, unknown> & { type: string };
 export class Punch {
   readonly child: Deno.ChildProcess;
   readonly events: JsonEvent[] = [];
-  readonly #waiters: { type: string; resolve: (e: JsonEvent) => void }[] = [];
+  readonly #waiters: {
+    type: string;
+    test: (e: JsonEvent) => boolean;
+    resolve: (e: JsonEvent) => void;
+  }[] = [];
   readonly stderr: Promise<string>;
   readonly done: Promise<{ code: number; events: JsonEvent[]; stderr: string }>;
 
@@ -62,7 +66,7 @@ export class Punch {
           continue;
         }
         this.events.push(event);
-        for (const waiter of this.#waiters.filter((w) => w.type === event.type)) {
+        for (const waiter of this.#waiters.filter((w) => w.type === event.type && w.test(event))) {
           this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
           waiter.resolve(event);
         }
@@ -70,12 +74,15 @@ export class Punch {
     }
   }
 
-  /** Resolves with the first event of a type (now or later); rejects if the process ends first. */
-  event(type: string): Promise<JsonEvent> {
-    const seen = this.events.find((e) => e.type === type);
+  /**
+   * Resolves with the first event of a type (now or later) that `test`
+   * accepts; rejects if the process ends first.
+   */
+  event(type: string, test: (event: JsonEvent) => boolean = () => true): Promise<JsonEvent> {
+    const seen = this.events.find((e) => e.type === type && test(e));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      this.#waiters.push({ type, resolve });
+      this.#waiters.push({ type, test, resolve });
       this.done.then(({ stderr }) =>
         reject(new Error(`punch exited before a "${type}" event; stderr:\n${stderr}`))
       );

@@ -245,3 +245,43 @@ Deno.test("punch --direct-only sends nothing through the relay and fails clearly
   equal(error.error, "no_direct");
   match(error.message as string, /relay-only/);
 });
+
+Deno.test("punch resumes an interrupted transfer where it stopped and keeps files already there", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const src = join(dir.path, "src");
+  await Deno.mkdir(src);
+  await writeRandomFile(join(src, "a.bin"), 3 * MiB);
+  await writeRandomFile(join(src, "b.bin"), 256 * MiB);
+  const out = join(dir.path, "out");
+
+  // Interrupted with Ctrl-C once data flows: what arrived is kept.
+  const sender = new Punch(["send", "--json", "--relay-only", "--server", server.url, src]);
+  const code = (await sender.event("code")).code as string;
+  const receiver = new Punch(
+    ["receive", "--json", "--yes", "--relay-only", "--server", server.url, "--out", out, code],
+  );
+  await receiver.event("progress", (e) => (e.bytes as number) > 4 * MiB);
+  receiver.child.kill("SIGINT");
+  const [stopped, interrupted] = await Promise.all([sender.done, receiver.done]);
+  ok(stopped.code !== 0 && interrupted.code !== 0, interrupted.stderr);
+  const kept = interrupted.events.find((e) => e.type === "kept");
+  ok(kept, interrupted.stderr);
+  const keptBytes = kept.bytes as number;
+  equal(kept.files, 1);
+  ok(keptBytes > MiB && keptBytes < 256 * MiB, JSON.stringify(kept));
+  const left = (await describeTree(out)).map((line) => line.split(" ")[0]!);
+  deepEqual(left.filter((path) => !path.includes(".partial")), ["src", "src/a.bin"]);
+
+  // The same send and receive again: only the rest moves.
+  const { sent, received } = await transfer(server.url, [src], out);
+  equal(received.code, 0, received.stderr);
+  equal(sent.code, 0, sent.stderr);
+  const resume = received.events.find((e) => e.type === "resume")!;
+  deepEqual(resume, { type: "resume", files: 2, bytes: 3 * MiB + keptBytes });
+  const done = received.events.find((e) => e.type === "done")!;
+  equal(done.resumed, 3 * MiB + keptBytes);
+  equal(done.bytes, 256 * MiB - keptBytes);
+  equal(sent.events.find((e) => e.type === "done")?.bytes, 256 * MiB - keptBytes);
+  deepEqual(await describeTree(join(out, "src")), await describeTree(src));
+});

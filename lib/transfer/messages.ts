@@ -5,13 +5,17 @@
  * ```
  * 0x01 offer     u8 more | a piece of the manifest JSON (see manifest.ts);
  *                more = 1: another piece follows, 0: this is the last
- * 0x02 answer    JSON {"accept":true,"window":N} | {"accept":false,"reason":"…"}
+ * 0x02 answer    JSON {"accept":true,"window":N[,"have":K]} | {"accept":false,"reason":"…"}
  * 0x03 data      u32 file index | u64 offset | bytes          (big-endian)
  * 0x04 file_end  u32 file index | 32-byte SHA-256 of the file
  * 0x05 credit    u64 bytes the receiver can take more
  * 0x06 done      (empty) the sender has sent every file
  * 0x07 result    JSON {"ok":true,"files":N,"bytes":N}
  * 0x08 error     JSON {"error":"code","message":"…"}
+ * 0x09 have      (u32 file index | u64 bytes | 32-byte SHA-256 of them)…
+ *                the start of files the receiver holds already (R→S)
+ * 0x0a resume    (u32 file index | u64 offset)… where the sender starts
+ *                each file the receiver listed in `have` (S→R)
  * ```
  *
  * @module
@@ -25,6 +29,18 @@ export const OFFER_PIECE_BYTES = 1024 * 1024;
 /** Bytes before the payload of a data message. */
 export const DATA_HEADER_BYTES = 13;
 
+/**
+ * Most entries in one `have` or `resume` message: 16384 `have` entries of 44
+ * bytes fill 704 KiB, inside one 1 MiB record. More go in further messages.
+ */
+export const RESUME_PIECE_ENTRIES = 16384;
+
+/** Bytes of one `have` entry: u32 index, u64 bytes, SHA-256. */
+export const HAVE_ENTRY_BYTES = 44;
+
+/** Bytes of one `resume` entry: u32 index, u64 offset. */
+export const RESUME_ENTRY_BYTES = 12;
+
 /** Message type bytes. */
 export const MSG = Object.freeze({
   OFFER: 0x01,
@@ -35,6 +51,8 @@ export const MSG = Object.freeze({
   DONE: 0x06,
   RESULT: 0x07,
   ERROR: 0x08,
+  HAVE: 0x09,
+  RESUME: 0x0a,
 });
 
 /** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
@@ -61,17 +79,32 @@ export class TransferError extends Error {
   }
 }
 
+/** The first `bytes` bytes of a file the receiver holds, and their SHA-256. */
+export interface HaveEntry {
+  index: number;
+  bytes: number;
+  sha256: Uint8Array;
+}
+
+/** Where the sender starts a file the receiver listed: its held bytes, or 0. */
+export interface ResumeEntry {
+  index: number;
+  offset: number;
+}
+
 /** A decoded transfer message. */
 export type TransferMsg =
   | { type: "offer"; more: boolean; piece: Uint8Array }
-  | { type: "answer"; accept: true; window: number }
+  | { type: "answer"; accept: true; window: number; have?: number }
   | { type: "answer"; accept: false; reason: string }
   | { type: "data"; index: number; offset: number; bytes: Uint8Array }
   | { type: "file_end"; index: number; digest: Uint8Array }
   | { type: "credit"; bytes: number }
   | { type: "done" }
   | { type: "result"; files: number; bytes: number }
-  | { type: "error"; error: string; message: string };
+  | { type: "error"; error: string; message: string }
+  | { type: "have"; entries: HaveEntry[] }
+  | { type: "resume"; entries: ResumeEntry[] };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -109,7 +142,9 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
       return withType(
         MSG.ANSWER,
         encoder.encode(JSON.stringify(
-          msg.accept ? { accept: true, window: msg.window } : { accept: false, reason: msg.reason },
+          msg.accept
+            ? { accept: true, window: msg.window, ...(msg.have ? { have: msg.have } : {}) }
+            : { accept: false, reason: msg.reason },
         )),
       );
     case "file_end": {
@@ -137,7 +172,40 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
         MSG.ERROR,
         encoder.encode(JSON.stringify({ error: msg.error, message: msg.message.slice(0, 1000) })),
       );
+    case "have": {
+      const out = new Uint8Array(1 + HAVE_ENTRY_BYTES * msg.entries.length);
+      const view = new DataView(out.buffer);
+      out[0] = MSG.HAVE;
+      msg.entries.forEach((entry, i) => {
+        const at = 1 + HAVE_ENTRY_BYTES * i;
+        view.setUint32(at, entry.index);
+        view.setBigUint64(at + 4, BigInt(entry.bytes));
+        out.set(entry.sha256, at + 12);
+      });
+      return out;
+    }
+    case "resume": {
+      const out = new Uint8Array(1 + RESUME_ENTRY_BYTES * msg.entries.length);
+      const view = new DataView(out.buffer);
+      out[0] = MSG.RESUME;
+      msg.entries.forEach((entry, i) => {
+        const at = 1 + RESUME_ENTRY_BYTES * i;
+        view.setUint32(at, entry.index);
+        view.setBigUint64(at + 4, BigInt(entry.offset));
+      });
+      return out;
+    }
   }
+}
+
+/** Checks that a `have` or `resume` body holds 1 to RESUME_PIECE_ENTRIES whole entries. */
+function entryCount(bytes: Uint8Array, size: number, name: string): number {
+  const body = bytes.length - 1;
+  const count = body / size;
+  if (body === 0 || body % size !== 0 || count > RESUME_PIECE_ENTRIES) {
+    protocol(`${name} must hold 1 to ${RESUME_PIECE_ENTRIES} entries of ${size} bytes`);
+  }
+  return count;
 }
 
 /**
@@ -172,7 +240,14 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
       if (body.accept === true) {
         const window = body.window;
         if (!Number.isSafeInteger(window) || (window as number) <= 0) protocol("bad window");
-        return { type: "answer", accept: true, window: window as number };
+        const have = body.have ?? 0;
+        if (!Number.isSafeInteger(have) || (have as number) < 0) protocol("bad have count");
+        return {
+          type: "answer",
+          accept: true,
+          window: window as number,
+          ...(have ? { have: have as number } : {}),
+        };
       }
       return { type: "answer", accept: false, reason: String(body.reason ?? "") };
     }
@@ -204,6 +279,29 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
         error: String(body.error ?? "unknown").slice(0, 64),
         message: String(body.message ?? "").slice(0, 1000),
       };
+    }
+    case MSG.HAVE: {
+      const entries: HaveEntry[] = [];
+      for (let i = 0, n = entryCount(bytes, HAVE_ENTRY_BYTES, "have"); i < n; i++) {
+        const at = 1 + HAVE_ENTRY_BYTES * i;
+        entries.push({
+          index: view.getUint32(at),
+          bytes: safeNumber(view.getBigUint64(at + 4), "held bytes"),
+          sha256: bytes.slice(at + 12, at + HAVE_ENTRY_BYTES),
+        });
+      }
+      return { type: "have", entries };
+    }
+    case MSG.RESUME: {
+      const entries: ResumeEntry[] = [];
+      for (let i = 0, n = entryCount(bytes, RESUME_ENTRY_BYTES, "resume"); i < n; i++) {
+        const at = 1 + RESUME_ENTRY_BYTES * i;
+        entries.push({
+          index: view.getUint32(at),
+          offset: safeNumber(view.getBigUint64(at + 4), "resume offset"),
+        });
+      }
+      return { type: "resume", entries };
     }
     default:
       return protocol(`unknown type 0x${bytes[0]!.toString(16).padStart(2, "0")}`);

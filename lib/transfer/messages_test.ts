@@ -25,6 +25,28 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
   ],
   ["credit", { type: "credit", bytes: 65536 }, "050000000000010000"],
   ["done", { type: "done" }, "06"],
+  [
+    "answer with have",
+    { type: "answer", accept: true, window: 8388608, have: 2 },
+    "02" + hex(new TextEncoder().encode('{"accept":true,"window":8388608,"have":2}')),
+  ],
+  [
+    "have",
+    {
+      type: "have",
+      entries: [
+        { index: 1, bytes: 2097152, sha256: new Uint8Array(32).fill(0xcd) },
+        { index: 3, bytes: 0, sha256: new Uint8Array(32).fill(0xef) },
+      ],
+    },
+    "09" + "00000001" + "0000000000200000" + "cd".repeat(32) +
+    "00000003" + "0000000000000000" + "ef".repeat(32),
+  ],
+  [
+    "resume",
+    { type: "resume", entries: [{ index: 1, offset: 2097152 }, { index: 3, offset: 0 }] },
+    "0a" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
+  ],
 ];
 
 for (const [name, msg, expected] of VECTORS) {
@@ -61,6 +83,12 @@ Deno.test("decodeMessage() rejects garbage with a protocol error", () => {
       Uint8Array.of(0x01, 7),
       Uint8Array.of(0x02, 0x7b),
       Uint8Array.of(0x05, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+      Uint8Array.of(0x09),
+      new Uint8Array(44).fill(0x09, 0, 1), // a have entry one byte short
+      Uint8Array.of(0x0a),
+      Uint8Array.of(0x0a, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), // a resume entry one byte short
+      new TextEncoder().encode('\x02{"accept":true,"window":1,"have":-1}'),
+      new Uint8Array(1 + 12 * 16385).fill(0x0a, 0, 1), // more resume entries than a piece holds
     ]
   ) {
     throws(() => decodeMessage(bad), (e) => e instanceof TransferError && e.code === "protocol");

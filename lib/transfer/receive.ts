@@ -4,14 +4,20 @@
  * Protocol flow:
  * - Wait for `offer`; check every path and every existing target before
  *   asking the user, so a refusal costs nothing.
- * - `answer {accept, window}`, then write each file to a temporary name in
- *   its final directory, granting `credit` once a quarter window is on disk
- *   (or at a file's end after a second without a grant).
+ * - Once accepted, claim the partial files an earlier transfer left and
+ *   hash them and any existing file of the offered size
+ *   ({@linkcode gatherHeld}); `answer {accept, window, have}`, the `have`
+ *   list, and wait for the sender's `resume` (see resume.ts).
+ * - Write each file to a temporary name in its final directory (or on after
+ *   the bytes a partial file holds), granting `credit` once a quarter
+ *   window is on disk (or at a file's end after a second without a grant).
  * - On `file_end`, compare size and digest ({@linkcode FileDigest}), set the
  *   mode, and link the file
  *   to its final name (which fails rather than clobber) or rename it over the
  *   old one with `overwrite`.
  * - On `done`, answer `result` and wait for the sender's final record.
+ * - On failure, park the file being written and any unused partial file
+ *   under their partial names, unless the digest failed.
  *
  * File operations here are synchronous. Each asynchronous one is handed to
  * another thread and back, which for a directory of small files cost more
@@ -25,12 +31,19 @@ import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
-import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
+import {
+  encodeMessage,
+  type HaveEntry,
+  RESUME_PIECE_ENTRIES,
+  TransferError,
+  type TransferMsg,
+} from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
-import { type Progress, receiveMessage } from "./send.ts";
+import { hashPrefix, partialName, pieces } from "./resume.ts";
+import { type Progress, receiveMessage, type Resumed } from "./send.ts";
 
 /** Options for {@linkcode receiveFiles}. */
 export interface ReceiveOptions {
@@ -47,6 +60,10 @@ export interface ReceiveOptions {
    */
   confirm?: (manifest: Manifest) => boolean | Promise<boolean>;
   onProgress?: (progress: Progress) => void;
+  /** Called when held bytes are kept, before any data arrives. */
+  onResume?: (resumed: Resumed) => void;
+  /** Called when a failed receive keeps partial files for the next one. */
+  onKept?: (kept: Resumed) => void;
   signal?: AbortSignal;
 }
 
@@ -54,7 +71,9 @@ export interface ReceiveOptions {
 export interface ReceiveResult {
   manifest: Manifest;
   files: number;
+  /** Bytes received; held bytes that were kept are in `resumed`. */
   bytes: number;
+  resumed: number;
 }
 
 /**
@@ -72,11 +91,28 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
 
 interface Sink {
   index: number;
-  temp: string;
+  /** The file being written; `null` for an existing file kept as it is. */
+  temp: string | null;
   target: string;
-  file: Deno.FsFile;
+  /** Where `temp` is parked if the transfer fails. */
+  parked: string;
+  file: Deno.FsFile | null;
   digest: FileDigest;
   written: number;
+}
+
+/**
+ * The start of a file the receiver holds: a claimed partial file (`temp`),
+ * or the existing target itself (`temp` null). `offset` is where the sender
+ * said it starts: `bytes` if it kept them, 0 if not.
+ */
+interface Held {
+  index: number;
+  temp: string | null;
+  parked: string;
+  bytes: number;
+  sha256: Uint8Array;
+  offset?: number;
 }
 
 function lstatOrNull(path: string): Deno.FileInfo | null {
@@ -128,12 +164,105 @@ function preflight(root: string, manifest: Manifest, overwrite: boolean): void {
     if (entry.kind === "file" && info.isDirectory) {
       throw new TransferError("conflict", `Cannot write ${entry.path}: a directory is in the way`);
     }
-    if (entry.kind === "file" && !overwrite) {
-      throw new TransferError(
-        "conflict",
-        `Cannot write ${entry.path}: it already exists in ${root}; move it away or pass --overwrite`,
-      );
+    // A file of the offered size may be the same file: gatherHeld() hashes
+    // it, and the sender says whether it is.
+    if (entry.kind === "file" && !overwrite && info.size !== entry.size) {
+      throw exists(entry.path, root);
     }
+  }
+}
+
+function exists(path: string, root: string): TransferError {
+  return new TransferError(
+    "conflict",
+    `Cannot write ${path}: it already exists in ${root}; move it away or pass --overwrite`,
+  );
+}
+
+/** A name of its own for a file being written, in `dir`. */
+function tempIn(dir: string): string {
+  return join(dir, `.punch-${bytesToHex(crypto.getRandomValues(new Uint8Array(6)))}.part`);
+}
+
+/**
+ * What the receiver holds of the offered files: for each file, an existing
+ * target of the offered size, else a partial file parked by an earlier
+ * transfer, which it claims by renaming it to a name of its own. Hashes the
+ * held bytes. A partial file longer than the offered file is removed.
+ * Fills `held` as it goes, so that a failure half-way parks what it claimed.
+ */
+async function gatherHeld(
+  root: string,
+  manifest: Manifest,
+  held: Map<number, Held>,
+): Promise<void> {
+  for (const [index, entry] of manifest.entries.entries()) {
+    if (entry.kind !== "file") continue;
+    const target = resolveInside(root, entry.path);
+    const parked = join(dirname(target), partialName(entry.path));
+    const info = lstatOrNull(target);
+    let temp: string | null = null;
+    let bytes: number;
+    if (info?.isFile && info.size === entry.size) {
+      bytes = entry.size;
+    } else {
+      const part = lstatOrNull(parked);
+      if (!part?.isFile) continue;
+      temp = tempIn(dirname(target));
+      try {
+        Deno.renameSync(parked, temp); // the claim: one receiver wins
+      } catch {
+        continue;
+      }
+      bytes = Deno.lstatSync(temp).size;
+      if (bytes > entry.size) {
+        removeQuietly(temp);
+        continue;
+      }
+    }
+    // Records the claim before hashing, so that a failure parks it again.
+    const item: Held = { index, temp, parked, bytes, sha256: new Uint8Array(32) };
+    held.set(index, item);
+    item.sha256 = (await hashPrefix(temp ?? target, bytes)) ?? item.sha256;
+  }
+}
+
+/** Reads the sender's `resume` entries for every held file and records them. */
+async function readResume(
+  channel: Channel,
+  held: Map<number, Held>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const order = [...held.values()];
+  for (let at = 0; at < order.length;) {
+    const msg = await receiveMessage(channel, undefined, signal);
+    if (msg.type === "error") {
+      throw new TransferError("peer_error", `The sender stopped: ${msg.message} (${msg.error})`);
+    }
+    if (msg.type !== "resume" || at + msg.entries.length > order.length) {
+      throw new TransferError("protocol", `Expected resume for ${order.length - at} held files`);
+    }
+    for (const { index, offset } of msg.entries) {
+      const item = order[at++]!;
+      if (index !== item.index || (offset !== 0 && offset !== item.bytes)) {
+        throw new TransferError(
+          "protocol",
+          `The sender would resume entry ${index} at ${offset}, not at 0 or ${item.bytes}`,
+        );
+      }
+      item.offset = offset;
+    }
+  }
+}
+
+/** Moves a partial file to its parked name for the next transfer. */
+function park(temp: string, parked: string): boolean {
+  try {
+    Deno.renameSync(temp, parked);
+    return true;
+  } catch {
+    removeQuietly(temp);
+    return false;
   }
 }
 
@@ -173,13 +302,8 @@ export async function receiveFiles(
   const root = resolve(options.out);
   const overwrite = options.overwrite ?? false;
   let sink: Sink | undefined;
+  const held = new Map<number, Held>();
   const fail = async (error: unknown): Promise<never> => {
-    if (sink) {
-      try {
-        sink.file.close();
-      } catch { /* closed */ }
-      removeQuietly(sink.temp);
-    }
     const code = error instanceof TransferError
       ? error.code
       : error instanceof PathError
@@ -187,6 +311,27 @@ export async function receiveFiles(
       : error instanceof ManifestError
       ? "bad_manifest"
       : "io";
+    const kept = { files: 0, bytes: 0 };
+    if (sink?.file) {
+      try {
+        sink.file.close();
+      } catch { /* closed */ }
+      // What was written came in authenticated records at the right
+      // offsets; only a digest that failed makes the file suspect.
+      if (code !== "integrity" && sink.written > 0 && park(sink.temp!, sink.parked)) {
+        kept.files++;
+        kept.bytes += sink.written;
+      } else {
+        removeQuietly(sink.temp!);
+      }
+    }
+    for (const item of held.values()) {
+      if (item.temp !== null && park(item.temp, item.parked)) {
+        kept.files++;
+        kept.bytes += item.bytes;
+      }
+    }
+    if (kept.files > 0) options.onKept?.(kept);
     if (!(error instanceof TransferError && error.code === "peer_error")) {
       const message = error instanceof Error ? error.message : String(error);
       await channel.send(encodeMessage({ type: "error", error: code, message })).catch(() => {});
@@ -220,8 +365,8 @@ export async function receiveFiles(
     throw new TransferError("refused", "Declined; nothing was written");
   }
 
-  const total = manifest.bytes;
   let received = 0;
+  let resumed = 0;
   let files = 0;
   const entries = manifest.entries;
   let next = 0; // the next manifest index a file may start at
@@ -241,13 +386,38 @@ export async function receiveFiles(
     }
   };
   try {
+    await gatherHeld(root, manifest, held);
+    await channel.send(
+      encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
+    );
+    const have: HaveEntry[] = [...held.values()].map(({ index, bytes, sha256 }) => ({
+      index,
+      bytes,
+      sha256,
+    }));
+    for (const piece of pieces(have, RESUME_PIECE_ENTRIES)) {
+      await channel.send(encodeMessage({ type: "have", entries: piece }));
+    }
+    await readResume(channel, held, options.signal);
+    let resumedFiles = 0;
+    for (const item of held.values()) {
+      if (item.offset === item.bytes) {
+        resumed += item.bytes;
+        if (item.bytes > 0) resumedFiles++;
+      } else if (item.temp === null && !overwrite) {
+        // An existing file of the same size with other bytes.
+        throw exists(entries[item.index]!.path, root);
+      }
+    }
+    if (resumed > 0) options.onResume?.({ files: resumedFiles, bytes: resumed });
+    const total = manifest.bytes - resumed;
+
     Deno.mkdirSync(root, { recursive: true });
     for (const entry of entries) {
       if (entry.kind === "dir") {
         Deno.mkdirSync(resolveInside(root, entry.path), { recursive: true });
       }
     }
-    await channel.send(encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES }));
 
     const open = (index: number): Sink => {
       const entry = entries[index];
@@ -256,19 +426,36 @@ export async function receiveFiles(
       }
       next = index + 1;
       const target = resolveInside(root, entry.path);
+      const digest = new FileDigest();
+      const item = held.get(index);
+      if (item?.temp === null && item.offset === item.bytes) {
+        // The existing file is the sender's: nothing to write.
+        held.delete(index);
+        return { index, temp: null, target, parked: item.parked, file: null, digest, written: 0 };
+      }
       Deno.mkdirSync(dirname(target), { recursive: true });
       checkNoLinks(root, entry.path);
-      const temp = join(
-        dirname(target),
-        `.punch-${bytesToHex(crypto.getRandomValues(new Uint8Array(6)))}.part`,
-      );
+      const parked = join(dirname(target), partialName(entry.path));
+      if (item?.temp) {
+        // Until it is open, the partial file stays in `held`, parked on failure.
+        const written = item.offset!;
+        const file = Deno.openSync(item.temp, { write: true, truncate: written === 0 });
+        try {
+          file.seekSync(written, Deno.SeekMode.Start);
+        } catch (error) {
+          file.close();
+          throw error;
+        }
+        held.delete(index);
+        return { index, temp: item.temp, target, parked, file, digest, written };
+      }
+      const temp = tempIn(dirname(target));
       const file = Deno.openSync(temp, { createNew: true, write: true, mode: 0o600 });
-      return { index, temp, target, file, digest: new FileDigest(), written: 0 };
+      return { index, temp, target, parked, file, digest, written: 0 };
     };
 
     for (;;) {
-      const msg: TransferMsg = await receiveMessage(channel, STALL_TIMEOUT_MS);
-      if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
+      const msg: TransferMsg = await receiveMessage(channel, STALL_TIMEOUT_MS, options.signal);
       if (msg.type === "data") {
         if (!sink || sink.index !== msg.index) {
           if (sink) {
@@ -280,10 +467,15 @@ export async function receiveFiles(
           sink = open(msg.index);
         }
         const entry = entries[sink.index]!;
-        if (msg.offset !== sink.written || sink.written + msg.bytes.length > entry.size) {
+        if (
+          !sink.file || msg.offset !== sink.written ||
+          sink.written + msg.bytes.length > entry.size
+        ) {
           throw new TransferError(
             "protocol",
-            `Data for ${entry.path} at offset ${msg.offset} does not follow ${sink.written}`,
+            `Data for ${entry.path} at offset ${msg.offset} does not follow ${
+              sink.file ? sink.written : entry.size
+            }`,
           );
         }
         sink.digest.add(channel.receivedTag);
@@ -300,10 +492,11 @@ export async function receiveFiles(
       } else if (msg.type === "file_end") {
         if (!sink) sink = open(msg.index);
         const entry = entries[sink.index]!;
-        if (msg.index !== sink.index || sink.written !== entry.size) {
+        const size = sink.file ? sink.written : entry.size;
+        if (msg.index !== sink.index || size !== entry.size) {
           throw new TransferError(
             "protocol",
-            `File ${entry.path} ended at ${sink.written} of ${entry.size} bytes`,
+            `File ${entry.path} ended at ${size} of ${entry.size} bytes`,
           );
         }
         if (!timingSafeEqual(sink.digest.finish(), msg.digest)) {
@@ -312,16 +505,19 @@ export async function receiveFiles(
             `Cannot keep ${entry.path}: its digest does not match the sender's`,
           );
         }
-        sink.file.close();
-        if (Deno.build.os !== "windows") Deno.chmodSync(sink.temp, entry.mode);
         const done = sink;
-        sink = undefined;
-        try {
-          place(done.temp, done.target, overwrite, entry.path);
-        } catch (error) {
-          removeQuietly(done.temp);
-          throw error;
+        if (done.file && done.temp) {
+          done.file.close();
+          if (Deno.build.os !== "windows") Deno.chmodSync(done.temp, entry.mode);
+          sink = undefined;
+          try {
+            place(done.temp, done.target, overwrite, entry.path);
+          } catch (error) {
+            removeQuietly(done.temp);
+            throw error;
+          }
         }
+        sink = undefined;
         files++;
       } else if (msg.type === "done") {
         if (sink || entries.slice(next).some((e) => e.kind === "file")) {
@@ -340,5 +536,5 @@ export async function receiveFiles(
   }
   // Everything is verified and in place; the final record only closes the stream.
   await channel.receive().catch(() => null);
-  return { manifest, files, bytes: received };
+  return { manifest, files, bytes: received, resumed };
 }

@@ -3,6 +3,9 @@
  *
  * Protocol flow:
  * - `offer {manifest}`; the receiver answers `answer {accept, window}`.
+ * - If the answer says the receiver holds the start of some files, read its
+ *   `have` list, hash the same bytes here, and answer `resume` with where
+ *   each of those files starts ({@linkcode planResume}).
  * - For each file in manifest order: `data {index, offset, bytes}` chunks,
  *   never more unacknowledged bytes than the receiver's credit, then
  *   `file_end {index, digest}`, the digest chaining the tags of the file's
@@ -20,17 +23,30 @@ import {
   DATA_HEADER_BYTES,
   decodeMessage,
   encodeMessage,
+  type HaveEntry,
   OFFER_PIECE_BYTES,
+  RESUME_PIECE_ENTRIES,
   TransferError,
   type TransferMsg,
 } from "./messages.ts";
 import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
+import { checkHave, pieces, planResume } from "./resume.ts";
 
-/** Progress of a transfer, reported after every chunk. */
+/**
+ * Progress of a transfer, reported after every chunk: bytes moved so far
+ * and in all, not counting what the receiver held already.
+ */
 export interface Progress {
   bytes: number;
   total: number;
+}
+
+/** What the receiver held already, and the sender will not send again. */
+export interface Resumed {
+  /** Files of which held bytes are kept. */
+  files: number;
+  bytes: number;
 }
 
 /** Options for {@linkcode sendFiles}. */
@@ -39,13 +55,17 @@ export interface SendOptions {
   onProgress?: (progress: Progress) => void;
   /** Called once the receiver has accepted the offer. */
   onAccepted?: () => void;
+  /** Called when the receiver holds some of the files already, before sending. */
+  onResume?: (resumed: Resumed) => void;
   signal?: AbortSignal;
 }
 
 /** What a finished send did. */
 export interface SendResult {
   files: number;
+  /** Bytes sent; held bytes the receiver kept are in `resumed`. */
   bytes: number;
+  resumed: number;
 }
 
 /** Credit granted by the receiver, and the wait for more of it. */
@@ -86,7 +106,6 @@ export async function sendFiles(
   options: SendOptions = {},
 ): Promise<SendResult> {
   const { manifest, sources } = scan;
-  const total = manifest.bytes;
   const encoded = encodeManifest(manifest);
   for (let at = 0; at === 0 || at < encoded.length; at += OFFER_PIECE_BYTES) {
     const piece = encoded.subarray(at, at + OFFER_PIECE_BYTES);
@@ -106,6 +125,14 @@ export async function sendFiles(
     );
   }
   options.onAccepted?.();
+  const starts = await resumeFrom(channel, scan, answer.have ?? 0);
+  let resumed = 0;
+  for (const start of starts.values()) resumed += start;
+  if (resumed > 0) {
+    const files = [...starts.values()].filter((start) => start > 0).length;
+    options.onResume?.({ files, bytes: resumed });
+  }
+  const total = manifest.bytes - resumed;
 
   const credit = new Credit();
   credit.grant(answer.window);
@@ -137,7 +164,8 @@ export async function sendFiles(
       // Opened synchronously: an asynchronous open is a round trip to
       // another thread, dear for many small files.
       using file = Deno.openSync(sources[index]!, { read: true });
-      let offset = 0;
+      let offset = starts.get(index) ?? 0;
+      if (offset > 0) file.seekSync(offset, Deno.SeekMode.Start);
       while (offset < entry.size) {
         const want = Math.min(CHUNK_BYTES, entry.size - offset);
         await credit.take(want);
@@ -178,26 +206,80 @@ export async function sendFiles(
     options.signal?.removeEventListener("abort", abort);
   }
   await channel.close();
-  return { files: result?.files ?? manifest.files, bytes: sent };
+  return { files: result?.files ?? manifest.files, bytes: sent, resumed };
+}
+
+/**
+ * Reads the receiver's `have` list of `count` entries, checks it, and
+ * answers `resume`. Returns where each listed file starts.
+ */
+async function resumeFrom(
+  channel: Channel,
+  scan: ScanResult,
+  count: number,
+): Promise<Map<number, number>> {
+  const starts = new Map<number, number>();
+  if (count === 0) return starts;
+  if (count > scan.manifest.files) {
+    throw new TransferError("protocol", `The receiver lists ${count} held files of fewer`);
+  }
+  const have: HaveEntry[] = [];
+  while (have.length < count) {
+    const msg = await receiveMessage(channel);
+    if (msg.type === "error") throw peerError(msg);
+    if (msg.type !== "have" || have.length + msg.entries.length > count) {
+      throw new TransferError("protocol", `Expected ${count - have.length} more held files`);
+    }
+    have.push(...msg.entries);
+  }
+  checkHave(scan.manifest, have);
+  const plan = await planResume(have, scan.sources);
+  for (const piece of pieces(plan, RESUME_PIECE_ENTRIES)) {
+    await channel.send(encodeMessage({ type: "resume", entries: piece }));
+  }
+  for (const { index, offset } of plan) starts.set(index, offset);
+  return starts;
 }
 
 /**
  * Reads the next message; a channel that ends here means the other side
- * left. With `stallMs`, gives up when nothing comes for that long.
+ * left. With `stallMs`, gives up when nothing comes for that long; with
+ * `signal`, when it aborts (`cancelled`).
  */
-export async function receiveMessage(channel: Channel, stallMs?: number): Promise<TransferMsg> {
+export async function receiveMessage(
+  channel: Channel,
+  stallMs?: number,
+  signal?: AbortSignal,
+): Promise<TransferMsg> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const stalled = stallMs === undefined ? undefined : new Promise<never>((_, reject) => {
-    timer = setTimeout(() =>
-      reject(
-        new TransferError(
-          "stalled",
-          `Nothing from the other side for ${stallMs / 1000} s; the connection seems dead`,
-        ),
-      ), stallMs);
+  let onAbort: (() => void) | undefined;
+  const waits: Promise<Uint8Array | null>[] = [channel.receive()];
+  if (stallMs !== undefined) {
+    waits.push(
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() =>
+          reject(
+            new TransferError(
+              "stalled",
+              `Nothing from the other side for ${stallMs / 1000} s; the connection seems dead`,
+            ),
+          ), stallMs);
+      }),
+    );
+  }
+  if (signal) {
+    waits.push(
+      new Promise<never>((_, reject) => {
+        onAbort = () => reject(new TransferError("cancelled", "Cancelled"));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    );
+  }
+  const bytes = await (waits.length === 1 ? waits[0]! : Promise.race(waits)).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   });
-  const bytes = await (stalled ? Promise.race([channel.receive(), stalled]) : channel.receive())
-    .finally(() => clearTimeout(timer));
   if (bytes === null) {
     throw new TransferError("peer_error", "The other side closed the transfer early");
   }

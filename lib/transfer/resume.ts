@@ -1,0 +1,101 @@
+/**
+ * Resuming: what both sides do so that a second transfer of the same files
+ * moves only what the first one did not.
+ *
+ * - A receive that fails for any reason but a bad digest keeps the file it
+ *   was writing as a partial file, parked under a name derived from the
+ *   file's path ({@linkcode partialName}) next to where it goes.
+ * - The next receive of that path claims the partial file by renaming it to
+ *   a name of its own, so two receivers never write one file, and lists in
+ *   `have` how many bytes it holds and their SHA-256. It lists an existing
+ *   file of the offered size the same way, so that files a failed transfer
+ *   finished are not sent again.
+ * - The sender hashes the same bytes of its own file and answers in `resume`
+ *   where it starts: after them if the hashes match, at 0 if not.
+ *
+ * The digest in `file_end` then covers the records of this transfer only;
+ * the held bytes were checked by their hash. See docs/protocol/transfer.md.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
+import type { Manifest } from "./manifest.ts";
+import { type HaveEntry, type ResumeEntry, TransferError } from "./messages.ts";
+
+/** Bytes read at a time while hashing what a side holds. */
+const HASH_READ_BYTES = 1024 * 1024;
+
+/**
+ * The name a partial file is parked under in its target's directory:
+ * `.punch-` and 16 hex digits of SHA-256 over "punch partial v1", a zero
+ * byte and the file's manifest path. Fixed per path, so the next transfer
+ * finds it; hashed, so any path fits in a name.
+ */
+export function partialName(path: string): string {
+  const digest = createHash("sha256").update("punch partial v1\0").update(path).digest("hex");
+  return `.punch-${digest.slice(0, 16)}.partial`;
+}
+
+/**
+ * SHA-256 of the first `bytes` bytes of the file at `path`, or `null` if the
+ * file is shorter. Reads asynchronously, so a long hash does not stop the
+ * event loop (and with it the connection's keepalives).
+ */
+export async function hashPrefix(path: string, bytes: number): Promise<Uint8Array | null> {
+  using file = await Deno.open(path, { read: true });
+  const hash = createHash("sha256");
+  const buffer = new Uint8Array(Math.min(HASH_READ_BYTES, Math.max(bytes, 1)));
+  for (let done = 0; done < bytes;) {
+    const n = await file.read(buffer.subarray(0, Math.min(buffer.length, bytes - done)));
+    if (n === null) return null;
+    hash.update(buffer.subarray(0, n));
+    done += n;
+  }
+  return new Uint8Array(hash.digest());
+}
+
+/**
+ * Checks a receiver's `have` list against the manifest: file entries only,
+ * in increasing order, holding no more than the file's size. Throws
+ * `TransferError("protocol")`; a receiver is a peer, so its list is hostile
+ * input.
+ */
+export function checkHave(manifest: Manifest, have: HaveEntry[]): void {
+  let last = -1;
+  for (const { index, bytes } of have) {
+    const entry = manifest.entries[index];
+    if (index <= last || entry?.kind !== "file" || bytes > entry.size) {
+      throw new TransferError(
+        "protocol",
+        `The receiver claims to hold ${bytes} bytes of entry ${index}, which it cannot`,
+      );
+    }
+    last = index;
+  }
+}
+
+/**
+ * The sender's answer to `have`: for each entry, the held length if the
+ * first bytes of `sources[index]` hash the same, else 0.
+ */
+export async function planResume(
+  have: HaveEntry[],
+  sources: readonly string[],
+): Promise<ResumeEntry[]> {
+  const plan: ResumeEntry[] = [];
+  for (const { index, bytes, sha256 } of have) {
+    const ours = await hashPrefix(sources[index]!, bytes);
+    const same = ours !== null && timingSafeEqual(ours, sha256);
+    plan.push({ index, offset: same ? bytes : 0 });
+  }
+  return plan;
+}
+
+/** Splits a list into pieces of at most `size` items. */
+export function pieces<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let at = 0; at < items.length; at += size) out.push(items.slice(at, at + size));
+  return out;
+}
