@@ -96,9 +96,31 @@ export function describeFailure(error: unknown): Failure {
       : { error: "tampered", exit: EXIT.ERROR, message };
   }
   if (
-    error instanceof Deno.errors.ConnectionRefused || error instanceof Deno.errors.ConnectionReset
+    error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted || error instanceof Deno.errors.BrokenPipe ||
+    SOCKET_ERRORS.has((error as { code?: unknown } | null)?.code as string)
   ) {
-    return { error: "network", exit: EXIT.NETWORK, message };
+    return {
+      error: "network",
+      exit: EXIT.NETWORK,
+      message: `The connection to the other side broke (${message})`,
+    };
   }
   return { error: "error", exit: EXIT.ERROR, message };
 }
+
+/**
+ * `node:net` errors (the direct path's sockets) that mean the connection is
+ * gone: the peer vanished, or the network between went away.
+ */
+const SOCKET_ERRORS = new Set([
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+]);
