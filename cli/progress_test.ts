@@ -75,3 +75,15 @@ Deno.test("humanReporter() draws no bar when stderr is not a terminal", () => {
   reporter.report({ type: "progress", bytes: 1, total: 2 });
   deepEqual(out, []);
 });
+
+Deno.test("humanReporter() says what a resume keeps and what a failure kept", () => {
+  const out: string[] = [];
+  const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: false });
+  reporter.report({ type: "resume", files: 2, bytes: 3 * 1024 * 1024 });
+  reporter.report({ type: "kept", files: 1, bytes: 1024 });
+  deepEqual(out, [
+    "Resuming: 3.0 MiB of 2 files already received; moving the rest\n",
+    "Kept 1.0 KiB of 1 unfinished file (hidden beside it as .punch-….partial); " +
+    "receive the same files into the same directory again to resume\n",
+  ]);
+});

@@ -154,6 +154,12 @@ export async function receive(
         started();
         return yes;
       },
+      onCheck: ({ files, bytes }) =>
+        reporter.report({
+          type: "waiting",
+          message: `Checking ${formatBytes(bytes)} of ${files} file(s) already here ` +
+            `against the sender's`,
+        }),
       onResume: (r) => reporter.report({ type: "resume", ...r }),
       onKept: (k) => reporter.report({ type: "kept", ...k }),
       onProgress: (p) => reporter.report({ type: "progress", ...p }),

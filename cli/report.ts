@@ -119,8 +119,10 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
         case "kept":
           return line(
             `Kept ${formatBytes(event.bytes)} of ${event.files} unfinished ` +
-              `file${event.files === 1 ? "" : "s"}; receive the same files into the same ` +
-              `directory again to resume`,
+              `file${event.files === 1 ? "" : "s"} (hidden beside ${
+                event.files === 1 ? "it" : "each"
+              } as .punch-….partial); receive the same files into the same directory again ` +
+              `to resume`,
           );
         case "progress":
           if (!terminal) return;

@@ -16,6 +16,7 @@ import {
   runTransfer,
 } from "./direct.ts";
 import { UsageError } from "./errors.ts";
+import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
 import { configuredServer, SERVER_ENV, startEmbedded } from "./server.ts";
 
@@ -100,6 +101,12 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
           started();
           reporter.report({ type: "waiting", message: "Accepted; sending" });
         },
+        onCheck: ({ files, bytes }) =>
+          reporter.report({
+            type: "waiting",
+            message: `The receiver holds ${formatBytes(bytes)} of ${files} file(s) already; ` +
+              `checking them against these`,
+          }),
         onResume: (r) => reporter.report({ type: "resume", ...r }),
         onProgress: (p) => reporter.report({ type: "progress", ...p }),
         signal,

@@ -6,7 +6,7 @@
  *   asking the user, so a refusal costs nothing.
  * - Once accepted, claim the partial files an earlier transfer left and
  *   hash them and any existing file of the offered size
- *   ({@linkcode gatherHeld}); `answer {accept, window, have}`, the `have`
+ *   ({@linkcode claimHeld}); `answer {accept, window, have}`, the `have`
  *   list, and wait for the sender's `resume` (see resume.ts).
  * - Write each file to a temporary name in its final directory (or on after
  *   the bytes a partial file holds), granting `credit` once a quarter
@@ -60,6 +60,8 @@ export interface ReceiveOptions {
    */
   confirm?: (manifest: Manifest) => boolean | Promise<boolean>;
   onProgress?: (progress: Progress) => void;
+  /** Called before hashing what the receiver holds of the offered files. */
+  onCheck?: (held: Resumed) => void;
   /** Called when held bytes are kept, before any data arrives. */
   onResume?: (resumed: Resumed) => void;
   /** Called when a failed receive keeps partial files for the next one. */
@@ -108,6 +110,7 @@ interface Sink {
  */
 interface Held {
   index: number;
+  target: string;
   temp: string | null;
   parked: string;
   bytes: number;
@@ -187,15 +190,11 @@ function tempIn(dir: string): string {
 /**
  * What the receiver holds of the offered files: for each file, an existing
  * target of the offered size, else a partial file parked by an earlier
- * transfer, which it claims by renaming it to a name of its own. Hashes the
- * held bytes. A partial file longer than the offered file is removed.
- * Fills `held` as it goes, so that a failure half-way parks what it claimed.
+ * transfer, which it claims by renaming it to a name of its own. A partial
+ * file longer than the offered file is removed. Fills `held` as it goes, so
+ * that a failure half-way parks what it claimed; the caller hashes.
  */
-async function gatherHeld(
-  root: string,
-  manifest: Manifest,
-  held: Map<number, Held>,
-): Promise<void> {
+function claimHeld(root: string, manifest: Manifest, held: Map<number, Held>): void {
   for (const [index, entry] of manifest.entries.entries()) {
     if (entry.kind !== "file") continue;
     const target = resolveInside(root, entry.path);
@@ -220,10 +219,7 @@ async function gatherHeld(
         continue;
       }
     }
-    // Records the claim before hashing, so that a failure parks it again.
-    const item: Held = { index, temp, parked, bytes, sha256: new Uint8Array(32) };
-    held.set(index, item);
-    item.sha256 = (await hashPrefix(temp ?? target, bytes)) ?? item.sha256;
+    held.set(index, { index, target, temp, parked, bytes, sha256: new Uint8Array(32) });
   }
 }
 
@@ -386,7 +382,14 @@ export async function receiveFiles(
     }
   };
   try {
-    await gatherHeld(root, manifest, held);
+    claimHeld(root, manifest, held);
+    let heldBytes = 0;
+    for (const item of held.values()) heldBytes += item.bytes;
+    if (heldBytes > 0) options.onCheck?.({ files: held.size, bytes: heldBytes });
+    for (const item of held.values()) {
+      if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
+      item.sha256 = (await hashPrefix(item.temp ?? item.target, item.bytes)) ?? item.sha256;
+    }
     await channel.send(
       encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
     );

@@ -73,10 +73,12 @@ Deno.test("a failed receive parks its partial file, and the next one sends only 
 
     const [a2, b2] = channels();
     const resumes: Resumed[] = [];
+    const checks: Resumed[] = [];
     const [sent, received] = await Promise.all([
-      sendFiles(a2, scan, { onResume: (r) => resumes.push(r) }),
-      receiveFiles(b2, { out, onResume: (r) => resumes.push(r) }),
+      sendFiles(a2, scan, { onCheck: (c) => checks.push(c), onResume: (r) => resumes.push(r) }),
+      receiveFiles(b2, { out, onCheck: (c) => checks.push(c), onResume: (r) => resumes.push(r) }),
     ]);
+    deepEqual(checks, [{ files: 1, bytes: 2 * MiB }, { files: 1, bytes: 2 * MiB }]);
     deepEqual(sent, { files: 1, bytes: data.length - 2 * MiB, resumed: 2 * MiB });
     equal(received.bytes, data.length - 2 * MiB);
     equal(received.resumed, 2 * MiB);

@@ -55,6 +55,8 @@ export interface SendOptions {
   onProgress?: (progress: Progress) => void;
   /** Called once the receiver has accepted the offer. */
   onAccepted?: () => void;
+  /** Called before hashing what the receiver says it holds. */
+  onCheck?: (held: Resumed) => void;
   /** Called when the receiver holds some of the files already, before sending. */
   onResume?: (resumed: Resumed) => void;
   signal?: AbortSignal;
@@ -125,7 +127,7 @@ export async function sendFiles(
     );
   }
   options.onAccepted?.();
-  const starts = await resumeFrom(channel, scan, answer.have ?? 0);
+  const starts = await resumeFrom(channel, scan, answer.have ?? 0, options.onCheck);
   let resumed = 0;
   for (const start of starts.values()) resumed += start;
   if (resumed > 0) {
@@ -217,6 +219,7 @@ async function resumeFrom(
   channel: Channel,
   scan: ScanResult,
   count: number,
+  onCheck?: (held: Resumed) => void,
 ): Promise<Map<number, number>> {
   const starts = new Map<number, number>();
   if (count === 0) return starts;
@@ -233,6 +236,8 @@ async function resumeFrom(
     have.push(...msg.entries);
   }
   checkHave(scan.manifest, have);
+  const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
+  if (bytes > 0) onCheck?.({ files: have.length, bytes });
   const plan = await planResume(have, scan.sources);
   for (const piece of pieces(plan, RESUME_PIECE_ENTRIES)) {
     await channel.send(encodeMessage({ type: "resume", entries: piece }));
