@@ -83,9 +83,11 @@ export function checkHave(manifest: Manifest, have: HaveEntry[]): void {
 export async function planResume(
   have: HaveEntry[],
   sources: readonly string[],
+  signal?: AbortSignal,
 ): Promise<ResumeEntry[]> {
   const plan: ResumeEntry[] = [];
   for (const { index, bytes, sha256 } of have) {
+    if (signal?.aborted) throw new TransferError("cancelled", "Cancelled");
     const ours = await hashPrefix(sources[index]!, bytes);
     const same = ours !== null && timingSafeEqual(ours, sha256);
     plan.push({ index, offset: same ? bytes : 0 });

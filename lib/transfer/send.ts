@@ -127,7 +127,13 @@ export async function sendFiles(
     );
   }
   options.onAccepted?.();
-  const starts = await resumeFrom(channel, scan, answer.have ?? 0, options.onCheck);
+  let starts: Map<number, number>;
+  try {
+    starts = await resumeFrom(channel, scan, answer.have ?? 0, options);
+  } catch (error) {
+    await tell(channel, error);
+    throw error;
+  }
   let resumed = 0;
   for (const start of starts.values()) resumed += start;
   if (resumed > 0) {
@@ -198,17 +204,22 @@ export async function sendFiles(
     await pending;
     await listener;
   } catch (error) {
-    await channel.send(encodeMessage({
-      type: "error",
-      error: error instanceof TransferError ? error.code : "io",
-      message: error instanceof Error ? error.message : String(error),
-    })).catch(() => {});
+    await tell(channel, error);
     throw error;
   } finally {
     options.signal?.removeEventListener("abort", abort);
   }
   await channel.close();
   return { files: result?.files ?? manifest.files, bytes: sent, resumed };
+}
+
+/** Tells the receiver why the send stops, if the channel still works. */
+async function tell(channel: Channel, error: unknown): Promise<void> {
+  await channel.send(encodeMessage({
+    type: "error",
+    error: error instanceof TransferError ? error.code : "io",
+    message: error instanceof Error ? error.message : String(error),
+  })).catch(() => {});
 }
 
 /**
@@ -219,12 +230,15 @@ async function resumeFrom(
   channel: Channel,
   scan: ScanResult,
   count: number,
-  onCheck?: (held: Resumed) => void,
+  options: SendOptions,
 ): Promise<Map<number, number>> {
   const starts = new Map<number, number>();
   if (count === 0) return starts;
   if (count > scan.manifest.files) {
-    throw new TransferError("protocol", `The receiver lists ${count} held files of fewer`);
+    throw new TransferError(
+      "protocol",
+      `The receiver lists ${count} held files of the ${scan.manifest.files} offered`,
+    );
   }
   const have: HaveEntry[] = [];
   while (have.length < count) {
@@ -237,8 +251,8 @@ async function resumeFrom(
   }
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
-  if (bytes > 0) onCheck?.({ files: have.length, bytes });
-  const plan = await planResume(have, scan.sources);
+  if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
+  const plan = await planResume(have, scan.sources, options.signal);
   for (const piece of pieces(plan, RESUME_PIECE_ENTRIES)) {
     await channel.send(encodeMessage({ type: "resume", entries: piece }));
   }
