@@ -12,10 +12,12 @@
  * 0x06 done      (empty) the sender has sent every file
  * 0x07 result    JSON {"ok":true,"files":N,"bytes":N}
  * 0x08 error     JSON {"error":"code","message":"…"}
- * 0x09 have      (u32 file index | u64 bytes | 32-byte SHA-256 of them)…
- *                the start of files the receiver holds already (R→S)
- * 0x0a resume    (u32 file index | u64 offset)… where the sender starts
- *                each file the receiver listed in `have` (S→R)
+ * 0x09 have      (u32 file index | u64 bytes)… how much of each file the
+ *                receiver holds already (R→S)
+ * 0x0a check     (u32 file index | 32-byte SHA-256)… the sender's hash of
+ *                as many bytes of each listed file (S→R)
+ * 0x0b resume    (u32 file index | u64 offset)… where the sender starts each
+ *                listed file: after the held bytes if they match, else 0 (R→S)
  * ```
  *
  * @module
@@ -30,16 +32,17 @@ export const OFFER_PIECE_BYTES = 1024 * 1024;
 export const DATA_HEADER_BYTES = 13;
 
 /**
- * Most entries in one `have` or `resume` message: 16384 `have` entries of 44
- * bytes fill 704 KiB, inside one 1 MiB record. More go in further messages.
+ * Most entries in one `have`, `check` or `resume` message: 16384 `check`
+ * entries of 36 bytes fill 576 KiB, inside one 1 MiB record. More go in
+ * further messages.
  */
 export const RESUME_PIECE_ENTRIES = 16384;
 
-/** Bytes of one `have` entry: u32 index, u64 bytes, SHA-256. */
-export const HAVE_ENTRY_BYTES = 44;
+/** Bytes of one `have` or `resume` entry: u32 index, u64 bytes or offset. */
+export const SPAN_ENTRY_BYTES = 12;
 
-/** Bytes of one `resume` entry: u32 index, u64 offset. */
-export const RESUME_ENTRY_BYTES = 12;
+/** Bytes of one `check` entry: u32 index, SHA-256. */
+export const CHECK_ENTRY_BYTES = 36;
 
 /** Message type bytes. */
 export const MSG = Object.freeze({
@@ -52,7 +55,8 @@ export const MSG = Object.freeze({
   RESULT: 0x07,
   ERROR: 0x08,
   HAVE: 0x09,
-  RESUME: 0x0a,
+  CHECK: 0x0a,
+  RESUME: 0x0b,
 });
 
 /** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
@@ -79,14 +83,19 @@ export class TransferError extends Error {
   }
 }
 
-/** The first `bytes` bytes of a file the receiver holds, and their SHA-256. */
+/** How many bytes from the start of a file the receiver holds. */
 export interface HaveEntry {
   index: number;
   bytes: number;
+}
+
+/** The sender's SHA-256 of as many bytes of its file as the receiver holds. */
+export interface CheckEntry {
+  index: number;
   sha256: Uint8Array;
 }
 
-/** Where the sender starts a file the receiver listed: its held bytes, or 0. */
+/** Where the sender starts a listed file: after the held bytes, or at 0. */
 export interface ResumeEntry {
   index: number;
   offset: number;
@@ -104,6 +113,7 @@ export type TransferMsg =
   | { type: "result"; files: number; bytes: number }
   | { type: "error"; error: string; message: string }
   | { type: "have"; entries: HaveEntry[] }
+  | { type: "check"; entries: CheckEntry[] }
   | { type: "resume"; entries: ResumeEntry[] };
 
 const encoder = new TextEncoder();
@@ -172,33 +182,52 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
         MSG.ERROR,
         encoder.encode(JSON.stringify({ error: msg.error, message: msg.message.slice(0, 1000) })),
       );
-    case "have": {
-      const out = new Uint8Array(1 + HAVE_ENTRY_BYTES * msg.entries.length);
+    case "have":
+    case "resume":
+      return encodeSpans(
+        msg.type === "have" ? MSG.HAVE : MSG.RESUME,
+        msg.type === "have"
+          ? msg.entries.map((e) => [e.index, e.bytes])
+          : msg.entries.map((e) => [e.index, e.offset]),
+      );
+    case "check": {
+      const out = new Uint8Array(1 + CHECK_ENTRY_BYTES * msg.entries.length);
       const view = new DataView(out.buffer);
-      out[0] = MSG.HAVE;
+      out[0] = MSG.CHECK;
       msg.entries.forEach((entry, i) => {
-        const at = 1 + HAVE_ENTRY_BYTES * i;
+        const at = 1 + CHECK_ENTRY_BYTES * i;
         view.setUint32(at, entry.index);
-        view.setBigUint64(at + 4, BigInt(entry.bytes));
-        out.set(entry.sha256, at + 12);
-      });
-      return out;
-    }
-    case "resume": {
-      const out = new Uint8Array(1 + RESUME_ENTRY_BYTES * msg.entries.length);
-      const view = new DataView(out.buffer);
-      out[0] = MSG.RESUME;
-      msg.entries.forEach((entry, i) => {
-        const at = 1 + RESUME_ENTRY_BYTES * i;
-        view.setUint32(at, entry.index);
-        view.setBigUint64(at + 4, BigInt(entry.offset));
+        out.set(entry.sha256, at + 4);
       });
       return out;
     }
   }
 }
 
-/** Checks that a `have` or `resume` body holds 1 to RESUME_PIECE_ENTRIES whole entries. */
+/** A `have` or `resume` message: `u32 index | u64 number` per entry. */
+function encodeSpans(type: number, entries: [number, number][]): Uint8Array {
+  const out = new Uint8Array(1 + SPAN_ENTRY_BYTES * entries.length);
+  const view = new DataView(out.buffer);
+  out[0] = type;
+  entries.forEach(([index, number], i) => {
+    const at = 1 + SPAN_ENTRY_BYTES * i;
+    view.setUint32(at, index);
+    view.setBigUint64(at + 4, BigInt(number));
+  });
+  return out;
+}
+
+/** Decodes the entries of a `have` or `resume` message. */
+function decodeSpans(bytes: Uint8Array, view: DataView, name: string): [number, number][] {
+  const entries: [number, number][] = [];
+  for (let i = 0, n = entryCount(bytes, SPAN_ENTRY_BYTES, name); i < n; i++) {
+    const at = 1 + SPAN_ENTRY_BYTES * i;
+    entries.push([view.getUint32(at), safeNumber(view.getBigUint64(at + 4), `${name} bytes`)]);
+  }
+  return entries;
+}
+
+/** Checks that a `have`, `check` or `resume` body holds 1 to RESUME_PIECE_ENTRIES whole entries. */
 function entryCount(bytes: Uint8Array, size: number, name: string): number {
   const body = bytes.length - 1;
   const count = body / size;
@@ -280,29 +309,24 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
         message: String(body.message ?? "").slice(0, 1000),
       };
     }
-    case MSG.HAVE: {
-      const entries: HaveEntry[] = [];
-      for (let i = 0, n = entryCount(bytes, HAVE_ENTRY_BYTES, "have"); i < n; i++) {
-        const at = 1 + HAVE_ENTRY_BYTES * i;
-        entries.push({
-          index: view.getUint32(at),
-          bytes: safeNumber(view.getBigUint64(at + 4), "held bytes"),
-          sha256: bytes.slice(at + 12, at + HAVE_ENTRY_BYTES),
-        });
+    case MSG.HAVE:
+      return {
+        type: "have",
+        entries: decodeSpans(bytes, view, "have").map(([index, bytes]) => ({ index, bytes })),
+      };
+    case MSG.CHECK: {
+      const entries: CheckEntry[] = [];
+      for (let i = 0, n = entryCount(bytes, CHECK_ENTRY_BYTES, "check"); i < n; i++) {
+        const at = 1 + CHECK_ENTRY_BYTES * i;
+        entries.push({ index: view.getUint32(at), sha256: bytes.slice(at + 4, at + 36) });
       }
-      return { type: "have", entries };
+      return { type: "check", entries };
     }
-    case MSG.RESUME: {
-      const entries: ResumeEntry[] = [];
-      for (let i = 0, n = entryCount(bytes, RESUME_ENTRY_BYTES, "resume"); i < n; i++) {
-        const at = 1 + RESUME_ENTRY_BYTES * i;
-        entries.push({
-          index: view.getUint32(at),
-          offset: safeNumber(view.getBigUint64(at + 4), "resume offset"),
-        });
-      }
-      return { type: "resume", entries };
-    }
+    case MSG.RESUME:
+      return {
+        type: "resume",
+        entries: decodeSpans(bytes, view, "resume").map(([index, offset]) => ({ index, offset })),
+      };
     default:
       return protocol(`unknown type 0x${bytes[0]!.toString(16).padStart(2, "0")}`);
   }

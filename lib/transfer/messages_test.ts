@@ -32,20 +32,24 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
   ],
   [
     "have",
+    { type: "have", entries: [{ index: 1, bytes: 2097152 }, { index: 3, bytes: 0 }] },
+    "09" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
+  ],
+  [
+    "check",
     {
-      type: "have",
+      type: "check",
       entries: [
-        { index: 1, bytes: 2097152, sha256: new Uint8Array(32).fill(0xcd) },
-        { index: 3, bytes: 0, sha256: new Uint8Array(32).fill(0xef) },
+        { index: 1, sha256: new Uint8Array(32).fill(0xcd) },
+        { index: 3, sha256: new Uint8Array(32).fill(0xef) },
       ],
     },
-    "09" + "00000001" + "0000000000200000" + "cd".repeat(32) +
-    "00000003" + "0000000000000000" + "ef".repeat(32),
+    "0a" + "00000001" + "cd".repeat(32) + "00000003" + "ef".repeat(32),
   ],
   [
     "resume",
     { type: "resume", entries: [{ index: 1, offset: 2097152 }, { index: 3, offset: 0 }] },
-    "0a" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
+    "0b" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
   ],
 ];
 
@@ -84,11 +88,12 @@ Deno.test("decodeMessage() rejects garbage with a protocol error", () => {
       Uint8Array.of(0x02, 0x7b),
       Uint8Array.of(0x05, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
       Uint8Array.of(0x09),
-      new Uint8Array(44).fill(0x09, 0, 1), // a have entry one byte short
+      new Uint8Array(12).fill(0x09, 0, 1), // a have entry one byte short
       Uint8Array.of(0x0a),
-      Uint8Array.of(0x0a, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), // a resume entry one byte short
+      new Uint8Array(36).fill(0x0a, 0, 1), // a check entry one byte short
+      Uint8Array.of(0x0b, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), // a resume entry one byte short
       new TextEncoder().encode('\x02{"accept":true,"window":1,"have":-1}'),
-      new Uint8Array(1 + 12 * 16385).fill(0x0a, 0, 1), // more resume entries than a piece holds
+      new Uint8Array(1 + 12 * 16385).fill(0x0b, 0, 1), // more resume entries than a piece holds
     ]
   ) {
     throws(() => decodeMessage(bad), (e) => e instanceof TransferError && e.code === "protocol");

@@ -4,10 +4,11 @@
  * Protocol flow:
  * - Wait for `offer`; check every path and every existing target before
  *   asking the user, so a refusal costs nothing.
- * - Once accepted, claim the partial files an earlier transfer left and
- *   hash them and any existing file of the offered size
- *   ({@linkcode claimHeld}); `answer {accept, window, have}`, the `have`
- *   list, and wait for the sender's `resume` (see resume.ts).
+ * - Once accepted, claim the partial files an earlier transfer left, and
+ *   list them and any existing file of the offered size
+ *   ({@linkcode claimHeld}): `answer {accept, window, have}` and the `have`
+ *   list. Hash their bytes, compare with the sender's `check`, and answer
+ *   `resume`: where the sender starts each (see resume.ts).
  * - Write each file to a temporary name in its final directory (or on after
  *   the bytes a partial file holds), granting `credit` once a quarter
  *   window is on disk (or at a file's end after a second without a grant).
@@ -114,7 +115,8 @@ interface Held {
   temp: string | null;
   parked: string;
   bytes: number;
-  sha256: Uint8Array;
+  /** SHA-256 of the held bytes; `null` until hashed, or if the file shrank meanwhile. */
+  sha256: Uint8Array | null;
   offset?: number;
 }
 
@@ -219,12 +221,15 @@ function claimHeld(root: string, manifest: Manifest, held: Map<number, Held>): v
         continue;
       }
     }
-    held.set(index, { index, target, temp, parked, bytes, sha256: new Uint8Array(32) });
+    held.set(index, { index, target, temp, parked, bytes, sha256: null });
   }
 }
 
-/** Reads the sender's `resume` entries for every held file and records them. */
-async function readResume(
+/**
+ * Reads the sender's `check` entries for every held file and decides where
+ * each starts: after the held bytes if their hashes are equal, else at 0.
+ */
+async function readCheck(
   channel: Channel,
   held: Map<number, Held>,
   signal?: AbortSignal,
@@ -235,18 +240,19 @@ async function readResume(
     if (msg.type === "error") {
       throw new TransferError("peer_error", `The sender stopped: ${msg.message} (${msg.error})`);
     }
-    if (msg.type !== "resume" || at + msg.entries.length > order.length) {
-      throw new TransferError("protocol", `Expected resume for ${order.length - at} held files`);
+    if (msg.type !== "check" || at + msg.entries.length > order.length) {
+      throw new TransferError("protocol", `Expected check for ${order.length - at} held files`);
     }
-    for (const { index, offset } of msg.entries) {
+    for (const { index, sha256 } of msg.entries) {
       const item = order[at++]!;
-      if (index !== item.index || (offset !== 0 && offset !== item.bytes)) {
+      if (index !== item.index) {
         throw new TransferError(
           "protocol",
-          `The sender would resume entry ${index} at ${offset}, not at 0 or ${item.bytes}`,
+          `The sender checks entry ${index} where the receiver listed ${item.index}`,
         );
       }
-      item.offset = offset;
+      const same = item.sha256 !== null && timingSafeEqual(item.sha256, sha256);
+      item.offset = same ? item.bytes : 0;
     }
   }
 }
@@ -383,25 +389,22 @@ export async function receiveFiles(
   };
   try {
     claimHeld(root, manifest, held);
+    await channel.send(
+      encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
+    );
+    const have: HaveEntry[] = [...held.values()].map(({ index, bytes }) => ({ index, bytes }));
+    for (const piece of pieces(have, RESUME_PIECE_ENTRIES)) {
+      await channel.send(encodeMessage({ type: "have", entries: piece }));
+    }
+    // Hashed while the sender hashes the same bytes of its files.
     let heldBytes = 0;
     for (const item of held.values()) heldBytes += item.bytes;
     if (heldBytes > 0) options.onCheck?.({ files: held.size, bytes: heldBytes });
     for (const item of held.values()) {
       if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
-      item.sha256 = (await hashPrefix(item.temp ?? item.target, item.bytes)) ?? item.sha256;
+      item.sha256 = await hashPrefix(item.temp ?? item.target, item.bytes);
     }
-    await channel.send(
-      encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
-    );
-    const have: HaveEntry[] = [...held.values()].map(({ index, bytes, sha256 }) => ({
-      index,
-      bytes,
-      sha256,
-    }));
-    for (const piece of pieces(have, RESUME_PIECE_ENTRIES)) {
-      await channel.send(encodeMessage({ type: "have", entries: piece }));
-    }
-    await readResume(channel, held, options.signal);
+    await readCheck(channel, held, options.signal);
     let resumedFiles = 0;
     for (const item of held.values()) {
       if (item.offset === item.bytes) {
@@ -411,6 +414,10 @@ export async function receiveFiles(
         // An existing file of the same size with other bytes.
         throw exists(entries[item.index]!.path, root);
       }
+    }
+    const resume = [...held.values()].map(({ index, offset }) => ({ index, offset: offset! }));
+    for (const piece of pieces(resume, RESUME_PIECE_ENTRIES)) {
+      await channel.send(encodeMessage({ type: "resume", entries: piece }));
     }
     if (resumed > 0) options.onResume?.({ files: resumedFiles, bytes: resumed });
     const total = manifest.bytes - resumed;

@@ -7,11 +7,18 @@
  *   file's path ({@linkcode partialName}) next to where it goes.
  * - The next receive of that path claims the partial file by renaming it to
  *   a name of its own, so two receivers never write one file, and lists in
- *   `have` how many bytes it holds and their SHA-256. It lists an existing
- *   file of the offered size the same way, so that files a failed transfer
- *   finished are not sent again.
- * - The sender hashes the same bytes of its own file and answers in `resume`
- *   where it starts: after them if the hashes match, at 0 if not.
+ *   `have` how many bytes it holds. It lists an existing file of the offered
+ *   size the same way, so that files a failed transfer finished are not
+ *   sent again.
+ * - The sender answers in `check` with SHA-256 of as many bytes of its own
+ *   file; the receiver compares with its own bytes and says in `resume`
+ *   where the sender starts: after them if they match, at 0 if not.
+ *
+ * Hashes go from the sender to the receiver only. The sender's bytes are
+ * the receiver's to have anyway; the receiver's existing files are not the
+ * sender's, and a hash of one would let a hostile sender test guesses of
+ * its content offline. What a sender learns is one bit per file per
+ * transfer the user accepted: whether the file equals its own.
  *
  * The digest in `file_end` then covers the records of this transfer only;
  * the held bytes were checked by their hash. See docs/protocol/transfer.md.
@@ -20,9 +27,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Manifest } from "./manifest.ts";
-import { type HaveEntry, type ResumeEntry, TransferError } from "./messages.ts";
+import { type CheckEntry, type HaveEntry, type ResumeEntry, TransferError } from "./messages.ts";
 
 /** Bytes read at a time while hashing what a side holds. */
 const HASH_READ_BYTES = 1024 * 1024;
@@ -77,22 +83,40 @@ export function checkHave(manifest: Manifest, have: HaveEntry[]): void {
 }
 
 /**
- * The sender's answer to `have`: for each entry, the held length if the
- * first bytes of `sources[index]` hash the same, else 0.
+ * The sender's answer to `have`: for each entry, SHA-256 of as many bytes
+ * from the start of `sources[index]`, or 32 zero bytes if its file is now
+ * shorter (which no SHA-256 equals).
  */
-export async function planResume(
+export async function hashHeld(
   have: HaveEntry[],
   sources: readonly string[],
   signal?: AbortSignal,
-): Promise<ResumeEntry[]> {
-  const plan: ResumeEntry[] = [];
-  for (const { index, bytes, sha256 } of have) {
+): Promise<CheckEntry[]> {
+  const check: CheckEntry[] = [];
+  for (const { index, bytes } of have) {
     if (signal?.aborted) throw new TransferError("cancelled", "Cancelled");
-    const ours = await hashPrefix(sources[index]!, bytes);
-    const same = ours !== null && timingSafeEqual(ours, sha256);
-    plan.push({ index, offset: same ? bytes : 0 });
+    check.push({ index, sha256: (await hashPrefix(sources[index]!, bytes)) ?? new Uint8Array(32) });
   }
-  return plan;
+  return check;
+}
+
+/**
+ * Checks the receiver's `resume` against its `have`: the same files in the
+ * same order, each at 0 or after the held bytes. Returns where each starts.
+ */
+export function checkResume(have: HaveEntry[], resume: ResumeEntry[]): Map<number, number> {
+  const starts = new Map<number, number>();
+  resume.forEach(({ index, offset }, i) => {
+    const held = have[i];
+    if (held?.index !== index || (offset !== 0 && offset !== held.bytes)) {
+      throw new TransferError(
+        "protocol",
+        `The receiver would resume entry ${index} at ${offset}, not at 0 or what it holds`,
+      );
+    }
+    starts.set(index, offset);
+  });
+  return starts;
 }
 
 /** Splits a list into pieces of at most `size` items. */

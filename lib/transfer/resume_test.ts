@@ -2,7 +2,13 @@ import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { scanPaths } from "./manifest.ts";
-import { decodeMessage, encodeMessage, type HaveEntry, TransferError } from "./messages.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  type HaveEntry,
+  type ResumeEntry,
+  TransferError,
+} from "./messages.ts";
 import { receiveFiles } from "./receive.ts";
 import { hashPrefix, partialName } from "./resume.ts";
 import { receiveMessage, type Resumed, sendFiles } from "./send.ts";
@@ -158,38 +164,44 @@ Deno.test("an existing file of the same size with other bytes is refused before 
   });
 });
 
-/** A receiver that accepts and sends `have` as given; resolves with the sender's answer. */
+/**
+ * A receiver that accepts, sends `have` as given (announcing `count`
+ * entries), and answers the sender's `check` with `resume`.
+ */
 async function hostileReceiver(
   channel: Awaited<ReturnType<typeof channels>>[1],
   have: HaveEntry[],
   count = have.length,
+  resume: ResumeEntry[] = [],
 ): Promise<void> {
   await receiveMessage(channel);
   await channel.send(encodeMessage({ type: "answer", accept: true, window: MiB, have: count }));
-  if (have.length > 0) await channel.send(encodeMessage({ type: "have", entries: have }));
+  if (have.length === 0) return;
+  await channel.send(encodeMessage({ type: "have", entries: have }));
+  if (resume.length === 0) return;
+  const check = await receiveMessage(channel);
+  equal(check.type, "check");
+  await channel.send(encodeMessage({ type: "resume", entries: resume }));
 }
 
-Deno.test("sendFiles() refuses a have list that does not fit the manifest", async () => {
+Deno.test("sendFiles() refuses a have list or a resume that does not fit the manifest", async () => {
   await withDirs(async (src) => {
     await Deno.mkdir(join(src, "d"));
     await Deno.writeTextFile(join(src, "d", "a"), "aaaa");
     await Deno.writeTextFile(join(src, "d", "b"), "bbbb");
     const scan = await scanPaths([join(src, "d")]); // 0: d, 1: d/a, 2: d/b
-    const hash = new Uint8Array(32);
-    const cases: [string, HaveEntry[], number?][] = [
-      ["more bytes than the file", [{ index: 1, bytes: 5, sha256: hash }]],
-      ["a directory", [{ index: 0, bytes: 0, sha256: hash }]],
-      ["no such entry", [{ index: 9, bytes: 0, sha256: hash }]],
-      ["out of order", [{ index: 2, bytes: 1, sha256: hash }, {
-        index: 1,
-        bytes: 1,
-        sha256: hash,
-      }]],
+    const cases: [string, HaveEntry[], number?, ResumeEntry[]?][] = [
+      ["more bytes than the file", [{ index: 1, bytes: 5 }]],
+      ["a directory", [{ index: 0, bytes: 0 }]],
+      ["no such entry", [{ index: 9, bytes: 0 }]],
+      ["out of order", [{ index: 2, bytes: 1 }, { index: 1, bytes: 1 }]],
       ["more held files than files", [], 3],
+      ["a resume offset between", [{ index: 1, bytes: 2 }], 1, [{ index: 1, offset: 1 }]],
+      ["a resume of another file", [{ index: 1, bytes: 2 }], 1, [{ index: 2, offset: 0 }]],
     ];
-    for (const [name, have, count] of cases) {
+    for (const [name, have, count, resume] of cases) {
       const [a, b] = channels();
-      const attack = hostileReceiver(b, have, count);
+      const attack = hostileReceiver(b, have, count, resume);
       await rejects(
         sendFiles(a, scan),
         (e) => e instanceof TransferError && e.code === "protocol",
@@ -201,7 +213,7 @@ Deno.test("sendFiles() refuses a have list that does not fit the manifest", asyn
   });
 });
 
-Deno.test("receiveFiles() refuses a resume offset other than 0 or the held bytes, and parks the partial file again", async () => {
+Deno.test("receiveFiles() sends no hash, refuses a check for another file, and parks the partial file again", async () => {
   await withDirs(async (_, out) => {
     const held = random(1000);
     await Deno.writeFile(join(out, partialName("f")), held);
@@ -218,8 +230,8 @@ Deno.test("receiveFiles() refuses a resume offset other than 0 or the held bytes
       const answer = decodeMessage((await a.receive())!);
       deepEqual(answer, { type: "answer", accept: true, window: 8 * MiB, have: 1 });
       const have = decodeMessage((await a.receive())!);
-      deepEqual(have, { type: "have", entries: [{ index: 0, bytes: 1000, sha256: sha256(held) }] });
-      await a.send(encodeMessage({ type: "resume", entries: [{ index: 0, offset: 500 }] }));
+      deepEqual(have, { type: "have", entries: [{ index: 0, bytes: 1000 }] });
+      await a.send(encodeMessage({ type: "check", entries: [{ index: 1, sha256: sha256(held) }] }));
     })();
     const kept: Resumed[] = [];
     await rejects(

@@ -4,8 +4,8 @@
  * Protocol flow:
  * - `offer {manifest}`; the receiver answers `answer {accept, window}`.
  * - If the answer says the receiver holds the start of some files, read its
- *   `have` list, hash the same bytes here, and answer `resume` with where
- *   each of those files starts ({@linkcode planResume}).
+ *   `have` list, send `check` with SHA-256 of as many bytes of each file
+ *   here ({@linkcode hashHeld}), and read `resume`: where each starts.
  * - For each file in manifest order: `data {index, offset, bytes}` chunks,
  *   never more unacknowledged bytes than the receiver's credit, then
  *   `file_end {index, digest}`, the digest chaining the tags of the file's
@@ -26,12 +26,13 @@ import {
   type HaveEntry,
   OFFER_PIECE_BYTES,
   RESUME_PIECE_ENTRIES,
+  type ResumeEntry,
   TransferError,
   type TransferMsg,
 } from "./messages.ts";
 import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
-import { checkHave, pieces, planResume } from "./resume.ts";
+import { checkHave, checkResume, hashHeld, pieces } from "./resume.ts";
 
 /**
  * Progress of a transfer, reported after every chunk: bytes moved so far
@@ -223,8 +224,8 @@ async function tell(channel: Channel, error: unknown): Promise<void> {
 }
 
 /**
- * Reads the receiver's `have` list of `count` entries, checks it, and
- * answers `resume`. Returns where each listed file starts.
+ * Reads the receiver's `have` list of `count` entries, checks it, answers
+ * `check`, and reads `resume`. Returns where each listed file starts.
  */
 async function resumeFrom(
   channel: Channel,
@@ -232,8 +233,7 @@ async function resumeFrom(
   count: number,
   options: SendOptions,
 ): Promise<Map<number, number>> {
-  const starts = new Map<number, number>();
-  if (count === 0) return starts;
+  if (count === 0) return new Map();
   if (count > scan.manifest.files) {
     throw new TransferError(
       "protocol",
@@ -242,7 +242,7 @@ async function resumeFrom(
   }
   const have: HaveEntry[] = [];
   while (have.length < count) {
-    const msg = await receiveMessage(channel);
+    const msg = await receiveMessage(channel, undefined, options.signal);
     if (msg.type === "error") throw peerError(msg);
     if (msg.type !== "have" || have.length + msg.entries.length > count) {
       throw new TransferError("protocol", `Expected ${count - have.length} more held files`);
@@ -252,12 +252,20 @@ async function resumeFrom(
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
-  const plan = await planResume(have, scan.sources, options.signal);
-  for (const piece of pieces(plan, RESUME_PIECE_ENTRIES)) {
-    await channel.send(encodeMessage({ type: "resume", entries: piece }));
+  const check = await hashHeld(have, scan.sources, options.signal);
+  for (const piece of pieces(check, RESUME_PIECE_ENTRIES)) {
+    await channel.send(encodeMessage({ type: "check", entries: piece }));
   }
-  for (const { index, offset } of plan) starts.set(index, offset);
-  return starts;
+  const resume: ResumeEntry[] = [];
+  while (resume.length < count) {
+    const msg = await receiveMessage(channel, undefined, options.signal);
+    if (msg.type === "error") throw peerError(msg);
+    if (msg.type !== "resume" || resume.length + msg.entries.length > count) {
+      throw new TransferError("protocol", `Expected resume for ${count - resume.length} files`);
+    }
+    resume.push(...msg.entries);
+  }
+  return checkResume(have, resume);
 }
 
 /**
