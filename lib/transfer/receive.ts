@@ -94,7 +94,10 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
 
 interface Sink {
   index: number;
-  /** The file being written; `null` for an existing file kept as it is. */
+  /**
+   * The file being written; `null` for an existing file kept as it is, whose
+   * `written` is its size.
+   */
   temp: string | null;
   target: string;
   /** Where `temp` is parked if the transfer fails. */
@@ -169,8 +172,8 @@ function preflight(root: string, manifest: Manifest, overwrite: boolean): void {
     if (entry.kind === "file" && info.isDirectory) {
       throw new TransferError("conflict", `Cannot write ${entry.path}: a directory is in the way`);
     }
-    // A file of the offered size may be the same file: gatherHeld() hashes
-    // it, and the sender says whether it is.
+    // A file of the offered size may be the same file: it is hashed and
+    // compared with the sender's `check` (claimHeld()).
     if (entry.kind === "file" && !overwrite && info.size !== entry.size) {
       throw exists(entry.path, root);
     }
@@ -438,14 +441,14 @@ export async function receiveFiles(
       const target = resolveInside(root, entry.path);
       const digest = new FileDigest();
       const item = held.get(index);
+      const parked = item?.parked ?? join(dirname(target), partialName(entry.path));
       if (item?.temp === null && item.offset === item.bytes) {
         // The existing file is the sender's: nothing to write.
         held.delete(index);
-        return { index, temp: null, target, parked: item.parked, file: null, digest, written: 0 };
+        return { index, temp: null, target, parked, file: null, digest, written: entry.size };
       }
       Deno.mkdirSync(dirname(target), { recursive: true });
       checkNoLinks(root, entry.path);
-      const parked = join(dirname(target), partialName(entry.path));
       if (item?.temp) {
         // Until it is open, the partial file stays in `held`, parked on failure.
         const written = item.offset!;
@@ -483,9 +486,7 @@ export async function receiveFiles(
         ) {
           throw new TransferError(
             "protocol",
-            `Data for ${entry.path} at offset ${msg.offset} does not follow ${
-              sink.file ? sink.written : entry.size
-            }`,
+            `Data for ${entry.path} at offset ${msg.offset} does not follow ${sink.written}`,
           );
         }
         sink.digest.add(channel.receivedTag);
@@ -502,11 +503,10 @@ export async function receiveFiles(
       } else if (msg.type === "file_end") {
         if (!sink) sink = open(msg.index);
         const entry = entries[sink.index]!;
-        const size = sink.file ? sink.written : entry.size;
-        if (msg.index !== sink.index || size !== entry.size) {
+        if (msg.index !== sink.index || sink.written !== entry.size) {
           throw new TransferError(
             "protocol",
-            `File ${entry.path} ended at ${size} of ${entry.size} bytes`,
+            `File ${entry.path} ended at ${sink.written} of ${entry.size} bytes`,
           );
         }
         if (!timingSafeEqual(sink.digest.finish(), msg.digest)) {
@@ -515,11 +515,13 @@ export async function receiveFiles(
             `Cannot keep ${entry.path}: its digest does not match the sender's`,
           );
         }
+        if (sink.file) {
+          sink.file.close();
+          if (Deno.build.os !== "windows") Deno.chmodSync(sink.temp!, entry.mode);
+        }
         const done = sink;
-        if (done.file && done.temp) {
-          done.file.close();
-          if (Deno.build.os !== "windows") Deno.chmodSync(done.temp, entry.mode);
-          sink = undefined;
+        sink = undefined;
+        if (done.temp) {
           try {
             place(done.temp, done.target, overwrite, entry.path);
           } catch (error) {
@@ -527,7 +529,6 @@ export async function receiveFiles(
             throw error;
           }
         }
-        sink = undefined;
         files++;
       } else if (msg.type === "done") {
         if (sink || entries.slice(next).some((e) => e.kind === "file")) {
