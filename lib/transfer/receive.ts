@@ -32,19 +32,20 @@ import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
-import {
-  encodeMessage,
-  type HaveEntry,
-  RESUME_PIECE_ENTRIES,
-  TransferError,
-  type TransferMsg,
-} from "./messages.ts";
+import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
-import { hashPrefix, partialName, pieces } from "./resume.ts";
-import { type Progress, receiveMessage, type Resumed } from "./send.ts";
+import { hashPrefix, partialName } from "./resume.ts";
+import {
+  peerError,
+  type Progress,
+  receiveEntries,
+  receiveMessage,
+  type Resumed,
+  sendEntries,
+} from "./send.ts";
 
 /** Options for {@linkcode receiveFiles}. */
 export interface ReceiveOptions {
@@ -139,7 +140,7 @@ async function receiveOffer(channel: Channel): Promise<Uint8Array> {
   for (;;) {
     const msg = await receiveMessage(channel);
     if (msg.type === "error") {
-      throw new TransferError("peer_error", `The sender stopped: ${msg.message} (${msg.error})`);
+      throw peerError(msg, "sender");
     }
     if (msg.type !== "offer") {
       throw new TransferError("protocol", `Expected offer, got ${msg.type}`);
@@ -238,26 +239,18 @@ async function readCheck(
   signal?: AbortSignal,
 ): Promise<void> {
   const order = [...held.values()];
-  for (let at = 0; at < order.length;) {
-    const msg = await receiveMessage(channel, undefined, signal);
-    if (msg.type === "error") {
-      throw new TransferError("peer_error", `The sender stopped: ${msg.message} (${msg.error})`);
+  const check = await receiveEntries(channel, "check", order.length, "sender", signal);
+  check.forEach(({ index, sha256 }, at) => {
+    const item = order[at]!;
+    if (index !== item.index) {
+      throw new TransferError(
+        "protocol",
+        `The sender checks entry ${index} where the receiver listed ${item.index}`,
+      );
     }
-    if (msg.type !== "check" || at + msg.entries.length > order.length) {
-      throw new TransferError("protocol", `Expected check for ${order.length - at} held files`);
-    }
-    for (const { index, sha256 } of msg.entries) {
-      const item = order[at++]!;
-      if (index !== item.index) {
-        throw new TransferError(
-          "protocol",
-          `The sender checks entry ${index} where the receiver listed ${item.index}`,
-        );
-      }
-      const same = item.sha256 !== null && timingSafeEqual(item.sha256, sha256);
-      item.offset = same ? item.bytes : 0;
-    }
-  }
+    const same = item.sha256 !== null && timingSafeEqual(item.sha256, sha256);
+    item.offset = same ? item.bytes : 0;
+  });
 }
 
 /** Moves a partial file to its parked name for the next transfer. */
@@ -395,10 +388,8 @@ export async function receiveFiles(
     await channel.send(
       encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
     );
-    const have: HaveEntry[] = [...held.values()].map(({ index, bytes }) => ({ index, bytes }));
-    for (const piece of pieces(have, RESUME_PIECE_ENTRIES)) {
-      await channel.send(encodeMessage({ type: "have", entries: piece }));
-    }
+    const have = [...held.values()].map(({ index, bytes }) => ({ index, bytes }));
+    await sendEntries(channel, "have", have);
     // Hashed while the sender hashes the same bytes of its files.
     let heldBytes = 0;
     for (const item of held.values()) heldBytes += item.bytes;
@@ -419,9 +410,7 @@ export async function receiveFiles(
       }
     }
     const resume = [...held.values()].map(({ index, offset }) => ({ index, offset: offset! }));
-    for (const piece of pieces(resume, RESUME_PIECE_ENTRIES)) {
-      await channel.send(encodeMessage({ type: "resume", entries: piece }));
-    }
+    await sendEntries(channel, "resume", resume);
     if (resumed > 0) options.onResume?.({ files: resumedFiles, bytes: resumed });
     const total = manifest.bytes - resumed;
 
@@ -536,7 +525,7 @@ export async function receiveFiles(
         }
         break;
       } else if (msg.type === "error") {
-        throw new TransferError("peer_error", `The sender stopped: ${msg.message} (${msg.error})`);
+        throw peerError(msg, "sender");
       } else {
         throw new TransferError("protocol", `Unexpected ${msg.type} from the sender`);
       }

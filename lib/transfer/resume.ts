@@ -118,10 +118,3 @@ export function checkResume(have: HaveEntry[], resume: ResumeEntry[]): Map<numbe
   });
   return starts;
 }
-
-/** Splits a list into pieces of at most `size` items. */
-export function pieces<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let at = 0; at < items.length; at += size) out.push(items.slice(at, at + size));
-  return out;
-}

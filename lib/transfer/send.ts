@@ -20,6 +20,7 @@ import type { Channel } from "../link/channel.ts";
 import { encodeManifest, type ScanResult } from "./manifest.ts";
 import {
   allocateData,
+  type CheckEntry,
   DATA_HEADER_BYTES,
   decodeMessage,
   encodeMessage,
@@ -32,7 +33,7 @@ import {
 } from "./messages.ts";
 import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
-import { checkHave, checkResume, hashHeld, pieces } from "./resume.ts";
+import { checkHave, checkResume, hashHeld } from "./resume.ts";
 
 /**
  * Progress of a transfer, reported after every chunk: bytes moved so far
@@ -98,8 +99,12 @@ class Credit {
   }
 }
 
-function peerError(msg: Extract<TransferMsg, { type: "error" }>): TransferError {
-  return new TransferError("peer_error", `The receiver stopped: ${msg.message} (${msg.error})`);
+/** The other side's `error` message as the error this side throws. */
+export function peerError(
+  msg: Extract<TransferMsg, { type: "error" }>,
+  peer: "sender" | "receiver" = "receiver",
+): TransferError {
+  return new TransferError("peer_error", `The ${peer} stopped: ${msg.message} (${msg.error})`);
 }
 
 /** Sends the scanned files over a channel; resolves when the receiver confirmed them all. */
@@ -240,32 +245,62 @@ async function resumeFrom(
       `The receiver lists ${count} held files of the ${scan.manifest.files} offered`,
     );
   }
-  const have: HaveEntry[] = [];
-  while (have.length < count) {
-    const msg = await receiveMessage(channel, undefined, options.signal);
-    if (msg.type === "error") throw peerError(msg);
-    if (msg.type !== "have" || have.length + msg.entries.length > count) {
-      throw new TransferError("protocol", `Expected ${count - have.length} more held files`);
-    }
-    have.push(...msg.entries);
-  }
+  const have = await receiveEntries(channel, "have", count, "receiver", options.signal);
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
   const check = await hashHeld(have, scan.sources, options.signal);
-  for (const piece of pieces(check, RESUME_PIECE_ENTRIES)) {
-    await channel.send(encodeMessage({ type: "check", entries: piece }));
-  }
-  const resume: ResumeEntry[] = [];
-  while (resume.length < count) {
-    const msg = await receiveMessage(channel, undefined, options.signal);
-    if (msg.type === "error") throw peerError(msg);
-    if (msg.type !== "resume" || resume.length + msg.entries.length > count) {
-      throw new TransferError("protocol", `Expected resume for ${count - resume.length} files`);
-    }
-    resume.push(...msg.entries);
-  }
+  await sendEntries(channel, "check", check);
+  const resume = await receiveEntries(channel, "resume", count, "receiver", options.signal);
   return checkResume(have, resume);
+}
+
+/** The entry each message that lists files to resume carries. */
+interface EntryOf {
+  have: HaveEntry;
+  check: CheckEntry;
+  resume: ResumeEntry;
+}
+
+type EntriesMsg = Extract<TransferMsg, { type: keyof EntryOf }>;
+
+/** Sends `entries` in `type` messages of at most RESUME_PIECE_ENTRIES entries each. */
+export async function sendEntries<K extends keyof EntryOf>(
+  channel: Channel,
+  type: K,
+  entries: EntryOf[K][],
+): Promise<void> {
+  for (let at = 0; at < entries.length; at += RESUME_PIECE_ENTRIES) {
+    const piece = entries.slice(at, at + RESUME_PIECE_ENTRIES);
+    await channel.send(encodeMessage({ type, entries: piece } as EntriesMsg));
+  }
+}
+
+/**
+ * Reads `type` messages until they hold `count` entries; the other side is
+ * `peer`. Throws `protocol` on any other message or on more entries.
+ */
+export async function receiveEntries<K extends keyof EntryOf>(
+  channel: Channel,
+  type: K,
+  count: number,
+  peer: "sender" | "receiver",
+  signal?: AbortSignal,
+): Promise<EntryOf[K][]> {
+  const entries: EntryOf[K][] = [];
+  while (entries.length < count) {
+    const msg = await receiveMessage(channel, undefined, signal);
+    if (msg.type === "error") throw peerError(msg, peer);
+    const more = msg.type === type ? (msg as EntriesMsg).entries as EntryOf[K][] : undefined;
+    if (!more || entries.length + more.length > count) {
+      throw new TransferError(
+        "protocol",
+        `Expected ${type} for ${count - entries.length} more files`,
+      );
+    }
+    entries.push(...more);
+  }
+  return entries;
 }
 
 /**
