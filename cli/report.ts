@@ -72,6 +72,7 @@ export function jsonReporter(options: ReporterOptions = {}): Reporter {
   };
 }
 
+/** `1 file`, `2 files`. */
 function files(count: number): string {
   return `${count} file${count === 1 ? "" : "s"}`;
 }
@@ -107,7 +108,7 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
           );
         case "offer":
           return line(
-            `Offer: ${event.files} file${event.files === 1 ? "" : "s"}` +
+            `Offer: ${files(event.files)}` +
               (event.dirs ? ` and ${event.dirs} director${event.dirs === 1 ? "y" : "ies"}` : "") +
               `, ${formatBytes(event.bytes)}`,
           );
@@ -131,9 +132,7 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
         case "done": {
           const rate = event.seconds > 0 ? event.bytes / event.seconds : 0;
           return line(
-            `Done: ${event.files} file${event.files === 1 ? "" : "s"}, ${
-              formatBytes(event.bytes)
-            } ` +
+            `Done: ${files(event.files)}, ${formatBytes(event.bytes)} ` +
               `in ${event.seconds.toFixed(1)} s (${formatBytes(rate)}/s, ${event.path})`,
           );
         }
