@@ -5,7 +5,9 @@
  * @module
  */
 
-import { MigratingChannel } from "../lib/link/migrating.ts";
+import type { Channel } from "../lib/link/channel.ts";
+import { MigratingChannel, type Path } from "../lib/link/migrating.ts";
+import { Fallback } from "../lib/session/fallback.ts";
 import { type DirectOutcome, goDirect } from "../lib/session/direct.ts";
 import type { Session } from "../lib/session/session.ts";
 import { UsageError } from "./errors.ts";
@@ -56,6 +58,8 @@ export class NoDirectPathError extends Error {
 /** A transfer's channel with the direct-path search running beside it. */
 export interface DirectRun {
   channel: MigratingChannel;
+  /** The relay in reserve, should the direct connection break. */
+  fallback: Fallback | undefined;
   /** Stops the search and waits for it. */
   finish(): Promise<void>;
 }
@@ -93,10 +97,19 @@ export async function startDirect(
       throw new NoDirectPathError(outcome?.reason ?? "the search failed");
     }
   }
-  // The relay is no longer needed once both directions moved.
-  channel.moved.then(() => session.client.release("happy")).catch(() => {});
+  // With --direct-only nothing may go over the relay, not even after a
+  // broken direct connection: it is released once both directions moved.
+  // Otherwise it stays open in reserve (fallback.ts).
+  let fallback: Fallback | undefined;
+  if (args.directOnly) {
+    channel.moved.then(() => session.client.release("happy")).catch(() => {});
+  } else if (!args.relayOnly) {
+    fallback = await Fallback.create(session.channel, session.keys, session.side);
+    fallback.watch(channel);
+  }
   return {
     channel,
+    fallback,
     async finish() {
       stop.abort();
       await search;
@@ -113,16 +126,28 @@ export interface TransferOutcome {
 }
 
 /**
+ * One side's transfer on a channel. `started()` starts the clock (on
+ * acceptance); `again` is set when the transfer runs a second time, on the
+ * relay after the direct connection broke.
+ */
+export type Transfer = (
+  channel: Channel,
+  started: () => void,
+  again: boolean,
+) => Promise<TransferOutcome>;
+
+/**
  * Runs one side's transfer on a session: the direct-path search beside it,
+ * the transfer again on the relay if the direct connection breaks,
  * `connected` and `done` events, and the rendezvous released either way.
- * `transfer` calls `started()` when the clock should start (on acceptance).
  */
 export async function runTransfer(
   session: Session,
   server: string,
   args: DirectArgs,
   reporter: Reporter,
-  transfer: (channel: MigratingChannel, started: () => void) => Promise<TransferOutcome>,
+  transfer: Transfer,
+  signal?: AbortSignal,
 ): Promise<void> {
   const direct = await startDirect(session, server, args, reporter).catch(async (error) => {
     await session.client.release("errory");
@@ -132,11 +157,24 @@ export async function runTransfer(
   try {
     reporter.report({ type: "connected", path: channel.path });
     let start = performance.now();
-    const result = await transfer(channel, () => start = performance.now());
+    let path: Path;
+    let result: TransferOutcome;
+    try {
+      result = await transfer(channel, () => start = performance.now(), false);
+      path = session.side === "sender" ? channel.path : channel.readPath;
+    } catch (error) {
+      if (!direct.fallback?.canTake(error) || signal?.aborted) throw error;
+      channel.abortMoved(error);
+      const reason = direct.fallback.reason(error);
+      reporter.report({ type: "path", path: "relay", from: "direct", reason });
+      const relay = await direct.fallback.take(error, signal ? { signal } : {});
+      result = await transfer(relay, () => {}, true);
+      path = "relay";
+    }
     await direct.finish();
     reporter.report({
       type: "done",
-      path: session.side === "sender" ? channel.path : channel.readPath,
+      path,
       files: result.files,
       bytes: result.bytes,
       ...(result.resumed > 0 ? { resumed: result.resumed } : {}),

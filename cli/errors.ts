@@ -9,6 +9,7 @@ import { RendezvousError } from "../lib/rendezvous/client.ts";
 import { WrongCodeError } from "../lib/session/session.ts";
 import { TransferError } from "../lib/transfer/messages.ts";
 import { RecordError } from "../lib/crypto/records.ts";
+import { connectionBroke } from "../lib/net/errors.ts";
 import { NoDirectPathError } from "./direct.ts";
 
 /** Process exit codes; each failure a script may act on has its own. */
@@ -95,12 +96,7 @@ export function describeFailure(error: unknown): Failure {
       }
       : { error: "tampered", exit: EXIT.ERROR, message };
   }
-  if (
-    error instanceof Deno.errors.ConnectionRefused ||
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted || error instanceof Deno.errors.BrokenPipe ||
-    SOCKET_ERRORS.has((error as { code?: unknown } | null)?.code as string)
-  ) {
+  if (connectionBroke(error)) {
     return {
       error: "network",
       exit: EXIT.NETWORK,
@@ -109,18 +105,3 @@ export function describeFailure(error: unknown): Failure {
   }
   return { error: "error", exit: EXIT.ERROR, message };
 }
-
-/**
- * `node:net` errors (the direct path's sockets) that mean the connection is
- * gone: the peer vanished, or the network between went away.
- */
-const SOCKET_ERRORS = new Set([
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-]);

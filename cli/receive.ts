@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { parseCode } from "../lib/code/phrase.ts";
 import { RendezvousError } from "../lib/rendezvous/client.ts";
 import { openReceiver, type Session } from "../lib/session/session.ts";
-import type { Manifest } from "../lib/transfer/manifest.ts";
+import { timingSafeEqual } from "../lib/crypto/timing_safe_equal.ts";
+import { encodeManifest, type Manifest } from "../lib/transfer/manifest.ts";
 import { TransferError } from "../lib/transfer/messages.ts";
 import { receiveFiles } from "../lib/transfer/receive.ts";
 import {
@@ -145,24 +146,53 @@ export async function receive(
   parseCode(args.code);
   const { session, server } = await connect(args, signal);
   const ask = asker(args, reporter);
-  await runTransfer(session, server, args, reporter, (channel, started) =>
-    receiveFiles(channel, {
-      out: args.out,
-      overwrite: args.overwrite,
-      confirm: async (manifest) => {
-        const yes = await ask(manifest);
-        started();
-        return yes;
-      },
-      onCheck: ({ files, bytes }) =>
-        reporter.report({
-          type: "waiting",
-          message: `Checking ${formatBytes(bytes)} of ${files} file(s) already here ` +
-            `against the sender's`,
-        }),
-      onResume: (r) => reporter.report({ type: "resume", ...r }),
-      onKept: (k) => reporter.report({ type: "kept", ...k }),
-      onProgress: (p) => reporter.report({ type: "progress", ...p }),
-      signal,
-    }));
+  /** The offer accepted, which a transfer run again after a broken direct connection repeats. */
+  let accepted: Uint8Array | undefined;
+  /** Reported only if the transfer fails for good: the run after a fallback resumes them. */
+  let kept: { files: number; bytes: number } | undefined;
+  const confirm = async (manifest: Manifest, again: boolean): Promise<boolean> => {
+    const offer = encodeManifest(manifest);
+    if (again && accepted) {
+      if (!timingSafeEqual(offer, accepted)) {
+        throw new TransferError(
+          "protocol",
+          "The sender offered other files when the transfer carried on over the relay",
+        );
+      }
+      return true;
+    }
+    const yes = await ask(manifest);
+    if (yes) accepted = offer;
+    return yes;
+  };
+  await runTransfer(
+    session,
+    server,
+    args,
+    reporter,
+    (channel, started, again) =>
+      receiveFiles(channel, {
+        out: args.out,
+        overwrite: args.overwrite,
+        confirm: async (manifest) => {
+          const yes = await confirm(manifest, again);
+          started();
+          return yes;
+        },
+        onCheck: ({ files, bytes }) =>
+          reporter.report({
+            type: "waiting",
+            message: `Checking ${formatBytes(bytes)} of ${files} file(s) already here ` +
+              `against the sender's`,
+          }),
+        onResume: (r) => reporter.report({ type: "resume", ...r }),
+        onKept: (k) => kept = k,
+        onProgress: (p) => reporter.report({ type: "progress", ...p }),
+        signal,
+      }),
+    signal,
+  ).catch((error) => {
+    if (kept) reporter.report({ type: "kept", ...kept });
+    throw error;
+  });
 }

@@ -14,7 +14,14 @@ export type Event =
   | { type: "listening"; url: string }
   | { type: "waiting"; message: string }
   | { type: "connected"; path: "relay" | "direct" }
-  | { type: "path"; path: "relay" | "direct"; address?: string; reason?: string }
+  | {
+    type: "path";
+    path: "relay" | "direct";
+    address?: string;
+    reason?: string;
+    /** Set when a transfer left a broken direct connection for the relay. */
+    from?: "direct";
+  }
   | { type: "offer"; files: number; dirs: number; bytes: number }
   | { type: "progress"; bytes: number; total: number }
   | { type: "resume"; files: number; bytes: number }
@@ -104,6 +111,8 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
           return line(
             event.path === "direct"
               ? `Moved to a direct connection (${event.address})`
+              : event.from === "direct"
+              ? `Back on the relay, resuming there: ${event.reason}`
               : `Staying on the relay: ${event.reason}`,
           );
         case "offer":

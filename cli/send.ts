@@ -95,11 +95,11 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
     server,
     args,
     reporter,
-    (channel, started) =>
+    (channel, started, again) =>
       sendFiles(channel, scan, {
         onAccepted: () => {
           started();
-          reporter.report({ type: "waiting", message: "Accepted; sending" });
+          if (!again) reporter.report({ type: "waiting", message: "Accepted; sending" });
         },
         onCheck: ({ files, bytes }) =>
           reporter.report({
@@ -111,5 +111,6 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
         onProgress: (p) => reporter.report({ type: "progress", ...p }),
         signal,
       }),
+    signal,
   );
 }

@@ -50,6 +50,7 @@ export {
   type ServerToClientMsg,
 } from "./rendezvous/messages.ts";
 export * from "./session/direct.ts";
+export * from "./session/fallback.ts";
 export * from "./session/session.ts";
 export * from "./transit/candidates.ts";
 export * from "./transit/handshake.ts";

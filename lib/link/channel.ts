@@ -51,6 +51,12 @@ export interface ChannelKeys {
   receive: Uint8Array;
 }
 
+/** The two ends of a carrier that a reopened channel takes over from the old one. */
+interface Carrier {
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+}
+
 /** A {@linkcode Channel} of ChaCha20-Poly1305 records over a frame pipe. */
 export class SecureChannel implements Channel {
   readonly #sealer: RecordSealer;
@@ -59,17 +65,41 @@ export class SecureChannel implements Channel {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #meter = new GarbageMeter();
   #closing = false;
+  #movedOut = false;
+  /** Why the channel was aborted: what a later `send()` throws. */
+  #aborted: { reason: unknown } | undefined;
   #sentTag: Uint8Array = new Uint8Array(RECORD_TAG_BYTES);
   #receivedTag: Uint8Array = new Uint8Array(RECORD_TAG_BYTES);
 
-  constructor(pipe: FramePipe, keys: ChannelKeys) {
+  constructor(pipe: FramePipe, keys: ChannelKeys);
+  constructor(pipe: Carrier, keys: ChannelKeys);
+  constructor(pipe: FramePipe | Carrier, keys: ChannelKeys) {
     this.#sealer = new RecordSealer(keys.send);
     this.#opener = new RecordOpener(keys.receive);
-    this.#writer = pipe.writable.getWriter();
-    this.#reader = pipe.readable.getReader();
+    if ("writer" in pipe) {
+      this.#writer = pipe.writer;
+      this.#reader = pipe.reader;
+    } else {
+      this.#writer = pipe.writable.getWriter();
+      this.#reader = pipe.readable.getReader();
+    }
+  }
+
+  /**
+   * A new record stream on this channel's carrier, under other keys (their
+   * sequence numbers start again at 0), once both directions of this one
+   * moved away: for taking the carrier up again when the connection they
+   * moved to broke.
+   */
+  reopen(keys: ChannelKeys): SecureChannel {
+    if (!this.#movedOut || this.#opener.ending !== "moved") {
+      throw new TypeError("Cannot reopen a channel before both directions moved away from it");
+    }
+    return new SecureChannel({ writer: this.#writer, reader: this.#reader }, keys);
   }
 
   async send(message: Uint8Array): Promise<void> {
+    if (this.#aborted) throw this.#aborted.reason;
     if (this.#closing) throw new TypeError("Cannot send on a closed channel");
     const record = recordAround(message);
     const frame = record === null ? this.#sealer.seal(message) : this.#sealer.sealInPlace(record);
@@ -118,7 +148,7 @@ export class SecureChannel implements Channel {
    */
   async moveOut(): Promise<void> {
     if (this.#closing) throw new TypeError("Cannot move a closed channel");
-    this.#closing = true;
+    this.#closing = this.#movedOut = true;
     await this.#write(this.#sealer.sealFinal("moved"));
   }
 
@@ -128,6 +158,7 @@ export class SecureChannel implements Channel {
   }
 
   abort(reason?: unknown): void {
+    this.#aborted ??= { reason: reason ?? new Error("The channel was aborted") };
     this.#closing = true;
     this.#writer.abort(reason).catch(() => {});
     this.#reader.cancel(reason).catch(() => {});

@@ -30,6 +30,7 @@ export class MigratingChannel implements Channel {
   readonly #incomingMoved = Promise.withResolvers<void>();
   readonly #outgoingMoved = Promise.withResolvers<void>();
   #moving = false;
+  #receiving: Promise<void> = Promise.resolve();
 
   constructor(initial: SecureChannel) {
     this.#first = this.#out = this.#in = initial;
@@ -83,7 +84,19 @@ export class MigratingChannel implements Channel {
     return this.#in.receivedTag;
   }
 
-  async receive(): Promise<Uint8Array | null> {
+  /**
+   * One receive at a time: a second caller (such as a fallback reading what
+   * is left on the relay while a failed transfer's read is pending) waits
+   * for the first, so that a read started before the other side's `moved`
+   * record never takes a record of what follows it on the old carrier.
+   */
+  receive(): Promise<Uint8Array | null> {
+    const next = this.#receiving.then(() => this.#receiveOne());
+    this.#receiving = next.then(() => {}, () => {});
+    return next;
+  }
+
+  async #receiveOne(): Promise<Uint8Array | null> {
     for (;;) {
       const message = await this.#in.receive();
       if (message !== null || this.#in.ending !== "moved" || this.#in !== this.#first) {
@@ -96,6 +109,16 @@ export class MigratingChannel implements Channel {
 
   close(): Promise<void> {
     return this.#out.close();
+  }
+
+  /**
+   * Drops the carrier this channel moved to, leaving the first one open to
+   * be taken up again ({@linkcode SecureChannel.reopen}). Anything waiting on
+   * this channel fails.
+   */
+  abortMoved(reason?: unknown): void {
+    this.#next.promise.then((next) => next.abort(reason), () => {});
+    this.#next.reject(reason);
   }
 
   abort(reason?: unknown): void {

@@ -79,6 +79,7 @@ export type { FrameReads } from "./_adopt.ts";
 export * from "./address.ts";
 export * from "./constants.ts";
 export * from "./dial.ts";
+export * from "./errors.ts";
 export * from "./interfaces.ts";
 export { listenReusable, type ListenReusableOptions, type ReusableListener } from "./listen.ts";
 export * from "./pipe.ts";

@@ -6,7 +6,8 @@
  * - `add candidates {sealed}` and read the other side's.
  * - Punch for up to the window; the sender nominates.
  * - Both move their sending onto the nominated connection; once both
- *   directions moved, the relay is released.
+ *   directions moved, the relay carries nothing more unless the direct
+ *   connection breaks (fallback.ts).
  *
  * @module
  */

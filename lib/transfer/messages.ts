@@ -76,10 +76,17 @@ export type TransferErrorCode =
 /** The transfer failed; `code` says why, for exit codes and `--json`. */
 export class TransferError extends Error {
   readonly code: TransferErrorCode;
-  constructor(code: TransferErrorCode, message: string, options?: ErrorOptions) {
+  /** For `peer_error`: the code the other side's `error` message gave. */
+  readonly peerCode: string | undefined;
+  constructor(
+    code: TransferErrorCode,
+    message: string,
+    options?: ErrorOptions & { peerCode?: string },
+  ) {
     super(message, options);
     this.name = "TransferError";
     this.code = code;
+    this.peerCode = options?.peerCode;
   }
 }
 

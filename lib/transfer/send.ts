@@ -104,7 +104,9 @@ export function peerError(
   msg: Extract<TransferMsg, { type: "error" }>,
   peer: "sender" | "receiver" = "receiver",
 ): TransferError {
-  return new TransferError("peer_error", `The ${peer} stopped: ${msg.message} (${msg.error})`);
+  return new TransferError("peer_error", `The ${peer} stopped: ${msg.message} (${msg.error})`, {
+    peerCode: msg.error,
+  });
 }
 
 /** Sends the scanned files over a channel; resolves when the receiver confirmed them all. */

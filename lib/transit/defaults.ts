@@ -1,5 +1,6 @@
 /**
- * Timings of hole punching, each with its reason.
+ * Timings of hole punching and of falling back to the relay, each with its
+ * reason.
  *
  * @module
  */
@@ -42,3 +43,13 @@ export const HANDSHAKE_TIMEOUT_MS = 3000;
  * transfer runs on the relay meanwhile.
  */
 export const REFLECT_WAIT_MS = 3000;
+
+/**
+ * After its direct connection broke, a side waits this long on the relay for
+ * the other side to come back before it gives up. The other side reads the
+ * relay all along and answers at once unless it is busy where it cannot (a
+ * receiver whose user is still reading the prompt); beyond a minute it is
+ * surely gone, as the transfer's stall timeout (lib/transfer/defaults.ts) judges a
+ * silent peer.
+ */
+export const FALLBACK_WAIT_MS = 60_000;
