@@ -27,6 +27,7 @@ export class MigratingChannel implements Channel {
   #in: SecureChannel;
   readonly #first: SecureChannel;
   readonly #next = Promise.withResolvers<SecureChannel>();
+  readonly #peerMoved = Promise.withResolvers<void>();
   readonly #incomingMoved = Promise.withResolvers<void>();
   readonly #outgoingMoved = Promise.withResolvers<void>();
   #moving = false;
@@ -46,6 +47,14 @@ export class MigratingChannel implements Channel {
   /** The carrier this side now reads from. */
   get readPath(): Path {
     return this.#in === this.#first ? "relay" : "direct";
+  }
+
+  /**
+   * Resolves once the other side's `moved` record has been read: it sends on
+   * another carrier now, whether or not this side has one to read it from.
+   */
+  get peerMoved(): Promise<void> {
+    return this.#peerMoved.promise;
   }
 
   /** Resolves once both directions have moved; the old carrier may then be closed. */
@@ -102,6 +111,7 @@ export class MigratingChannel implements Channel {
       if (message !== null || this.#in.ending !== "moved" || this.#in !== this.#first) {
         return message;
       }
+      this.#peerMoved.resolve();
       this.#in = await this.#next.promise;
       this.#incomingMoved.resolve();
     }

@@ -14,7 +14,9 @@
 
 import { MigratingChannel } from "../link/migrating.ts";
 import { type Candidates, openCandidates, sealCandidates } from "../transit/candidates.ts";
+import { NOMINATION_GRACE_MS } from "../transit/defaults.ts";
 import { Transit } from "../transit/punch.ts";
+import { followMissedMove } from "./fallback.ts";
 import type { Session } from "./session.ts";
 
 /** Options for {@linkcode goDirect}. */
@@ -72,13 +74,30 @@ export async function goDirect(
     options.onRelay?.(reason);
     return { path: "relay", reason };
   }
-  const result = await transit.punch(peer, {
-    keys: session.keys,
-    ...(options.signal ? { signal: options.signal } : {}),
+  // Once the other side moved, a nomination this side has not read by now
+  // was lost with its connection: stop punching after a grace period.
+  const punching = new AbortController();
+  const stop = () => punching.abort();
+  options.signal?.addEventListener("abort", stop, { once: true });
+  if (options.signal?.aborted) stop();
+  let peerMoved = false;
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  channel.peerMoved.then(() => {
+    peerMoved = true;
+    if (!punching.signal.aborted) grace = setTimeout(stop, NOMINATION_GRACE_MS);
   });
+  const result = await transit.punch(peer, { keys: session.keys, signal: punching.signal })
+    .finally(() => {
+      stop();
+      clearTimeout(grace);
+      options.signal?.removeEventListener("abort", stop);
+    });
   if (result.channel === null) {
     await transit.close();
-    options.onRelay?.(result.reason);
+    // The transfer then fails as on a broken direct connection, and falls
+    // back to the relay (fallback.ts).
+    followMissedMove(channel);
+    if (!peerMoved) options.onRelay?.(result.reason);
     return { path: "relay", reason: result.reason };
   }
   await channel.moveTo(result.channel);

@@ -19,7 +19,8 @@
 
 import type { SessionKeys } from "../crypto/keys.ts";
 import { RecordError } from "../crypto/records.ts";
-import type { SecureChannel } from "../link/channel.ts";
+import { SecureChannel } from "../link/channel.ts";
+import type { FramePipe } from "../link/frames.ts";
 import type { MigratingChannel } from "../link/migrating.ts";
 import { connectionBroke } from "../net/errors.ts";
 import { TransferError } from "../transfer/messages.ts";
@@ -37,6 +38,27 @@ export class PeerFellBackError extends Error {
     super("the other side's direct connection broke");
     this.name = "PeerFellBackError";
   }
+}
+
+/**
+ * For a side that has no direct connection although the other side moved to
+ * one (the nominated connection broke before this side read the
+ * nomination): once the other side's `moved` record is read, moves `channel`
+ * onto a carrier that is already broken, so that the transfer fails as on a
+ * broken direct connection and falls back to the relay.
+ */
+export function followMissedMove(channel: MigratingChannel): void {
+  channel.peerMoved.then(() => {
+    const error = new Deno.errors.ConnectionReset(
+      "the other side moved to a direct connection this side never got",
+    );
+    const pipe: FramePipe = {
+      readable: new ReadableStream({ start: (controller) => controller.error(error) }),
+      writable: new WritableStream({ start: (controller) => controller.error(error) }),
+    };
+    const key = () => crypto.getRandomValues(new Uint8Array(32));
+    return channel.moveTo(new SecureChannel(pipe, { send: key(), receive: key() }));
+  }).catch(() => {});
 }
 
 /** Options for {@linkcode Fallback.take}. */

@@ -10,7 +10,7 @@ import { scanPaths } from "../transfer/manifest.ts";
 import { TransferError } from "../transfer/messages.ts";
 import { receiveFiles } from "../transfer/receive.ts";
 import { sendFiles } from "../transfer/send.ts";
-import { Fallback, FALLBACK_PURPOSES } from "./fallback.ts";
+import { Fallback, FALLBACK_PURPOSES, followMissedMove } from "./fallback.ts";
 
 const MiB = 1024 * 1024;
 
@@ -55,10 +55,11 @@ async function withFallback<T>(
 
 /**
  * A sender and a receiver on a memory relay, moved to a memory direct
- * connection after 4 MiB; `breakDirect` is called after 12 MiB.
+ * connection after 4 MiB; `breakDirect` is called after 12 MiB. Without it,
+ * only the sender moves, onto a connection dead from the start.
  */
 async function breakMidway(
-  breakDirect: (parts: {
+  breakDirect?: (parts: {
     cut(): void;
     sender: MigratingChannel;
     receiver: MigratingChannel;
@@ -87,6 +88,12 @@ async function breakMidway(
     receiverFallback.watch(receiver);
 
     const direct = cuttablePipes();
+    if (!breakDirect) {
+      // The nominated connection dies at once: the receiver never reads the
+      // nomination, and follows the sender's move to nowhere (as goDirect does).
+      direct.cut();
+      followMissedMove(receiver);
+    }
     // The transit handshake's keys stand in: any pair that matches.
     const k1 = crypto.getRandomValues(new Uint8Array(32));
     const k2 = crypto.getRandomValues(new Uint8Array(32));
@@ -103,9 +110,9 @@ async function breakMidway(
           if (!moved && bytes >= 4 * MiB) {
             moved = true;
             sender.moveTo(senderDirect);
-            receiver.moveTo(receiverDirect);
+            if (breakDirect) receiver.moveTo(receiverDirect);
           }
-          if (!again && !broken && bytes >= 12 * MiB) {
+          if (breakDirect && !again && !broken && bytes >= 12 * MiB) {
             broken = true;
             breakDirect({ cut: direct.cut, sender, receiver, senderFallback });
           }
@@ -160,6 +167,12 @@ Deno.test("Fallback: a silently dead direct connection; one side's record on the
   });
   ok(events.includes("send again=true"), events.join(", "));
   ok(events.includes("kept true"), events.join(", "));
+});
+
+Deno.test("Fallback: the nominated connection dies before the receiver reads the nomination", async () => {
+  const events = await breakMidway();
+  ok(events.includes("send again=true"), events.join(", "));
+  ok(events.includes("receive again=true"), events.join(", "));
 });
 
 Deno.test("Fallback: not before the transfer moved, not for a peer's failure, once only", async () => {

@@ -53,3 +53,13 @@ export const REFLECT_WAIT_MS = 3000;
  * silent peer.
  */
 export const FALLBACK_WAIT_MS = 60_000;
+
+/**
+ * The sender writes its nomination on the direct connection before its
+ * `moved` record on the relay, so a receiver reads the nomination first or
+ * soon after, unless the nominated connection broke. Once the sender's
+ * `moved` record is in, a receiver waits this long for the nomination, then
+ * stops punching and falls back to the relay. Three seconds cover a
+ * nomination resent after a lost segment on a slow link.
+ */
+export const NOMINATION_GRACE_MS = 3000;
