@@ -173,80 +173,93 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
   });
 }
 
-Deno.test({
-  name:
-    "punch through the NAT lab: a direct connection that breaks mid-transfer, back on the relay",
-  ignore: !SUPPORT.ok,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await using dir = await tempDir();
-    const file = join(dir.path, "data.bin");
-    await writeRandomFile(file, FILE_BYTES);
-    const out = join(dir.path, "out");
-    await using lab = await createLab("home-both");
-    const router = lab.routers.find((r) => r.side === "a")!;
-    const peer = lab.hosts.b.publicIp;
-    // Router a resets every TCP segment between a and b from now on, as a
-    // NAT that rebooted or lost its mapping; the rendezvous stays reachable.
-    const cut = async () => {
-      for (const way of [["-s", peer], ["-d", peer]]) {
-        const rule = ["-I", "FORWARD", "-p", "tcp", ...way, "-j", "REJECT"];
-        const { success, stderr } = await new Deno.Command("ip", {
-          args: ["netns", "exec", router.ns, "iptables", ...rule, "--reject-with", "tcp-reset"],
-          stdout: "null",
-          stderr: "piped",
-        }).output();
-        ok(success, new TextDecoder().decode(stderr));
-      }
-    };
-    // The sender is held from its move until the cut, so the cut lands
-    // mid-transfer; the receiver's move comes meanwhile (it reads the
-    // nomination the sender sent), so that the case is the same every run. A
-    // connection that breaks before the receiver read the nomination has its
-    // unit test (lib/session/fallback_test.ts).
-    const moved = { sender: false, receiver: false };
-    let cutting: Promise<void> | undefined;
-    let held: ReturnType<typeof setTimeout> | undefined;
-    const { sent, received } = await transfer(lab, file, out, (side, e, sender) => {
-      if (e.type !== "path" || e.path !== "direct") return;
-      moved[side] = true;
-      if (side === "sender") {
-        sender.kill("SIGSTOP");
-        held = setTimeout(() => sender.kill("SIGCONT"), 10_000);
-      }
-      if (moved.sender && moved.receiver) {
-        clearTimeout(held);
-        cutting = cut().finally(() => sender.kill("SIGCONT"));
-      }
-    });
-    clearTimeout(held);
-    await cutting;
+/**
+ * How router a cuts the direct connection between a and b mid-transfer, as
+ * a NAT that rebooted or lost its mapping; the rendezvous stays reachable.
+ * `reset`: every segment is answered with a RST. `silent`: every segment is
+ * dropped, and the sender's unacknowledged data times out (UNACKED_TIMEOUT_MS).
+ */
+const CUTS = {
+  reset: ["REJECT", "--reject-with", "tcp-reset"],
+  silent: ["DROP"],
+} as const;
 
-    for (const events of [sent, received]) {
-      const paths = events.filter((e) => e.type === "path").map((e) => e.path);
-      deepEqual(
-        paths,
-        ["direct", "relay"],
-        JSON.stringify(events.filter((e) => e.type === "path")),
+for (const [how, target] of Object.entries(CUTS)) {
+  Deno.test({
+    name:
+      `punch through the NAT lab: a direct connection cut mid-transfer (${how}), back on the relay`,
+    ignore: !SUPPORT.ok,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      await using dir = await tempDir();
+      const file = join(dir.path, "data.bin");
+      await writeRandomFile(file, FILE_BYTES);
+      const out = join(dir.path, "out");
+      await using lab = await createLab("home-both");
+      const router = lab.routers.find((r) => r.side === "a")!;
+      const peer = lab.hosts.b.publicIp;
+      const cut = async () => {
+        for (const way of [["-s", peer], ["-d", peer]]) {
+          const rule = ["-I", "FORWARD", "-p", "tcp", ...way, "-j", ...target];
+          const { success, stderr } = await new Deno.Command("ip", {
+            args: ["netns", "exec", router.ns, "iptables", ...rule],
+            stdout: "null",
+            stderr: "piped",
+          }).output();
+          ok(success, new TextDecoder().decode(stderr));
+        }
+      };
+      // The sender is held from its move until the cut, so the cut lands
+      // mid-transfer; the receiver's move comes meanwhile (it reads the
+      // nomination the sender sent), so that the case is the same every run. A
+      // connection that breaks before the receiver read the nomination has its
+      // unit test (lib/session/fallback_test.ts).
+      const moved = { sender: false, receiver: false };
+      let cutting: Promise<void> | undefined;
+      let held: ReturnType<typeof setTimeout> | undefined;
+      const { sent, received } = await transfer(lab, file, out, (side, e, sender) => {
+        if (e.type !== "path" || e.path !== "direct") return;
+        moved[side] = true;
+        if (side === "sender") {
+          sender.kill("SIGSTOP");
+          held = setTimeout(() => sender.kill("SIGCONT"), 10_000);
+        }
+        if (moved.sender && moved.receiver) {
+          clearTimeout(held);
+          cutting = cut().finally(() => sender.kill("SIGCONT"));
+        }
+      });
+      clearTimeout(held);
+      await cutting;
+
+      for (const events of [sent, received]) {
+        const paths = events.filter((e) => e.type === "path").map((e) => e.path);
+        deepEqual(
+          paths,
+          ["direct", "relay"],
+          JSON.stringify(events.filter((e) => e.type === "path")),
+        );
+        const back = events.find((e) => e.type === "path" && e.path === "relay")!;
+        equal(back.from, "direct");
+        match(String(back.reason), /direct connection broke/);
+        equal(events.find((e) => e.type === "done")?.path, "relay");
+      }
+      // What the receiver kept depends on whether data flowed before the cut
+      // (the move can come before the offer is accepted); that it is kept and
+      // resumed is lib/session/fallback_test.ts' to show.
+      const resumed = Number(received.find((e) => e.type === "done")?.resumed ?? 0);
+      ok(resumed < FILE_BYTES, `resumed ${resumed} of ${FILE_BYTES} bytes`);
+      MATRIX.push(
+        `${`cut-${how}`.padEnd(15)} relay   direct, then back on the relay: ${
+          [...sent, ...received].find((e) =>
+            e.type === "path" && e.from === "direct" && !String(e.reason).includes("other side")
+          )?.reason
+        }; ${resumed} bytes kept and resumed`,
       );
-      const back = events.find((e) => e.type === "path" && e.path === "relay")!;
-      equal(back.from, "direct");
-      match(String(back.reason), /direct connection broke/);
-      equal(events.find((e) => e.type === "done")?.path, "relay");
-    }
-    // What the receiver kept depends on whether data flowed before the cut
-    // (the move can come before the offer is accepted); that it is kept and
-    // resumed is lib/session/fallback_test.ts' to show.
-    const resumed = Number(received.find((e) => e.type === "done")?.resumed ?? 0);
-    ok(resumed < FILE_BYTES, `resumed ${resumed} of ${FILE_BYTES} bytes`);
-    MATRIX.push(
-      `${"direct-breaks".padEnd(15)} relay   direct, then back on the relay: ${
-        received.find((e) => e.type === "path" && e.path === "relay")?.reason
-      }; ${resumed} bytes kept and resumed`,
-    );
-  },
-});
+    },
+  });
+}
 
 Deno.test({
   name: "punch through the NAT lab: the matrix",

@@ -25,6 +25,9 @@ interface Constants {
   SO_LINGER: number;
   IPPROTO_IPV6: number;
   IPV6_V6ONLY: number;
+  IPPROTO_TCP: number;
+  /** Linux only (0 elsewhere): how long sent data may stay unacknowledged. */
+  TCP_USER_TIMEOUT: number;
   F_SETFD: number;
   FD_CLOEXEC: number;
   F_SETFL: number;
@@ -47,6 +50,8 @@ const LINUX: Constants = {
   SO_LINGER: 13,
   IPPROTO_IPV6: 41,
   IPV6_V6ONLY: 26,
+  IPPROTO_TCP: 6,
+  TCP_USER_TIMEOUT: 18,
   F_SETFD: 2,
   FD_CLOEXEC: 1,
   F_SETFL: 4,
@@ -88,6 +93,8 @@ const DARWIN: Constants = {
   SO_LINGER: 0x80,
   IPPROTO_IPV6: 41,
   IPV6_V6ONLY: 27,
+  IPPROTO_TCP: 6,
+  TCP_USER_TIMEOUT: 0,
   F_SETFD: 2,
   FD_CLOEXEC: 1,
   F_SETFL: 4,

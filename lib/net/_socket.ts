@@ -3,6 +3,7 @@
 
 import type { IpBytes } from "./_ip.ts";
 import type { Libc } from "./_libc.ts";
+import { UNACKED_TIMEOUT_MS } from "./constants.ts";
 
 /** A failed C call: which one, and its errno. */
 export interface CallFailure {
@@ -32,6 +33,7 @@ export function openShared(
       if (local.family === 4) return 0;
       return libc.setInt(fd, c.IPPROTO_IPV6, c.IPV6_V6ONLY, ipv6Only ? 1 : 0);
     }],
+    ["TCP_USER_TIMEOUT", () => limitUnacked(libc, fd)],
     ["fcntl()", () => libc.setNonblockingCloexec(fd)],
     [`bind() to port ${port}`, () => libc.bind(fd, sockaddr(libc, local, port))],
   ];
@@ -43,6 +45,17 @@ export function openShared(
     }
   }
   return fd;
+}
+
+/**
+ * Makes the kernel drop the connection (ETIMEDOUT) once sent data has gone
+ * unacknowledged for {@linkcode UNACKED_TIMEOUT_MS}, where the system has
+ * TCP_USER_TIMEOUT (Linux); 0 without effect elsewhere, -1 on failure.
+ */
+export function limitUnacked(libc: Libc, fd: number): number {
+  const c = libc.constants;
+  if (c.TCP_USER_TIMEOUT === 0) return 0;
+  return libc.setInt(fd, c.IPPROTO_TCP, c.TCP_USER_TIMEOUT, UNACKED_TIMEOUT_MS);
 }
 
 /** `struct sockaddr_in` or `sockaddr_in6` in the platform's layout. */

@@ -48,3 +48,14 @@ export const PIPE_READ_HIGH_WATER_BYTES = 1024 * 1024;
  * hold a whole buffer.
  */
 export const READ_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Sockets this module makes through FFI give up once data they sent has gone
+ * unacknowledged this long (TCP_USER_TIMEOUT, Linux): a direct connection
+ * whose NAT mapping died, or whose peer vanished without a reset, then fails
+ * with ETIMEDOUT, and the transfer falls back to the relay, in 15 s instead
+ * of the transfer's 60 s stall timeout. A peer that is merely slow to read
+ * still acknowledges (its window closes, and window probes are answered);
+ * 15 s leaves room for five back-to-back retransmissions on a lossy link.
+ */
+export const UNACKED_TIMEOUT_MS = 15_000;

@@ -11,7 +11,7 @@ import { adoptFd, type FrameReads, type ReadShape, readShape } from "./_adopt.ts
 import { parseIp } from "./_ip.ts";
 import { type Libc, openLibc, POLLIN } from "./_libc.ts";
 import { watchFd } from "./_poller.ts";
-import { openShared } from "./_socket.ts";
+import { limitUnacked, openShared } from "./_socket.ts";
 
 /** Options of {@linkcode listenReusable}. */
 export interface ListenReusableOptions {
@@ -234,6 +234,8 @@ class FfiListener implements ReusableListener {
           this.#retry = setTimeout(() => this.#arm(), ACCEPT_RETRY_MS);
           return;
         }
+        // Inherited from the listener on Linux; set again in case a system does not.
+        limitUnacked(this.#libc, fd);
         try {
           this.#queue.push(adoptFd(fd, this.#reads));
         } catch {
