@@ -6,9 +6,9 @@
 
 import { parseArgs } from "node:util";
 import { parseCode } from "../lib/code/phrase.ts";
+import { timingSafeEqual } from "../lib/crypto/timing_safe_equal.ts";
 import { RendezvousError } from "../lib/rendezvous/client.ts";
 import { openReceiver, type Session } from "../lib/session/session.ts";
-import { timingSafeEqual } from "../lib/crypto/timing_safe_equal.ts";
 import { encodeManifest, type Manifest } from "../lib/transfer/manifest.ts";
 import { TransferError } from "../lib/transfer/messages.ts";
 import { receiveFiles } from "../lib/transfer/receive.ts";

@@ -51,8 +51,11 @@ export interface ChannelKeys {
   receive: Uint8Array;
 }
 
-/** The two ends of a carrier that a reopened channel takes over from the old one. */
-interface Carrier {
+/**
+ * The locked ends of a frame pipe, which {@linkcode SecureChannel.reopen}
+ * hands from a channel to the next one on the same carrier.
+ */
+export interface Carrier {
   writer: WritableStreamDefaultWriter<Uint8Array>;
   reader: ReadableStreamDefaultReader<Uint8Array>;
 }
