@@ -117,6 +117,33 @@ function asker(args: ReceiveArgs, reporter: Reporter) {
   };
 }
 
+/**
+ * Asks about an offer once: when the transfer runs again on the relay after
+ * a broken direct connection (`again`), the same offer is accepted without
+ * asking, and a different one is refused (a sender cannot slip other files
+ * past the question).
+ */
+export function confirmOnce(
+  ask: (manifest: Manifest) => Promise<boolean>,
+): (manifest: Manifest, again: boolean) => Promise<boolean> {
+  let accepted: Uint8Array | undefined;
+  return async (manifest, again) => {
+    const offer = encodeManifest(manifest);
+    if (again && accepted) {
+      if (!timingSafeEqual(offer, accepted)) {
+        throw new TransferError(
+          "protocol",
+          "The sender offered other files when the transfer carried on over the relay",
+        );
+      }
+      return true;
+    }
+    const yes = await ask(manifest);
+    if (yes) accepted = offer;
+    return yes;
+  };
+}
+
 async function connect(
   args: ReceiveArgs,
   signal: AbortSignal,
@@ -146,25 +173,9 @@ export async function receive(
   parseCode(args.code);
   const { session, server } = await connect(args, signal);
   const ask = asker(args, reporter);
-  /** The offer accepted, which a transfer run again after a broken direct connection repeats. */
-  let accepted: Uint8Array | undefined;
+  const confirm = confirmOnce(ask);
   /** Reported only if the transfer fails for good: the run after a fallback resumes them. */
   let kept: { files: number; bytes: number } | undefined;
-  const confirm = async (manifest: Manifest, again: boolean): Promise<boolean> => {
-    const offer = encodeManifest(manifest);
-    if (again && accepted) {
-      if (!timingSafeEqual(offer, accepted)) {
-        throw new TransferError(
-          "protocol",
-          "The sender offered other files when the transfer carried on over the relay",
-        );
-      }
-      return true;
-    }
-    const yes = await ask(manifest);
-    if (yes) accepted = offer;
-    return yes;
-  };
   await runTransfer(
     session,
     server,
