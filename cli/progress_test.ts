@@ -69,6 +69,31 @@ Deno.test("humanReporter() prints the code, a bar on a terminal and the result",
   equal(out[3], "Done: 1 file, 1.0 KiB in 1.0 s (1.0 KiB/s, relay)\n");
 });
 
+Deno.test("humanReporter() starts a fresh bar when a broken direct connection sends the transfer back to the relay", () => {
+  let now = 0;
+  const out: string[] = [];
+  const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: true, now: () => now });
+  now = 1000;
+  reporter.report({ type: "progress", bytes: 1024, total: 4096 });
+  reporter.report({
+    type: "path",
+    path: "relay",
+    from: "direct",
+    reason: "the direct connection broke (read ECONNRESET)",
+  });
+  now = 2000;
+  reporter.report({ type: "progress", bytes: 0, total: 3072 });
+  now = 3000;
+  reporter.report({ type: "progress", bytes: 2048, total: 3072 });
+  equal(out[1], "\n");
+  equal(
+    out[2],
+    "Back on the relay, resuming there: the direct connection broke (read ECONNRESET)\n",
+  );
+  // The new bar's clock starts after the fallback: 2 KiB in 1 s, not in 2.
+  equal(out.at(-1)!.includes("2.0 KiB/s"), true, out.at(-1));
+});
+
 Deno.test("humanReporter() draws no bar when stderr is not a terminal", () => {
   const out: string[] = [];
   const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: false });

@@ -108,6 +108,11 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
         case "connected":
           return line(`Connected (${event.path}); encrypted end to end`);
         case "path":
+          // After a fallback the transfer starts again: a fresh bar, rate and ETA.
+          if (event.from === "direct") {
+            bar?.finish();
+            bar = undefined;
+          }
           return line(
             event.path === "direct"
               ? `Moved to a direct connection (${event.address})`
