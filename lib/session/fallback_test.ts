@@ -19,6 +19,22 @@ async function sessionKeys(): Promise<[SessionKeys, SessionKeys]> {
   return [await deriveSessionKeys(isk, "sender"), await deriveSessionKeys(isk, "receiver")];
 }
 
+/** A sender and a receiver on a memory relay, each channel ready to move. */
+async function relayPair() {
+  const [sk, rk] = await sessionKeys();
+  const [ra, rb] = memoryFramePipes();
+  const senderRelay = new SecureChannel(ra!, sk);
+  const receiverRelay = new SecureChannel(rb!, rk);
+  return {
+    sk,
+    rk,
+    senderRelay,
+    receiverRelay,
+    sender: new MigratingChannel(senderRelay),
+    receiver: new MigratingChannel(receiverRelay),
+  };
+}
+
 /** Memory frame pipes that can be cut: from then on every frame silently vanishes, both ways. */
 function cuttablePipes(): { pipes: [FramePipe, FramePipe]; cut(): void } {
   let cut = false;
@@ -76,12 +92,7 @@ async function breakMidway(
     await Deno.writeFile(join(src, "f.bin"), data);
     const scan = await scanPaths([join(src, "f.bin")]);
 
-    const [sk, rk] = await sessionKeys();
-    const [ra, rb] = memoryFramePipes();
-    const senderRelay = new SecureChannel(ra!, sk);
-    const receiverRelay = new SecureChannel(rb!, rk);
-    const sender = new MigratingChannel(senderRelay);
-    const receiver = new MigratingChannel(receiverRelay);
+    const { sk, rk, senderRelay, receiverRelay, sender, receiver } = await relayPair();
     const senderFallback = await Fallback.create(senderRelay, sk, "sender");
     const receiverFallback = await Fallback.create(receiverRelay, rk, "receiver");
     senderFallback.watch(sender);
@@ -176,12 +187,7 @@ Deno.test("Fallback: the nominated connection dies before the receiver reads the
 });
 
 Deno.test("Fallback: not before the transfer moved, not for a peer's failure, once only", async () => {
-  const [sk, rk] = await sessionKeys();
-  const [ra, rb] = memoryFramePipes();
-  const senderRelay = new SecureChannel(ra!, sk);
-  const receiverRelay = new SecureChannel(rb!, rk);
-  const sender = new MigratingChannel(senderRelay);
-  const receiver = new MigratingChannel(receiverRelay);
+  const { sk, senderRelay, sender, receiver } = await relayPair();
   const fallback = await Fallback.create(senderRelay, sk, "sender");
   fallback.watch(sender);
   const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
