@@ -94,6 +94,28 @@ Deno.test("humanReporter() starts a fresh bar when a broken direct connection se
   equal(out.at(-1)!.includes("2.0 KiB/s"), true, out.at(-1));
 });
 
+Deno.test("humanReporter() draws the hashing before a resume and the transfer as two bars", () => {
+  let now = 0;
+  const out: string[] = [];
+  const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: true, now: () => now });
+  reporter.report({ type: "checking", bytes: 2048, total: 2048 });
+  now = 1000;
+  reporter.report({ type: "progress", bytes: 1024, total: 1024 });
+  equal(out.length, 3);
+  equal(out[0]!.includes("2.0 KiB / 2.0 KiB"), true, out[0]);
+  equal(out[1], "\n");
+  equal(out[2]!.includes("1.0 KiB / 1.0 KiB"), true, out[2]);
+});
+
+Deno.test("jsonReporter() throttles checking like progress", () => {
+  const out: string[] = [];
+  const reporter = jsonReporter({ stdout: (t) => out.push(t), now: () => 0 });
+  reporter.report({ type: "checking", bytes: 1, total: 3 });
+  reporter.report({ type: "checking", bytes: 2, total: 3 });
+  reporter.report({ type: "checking", bytes: 3, total: 3 });
+  deepEqual(out.map((line) => JSON.parse(line).bytes), [1, 3]);
+});
+
 Deno.test("humanReporter() draws no bar when stderr is not a terminal", () => {
   const out: string[] = [];
   const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: false });

@@ -196,6 +196,7 @@ export async function receive(
             message: `Checking ${formatBytes(bytes)} of ${files} file(s) already here ` +
               `against the sender's`,
           }),
+        onCheckProgress: (p) => reporter.report({ type: "checking", ...p }),
         onResume: (r) => reporter.report({ type: "resume", ...r }),
         onKept: (k) => kept = k,
         onProgress: (p) => reporter.report({ type: "progress", ...p }),

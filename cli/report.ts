@@ -24,6 +24,8 @@ export type Event =
   }
   | { type: "offer"; files: number; dirs: number; bytes: number }
   | { type: "progress"; bytes: number; total: number }
+  /** Hashing what the receiver holds, before a resume (each side hashes its own files). */
+  | { type: "checking"; bytes: number; total: number }
   | { type: "resume"; files: number; bytes: number }
   | { type: "kept"; files: number; bytes: number }
   | {
@@ -63,14 +65,14 @@ function writer(file: { writeSync(p: Uint8Array): number }): (text: string) => v
   };
 }
 
-/** `--json`: one object per line on stdout; progress at most five times a second. */
+/** `--json`: one object per line on stdout; progress and checking at most five times a second. */
 export function jsonReporter(options: ReporterOptions = {}): Reporter {
   const out = options.stdout ?? writer(Deno.stdout);
   const now = options.now ?? (() => performance.now());
   let last = -Infinity;
   return {
     report(event) {
-      if (event.type === "progress" && event.bytes < event.total) {
+      if ((event.type === "progress" || event.type === "checking") && event.bytes < event.total) {
         if (now() - last < 200) return;
         last = now();
       }
@@ -90,6 +92,17 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
   const terminal = options.terminal ?? Deno.stderr.isTerminal();
   const barOptions = options.now ? { write: err, now: options.now } : { write: err };
   let bar: ProgressBar | undefined;
+  /** What the bar shows: hashing held bytes, or the transfer; a change starts a new bar. */
+  let barFor: "checking" | "progress" | undefined;
+  const draw = (kind: "checking" | "progress", bytes: number, total: number) => {
+    if (!terminal) return;
+    if (barFor !== kind) {
+      bar?.finish();
+      bar = new ProgressBar(barOptions);
+      barFor = kind;
+    }
+    bar!.update(bytes, total);
+  };
   const line = (text: string) => {
     bar?.finish();
     err(text + "\n");
@@ -111,7 +124,7 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
           // After a fallback the transfer starts again: a fresh bar, rate and ETA.
           if (event.from === "direct") {
             bar?.finish();
-            bar = undefined;
+            bar = barFor = undefined;
           }
           return line(
             event.path === "direct"
@@ -140,9 +153,8 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
               `to resume`,
           );
         case "progress":
-          if (!terminal) return;
-          bar ??= new ProgressBar(barOptions);
-          return bar.update(event.bytes, event.total);
+        case "checking":
+          return draw(event.type, event.bytes, event.total);
         case "done": {
           const rate = event.seconds > 0 ? event.bytes / event.seconds : 0;
           return line(

@@ -107,6 +107,7 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
             message: `The receiver holds ${formatBytes(bytes)} of ${files} file(s) already; ` +
               `checking them against these`,
           }),
+        onCheckProgress: (p) => reporter.report({ type: "checking", ...p }),
         onResume: (r) => reporter.report({ type: "resume", ...r }),
         onProgress: (p) => reporter.report({ type: "progress", ...p }),
         signal,

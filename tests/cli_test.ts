@@ -279,6 +279,14 @@ Deno.test("punch resumes an interrupted transfer where it stopped and keeps file
   equal(sent.code, 0, sent.stderr);
   const resume = received.events.find((e) => e.type === "resume")!;
   deepEqual(resume, { type: "resume", files: 2, bytes: 3 * MiB + keptBytes });
+  // Both sides showed their hashing of the held bytes, to the end.
+  for (const side of [received, sent]) {
+    deepEqual(side.events.findLast((e) => e.type === "checking"), {
+      type: "checking",
+      bytes: 3 * MiB + keptBytes,
+      total: 3 * MiB + keptBytes,
+    });
+  }
   const done = received.events.find((e) => e.type === "done")!;
   equal(done.resumed, 3 * MiB + keptBytes);
   equal(done.bytes, 256 * MiB - keptBytes);

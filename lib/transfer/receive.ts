@@ -37,7 +37,7 @@ import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
-import { hashPrefix, partialName } from "./resume.ts";
+import { hashPrefixes, partialName } from "./resume.ts";
 import {
   peerError,
   type Progress,
@@ -64,6 +64,8 @@ export interface ReceiveOptions {
   onProgress?: (progress: Progress) => void;
   /** Called before hashing what the receiver holds of the offered files. */
   onCheck?: (held: Resumed) => void;
+  /** Called as those bytes are hashed. */
+  onCheckProgress?: (progress: Progress) => void;
   /** Called when held bytes are kept, before any data arrives. */
   onResume?: (resumed: Resumed) => void;
   /** Called when a failed receive keeps partial files for the next one. */
@@ -394,10 +396,12 @@ export async function receiveFiles(
     let heldBytes = 0;
     for (const item of held.values()) heldBytes += item.bytes;
     if (heldBytes > 0) options.onCheck?.({ files: held.size, bytes: heldBytes });
-    for (const item of held.values()) {
-      if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
-      item.sha256 = await hashPrefix(item.temp ?? item.target, item.bytes);
-    }
+    const items = [...held.values()];
+    const sums = await hashPrefixes(
+      items.map((item) => ({ path: item.temp ?? item.target, bytes: item.bytes })),
+      { signal: options.signal, onProgress: options.onCheckProgress },
+    );
+    items.forEach((item, i) => item.sha256 = sums[i]!);
     await readCheck(channel, held, options.signal);
     let resumedFiles = 0;
     for (const item of held.values()) {

@@ -49,17 +49,52 @@ export function partialName(path: string): string {
  * file is shorter. Reads asynchronously, so a long hash does not stop the
  * event loop (and with it the connection's keepalives).
  */
-export async function hashPrefix(path: string, bytes: number): Promise<Uint8Array | null> {
+export async function hashPrefix(
+  path: string,
+  bytes: number,
+  options: { signal?: AbortSignal | undefined; onRead?: (bytes: number) => void } = {},
+): Promise<Uint8Array | null> {
   using file = await Deno.open(path, { read: true });
   const hash = createHash("sha256");
   const buffer = new Uint8Array(Math.min(HASH_READ_BYTES, Math.max(bytes, 1)));
   for (let done = 0; done < bytes;) {
+    if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
     const n = await file.read(buffer.subarray(0, Math.min(buffer.length, bytes - done)));
     if (n === null) return null;
     hash.update(buffer.subarray(0, n));
     done += n;
+    options.onRead?.(n);
   }
   return new Uint8Array(hash.digest());
+}
+
+/** Options for {@linkcode hashPrefixes}. */
+export interface HashOptions {
+  signal?: AbortSignal | undefined;
+  /** Called as hashing goes on: bytes hashed so far, of all the files, and their total. */
+  onProgress?: ((progress: { bytes: number; total: number }) => void) | undefined;
+}
+
+/**
+ * {@linkcode hashPrefix} of each file in turn, as both sides hash what the
+ * receiver holds: one progress count over all of them, and a stop between
+ * any two reads when `signal` aborts.
+ */
+export async function hashPrefixes(
+  items: readonly { path: string; bytes: number }[],
+  options: HashOptions = {},
+): Promise<(Uint8Array | null)[]> {
+  const total = items.reduce((sum, item) => sum + item.bytes, 0);
+  let bytes = 0;
+  const onRead = (n: number) => {
+    bytes += n;
+    options.onProgress?.({ bytes, total });
+  };
+  const sums: (Uint8Array | null)[] = [];
+  for (const item of items) {
+    sums.push(await hashPrefix(item.path, item.bytes, { signal: options.signal, onRead }));
+  }
+  return sums;
 }
 
 /**
@@ -90,14 +125,11 @@ export function checkHave(manifest: Manifest, have: HaveEntry[]): void {
 export async function hashHeld(
   have: HaveEntry[],
   sources: readonly string[],
-  signal?: AbortSignal,
+  options: HashOptions = {},
 ): Promise<CheckEntry[]> {
-  const check: CheckEntry[] = [];
-  for (const { index, bytes } of have) {
-    if (signal?.aborted) throw new TransferError("cancelled", "Cancelled");
-    check.push({ index, sha256: (await hashPrefix(sources[index]!, bytes)) ?? new Uint8Array(32) });
-  }
-  return check;
+  const items = have.map(({ index, bytes }) => ({ path: sources[index]!, bytes }));
+  const sums = await hashPrefixes(items, options);
+  return have.map(({ index }, i) => ({ index, sha256: sums[i] ?? new Uint8Array(32) }));
 }
 
 /**

@@ -10,7 +10,7 @@ import {
   TransferError,
 } from "./messages.ts";
 import { receiveFiles } from "./receive.ts";
-import { hashPrefix, partialName } from "./resume.ts";
+import { hashPrefix, hashPrefixes, partialName } from "./resume.ts";
 import { receiveMessage, type Resumed, sendFiles } from "./send.ts";
 import { channels, cutAfter, listTree, tempDir } from "./_test_utils.ts";
 
@@ -46,6 +46,33 @@ Deno.test("partialName() is fixed per path and fits in a file name", () => {
   equal(partialName("x".repeat(4000)).length, ".punch-".length + 16 + ".partial".length);
   // Pinned, so that a later version still finds what this one parked.
   equal(partialName("f"), ".punch-7a5ef20a1ddebf21.partial");
+});
+
+Deno.test("hashPrefixes() counts progress over all files and stops between reads on abort", async () => {
+  const src = await tempDir();
+  try {
+    const data = crypto.getRandomValues(new Uint8Array(65536));
+    await Deno.writeFile(join(src, "a"), data);
+    await Deno.writeFile(join(src, "b"), new Uint8Array(3 * MiB));
+    const items = [{ path: join(src, "a"), bytes: 1000 }, { path: join(src, "b"), bytes: 3 * MiB }];
+    const seen: number[] = [];
+    const sums = await hashPrefixes(items, {
+      onProgress: ({ bytes, total }) => {
+        equal(total, 1000 + 3 * MiB);
+        seen.push(bytes);
+      },
+    });
+    deepEqual(sums[0], sha256(data.subarray(0, 1000)));
+    deepEqual(seen, [1000, 1000 + MiB, 1000 + 2 * MiB, 1000 + 3 * MiB]);
+
+    const stop = new AbortController();
+    await rejects(
+      hashPrefixes(items, { signal: stop.signal, onProgress: () => stop.abort() }),
+      (error) => error instanceof TransferError && error.code === "cancelled",
+    );
+  } finally {
+    await Deno.remove(src, { recursive: true });
+  }
 });
 
 Deno.test("hashPrefix() hashes the first bytes, or says the file is shorter", async () => {

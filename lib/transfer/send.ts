@@ -59,6 +59,8 @@ export interface SendOptions {
   onAccepted?: () => void;
   /** Called before hashing what the receiver says it holds. */
   onCheck?: (held: Resumed) => void;
+  /** Called as those bytes are hashed. */
+  onCheckProgress?: (progress: Progress) => void;
   /** Called when the receiver holds some of the files already, before sending. */
   onResume?: (resumed: Resumed) => void;
   signal?: AbortSignal;
@@ -251,7 +253,10 @@ async function resumeFrom(
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
-  const check = await hashHeld(have, scan.sources, options.signal);
+  const check = await hashHeld(have, scan.sources, {
+    signal: options.signal,
+    onProgress: options.onCheckProgress,
+  });
   await sendEntries(channel, "check", check);
   const resume = await receiveEntries(channel, "resume", count, "receiver", options.signal);
   return checkResume(have, resume);
