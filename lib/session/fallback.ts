@@ -12,6 +12,10 @@
  *   which ends its transfer, and answers with the same empty record.
  * - With both records through, the two sides run the transfer again on the
  *   new streams; the receiver resumes the files it kept (transfer.md).
+ * - A receiver that reads the sender's `moved` record but never got the
+ *   nomination (the connection broke first) follows onto a connection
+ *   broken from the start ({@linkcode followMissedMove}), and so falls back
+ *   too.
  * - Once only: a broken relay, or a second failure, ends the transfer.
  *
  * @module
