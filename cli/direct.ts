@@ -164,7 +164,6 @@ export async function runTransfer(
       path = session.side === "sender" ? channel.path : channel.readPath;
     } catch (error) {
       if (!direct.fallback?.canTake(error) || signal?.aborted) throw error;
-      channel.abortMoved(error);
       const reason = direct.fallback.reason(error);
       reporter.report({ type: "path", path: "relay", from: "direct", reason });
       const relay = await direct.fallback.take(error, signal ? { signal } : {});

@@ -149,16 +149,16 @@ export class Fallback {
   }
 
   /**
-   * Sends this side's "back on the relay" record and waits for the other
-   * side's. Resolves with the channel to run the transfer again on; throws
-   * `error` (the direct connection's failure) when the other side does not
-   * come back. The direct connection must be dropped first
-   * ({@linkcode MigratingChannel.abortMoved}).
+   * Drops the direct connection, sends this side's "back on the relay"
+   * record and waits for the other side's. Resolves with the channel to run
+   * the transfer again on; throws `error` (the direct connection's failure)
+   * when the other side does not come back.
    */
   async take(error: unknown, options: TakeOptions = {}): Promise<SecureChannel> {
     if (!this.canTake(error)) throw error;
     this.#taken = true;
     const migrating = this.#migrating!;
+    migrating.abortMoved(error);
     // The other side's relay stream may still hold records before its
     // `moved` record, which the failed transfer no longer reads: read them,
     // so that both directions count as moved. Reads after it end at once on

@@ -64,7 +64,6 @@ async function withFallback<T>(
     return await run(channel, false);
   } catch (error) {
     if (!fallback.canTake(error)) throw error;
-    channel.abortMoved(error);
     return await run(await fallback.take(error, { waitMs: 10_000 }), true);
   }
 }
