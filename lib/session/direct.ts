@@ -77,21 +77,19 @@ export async function goDirect(
   // Once the other side moved, a nomination this side has not read by now
   // was lost with its connection: stop punching after a grace period.
   const punching = new AbortController();
-  const stop = () => punching.abort();
-  options.signal?.addEventListener("abort", stop, { once: true });
-  if (options.signal?.aborted) stop();
+  const signal = options.signal
+    ? AbortSignal.any([options.signal, punching.signal])
+    : punching.signal;
   let peerMoved = false;
   let grace: ReturnType<typeof setTimeout> | undefined;
   channel.peerMoved.then(() => {
     peerMoved = true;
-    if (!punching.signal.aborted) grace = setTimeout(stop, NOMINATION_GRACE_MS);
+    if (!punching.signal.aborted) grace = setTimeout(() => punching.abort(), NOMINATION_GRACE_MS);
   });
-  const result = await transit.punch(peer, { keys: session.keys, signal: punching.signal })
-    .finally(() => {
-      stop();
-      clearTimeout(grace);
-      options.signal?.removeEventListener("abort", stop);
-    });
+  const result = await transit.punch(peer, { keys: session.keys, signal }).finally(() => {
+    punching.abort();
+    clearTimeout(grace);
+  });
   if (result.channel === null) {
     await transit.close();
     // The transfer then fails as on a broken direct connection, and falls
