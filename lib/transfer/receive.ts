@@ -232,15 +232,15 @@ function claimHeld(root: string, manifest: Manifest, held: Map<number, Held>): v
 }
 
 /**
- * Reads the sender's `check` entries for every held file and decides where
- * each starts: after the held bytes if their hashes are equal, else at 0.
+ * Reads the sender's `check` entries for every held file, in the order of
+ * `have`, and decides where each starts: after the held bytes if their
+ * hashes are equal, else at 0.
  */
 async function readCheck(
   channel: Channel,
-  held: Map<number, Held>,
+  order: Held[],
   signal?: AbortSignal,
 ): Promise<void> {
-  const order = [...held.values()];
   const check = await receiveEntries(channel, "check", order.length, "sender", signal);
   check.forEach(({ index, sha256 }, at) => {
     const item = order[at]!;
@@ -390,21 +390,19 @@ export async function receiveFiles(
     await channel.send(
       encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
     );
-    const have = [...held.values()].map(({ index, bytes }) => ({ index, bytes }));
-    await sendEntries(channel, "have", have);
+    const order = [...held.values()];
+    await sendEntries(channel, "have", order.map(({ index, bytes }) => ({ index, bytes })));
     // Hashed while the sender hashes the same bytes of its files.
-    let heldBytes = 0;
-    for (const item of held.values()) heldBytes += item.bytes;
-    if (heldBytes > 0) options.onCheck?.({ files: held.size, bytes: heldBytes });
-    const items = [...held.values()];
+    const heldBytes = order.reduce((sum, item) => sum + item.bytes, 0);
+    if (heldBytes > 0) options.onCheck?.({ files: order.length, bytes: heldBytes });
     const sums = await hashPrefixes(
-      items.map((item) => ({ path: item.temp ?? item.target, bytes: item.bytes })),
+      order.map((item) => ({ path: item.temp ?? item.target, bytes: item.bytes })),
       { signal: options.signal, onProgress: options.onCheckProgress },
     );
-    items.forEach((item, i) => item.sha256 = sums[i]!);
-    await readCheck(channel, held, options.signal);
+    order.forEach((item, i) => item.sha256 = sums[i]!);
+    await readCheck(channel, order, options.signal);
     let resumedFiles = 0;
-    for (const item of held.values()) {
+    for (const item of order) {
       if (item.offset === item.bytes) {
         resumed += item.bytes;
         if (item.bytes > 0) resumedFiles++;
@@ -413,8 +411,11 @@ export async function receiveFiles(
         throw exists(entries[item.index]!.path, root);
       }
     }
-    const resume = [...held.values()].map(({ index, offset }) => ({ index, offset: offset! }));
-    await sendEntries(channel, "resume", resume);
+    await sendEntries(
+      channel,
+      "resume",
+      order.map(({ index, offset }) => ({ index, offset: offset! })),
+    );
     if (resumed > 0) options.onResume?.({ files: resumedFiles, bytes: resumed });
     const total = manifest.bytes - resumed;
 
