@@ -6,8 +6,9 @@
  *
  *   deno task bench [--size MiB] [--small MiB] [--rounds N]
  *
- * The punch processes run as the compiled binary does, with
- * `--v8-flags=--expose-gc` (see lib/memory.ts). A raw run first, not
+ * The punch processes run with the V8 flags the compiled binary has
+ * (`deno task compile`: `--expose-gc`, see lib/memory.ts, and
+ * `--heap-growing-percent=25`). A raw run first, not
  * counted, warms up the page cache, and each run's copy is deleted just
  * before the next receiver starts (see replacePreviousCopy: on a VM, pages
  * left free go back to the host, and writing into them afresh is dear).
@@ -25,12 +26,18 @@
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { procStatusKiB } from "./_proc.ts";
+import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "cli/main.ts");
 const RAW = join(ROOT, "bench/_raw_tcp.ts");
-const PUNCH_FLAGS = ["run", "-A", "--v8-flags=--expose-gc", CLI];
+const FOOTPRINT = join(ROOT, "bench/_footprint.ts");
+/** The V8 flags `deno task compile` bakes into the binary, so the bench measures what ships. */
+const V8_FLAGS = /--v8-flags=\S+/.exec(denoJson.tasks.compile)?.[0];
+if (V8_FLAGS === undefined) throw new Error("deno.json: the compile task sets no --v8-flags");
+const PUNCH_FLAGS = ["run", "-A", V8_FLAGS, CLI];
 const MiB = 1024 * 1024;
 
 const { values } = parseArgs({
@@ -235,6 +242,26 @@ function rates(bytes: number, seconds: number[]): string {
     : `${text} (${Math.min(...mbs).toFixed(0)}–${Math.max(...mbs).toFixed(0)})`;
 }
 
+/**
+ * Peak RSS and its anonymous part in MiB of a deno process that imports
+ * `modules` and ends, with punch's V8 flags; null where /proc is missing.
+ */
+async function footprint(...modules: string[]): Promise<[number, number] | null> {
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", V8_FLAGS!, FOOTPRINT, ...modules],
+    stdin: "null",
+    stderr: "inherit",
+  }).output();
+  if (!success) throw new Error("bench/_footprint.ts failed");
+  const peak = JSON.parse(new TextDecoder().decode(stdout));
+  return peak === null ? null : [peak.rssKiB / 1024, peak.anonKiB / 1024];
+}
+
+/** `RSS (anonymous)` in MB, or n/a. */
+function mb(peak: [number, number] | null): string {
+  return peak === null ? "n/a" : `${peak[0].toFixed(0)} (${peak[1].toFixed(0)})`;
+}
+
 /** Each role's highest peak RSS over the runs, with its anonymous part. */
 function peaks(runs: Run[]): string {
   const roles = runs[0]!.rss.map(([role]) => role);
@@ -304,6 +331,11 @@ try {
       "punching included). transfer: by punch's own clock, from the offer's acceptance to the\n" +
       "verified end. peak RSS: the highest over the rounds; in brackets its anonymous part, the\n" +
       "rest being pages of the deno executable itself, shared between processes.",
+  );
+  const [empty, loaded] = [await footprint(), await footprint(pathToFileURL(CLI).href)];
+  console.log(
+    `\nThe floor under those peaks, same flags: an empty deno process ${mb(empty)}; ` +
+      `punch with its code loaded, before any work, ${mb(loaded)}.`,
   );
   console.log(
     "\nTargets: relay >= 300 MB/s (issue 2), direct >= 450 MB/s (issue 3); <= 64 MB RSS per process, flat in file size.",
