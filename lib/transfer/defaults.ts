@@ -38,10 +38,21 @@ export const CREDIT_BATCH_BYTES = WINDOW_BYTES / 4;
 export const CREDIT_QUIET_MS = 1_000;
 
 /**
- * Once data flows, either side gives up after this long without a message
- * from the other: a direct connection whose NAT mapping died, or a relay
- * that stopped forwarding, must not leave a transfer hanging for ever. Long
- * enough for a slow disk to catch up; the prompt before accepting is not
- * timed.
+ * Once the receiver accepted (the resume exchange, then the data), either
+ * side gives up after this long without a message from the other: a
+ * direct connection whose NAT mapping died, or a relay that stopped
+ * forwarding, must not leave a transfer hanging for ever. Long enough for
+ * a slow disk to catch up; the prompt before accepting is not timed.
  */
 export const STALL_TIMEOUT_MS = 60_000;
+
+/**
+ * A side that hashes held bytes before resuming (lib/transfer/resume.ts),
+ * which takes minutes for a large file on a slow disk, sends a `hashing`
+ * keepalive this often, so that the other side, waiting, can keep its
+ * {@linkcode STALL_TIMEOUT_MS}; and where a dead connection makes a send
+ * fail (a reset, or `TCP_USER_TIMEOUT` on Linux), this side stops hashing
+ * at once. A quarter of the stall timeout, so that a keepalive held up on
+ * a slow path is not taken for a dead connection.
+ */
+export const HASHING_KEEPALIVE_MS = STALL_TIMEOUT_MS / 4;

@@ -18,6 +18,8 @@
  *                as many bytes of each listed file (S→R)
  * 0x0b resume    (u32 file index | u64 offset)… where the sender starts each
  *                listed file: after the held bytes if they match, else 0 (R→S)
+ * 0x0c hashing   (empty) a side is still hashing held bytes; a keepalive
+ *                before its check or resume (both)
  * ```
  *
  * @module
@@ -57,6 +59,7 @@ export const MSG = Object.freeze({
   HAVE: 0x09,
   CHECK: 0x0a,
   RESUME: 0x0b,
+  HASHING: 0x0c,
 });
 
 /** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
@@ -121,7 +124,8 @@ export type TransferMsg =
   | { type: "error"; error: string; message: string }
   | { type: "have"; entries: HaveEntry[] }
   | { type: "check"; entries: CheckEntry[] }
-  | { type: "resume"; entries: ResumeEntry[] };
+  | { type: "resume"; entries: ResumeEntry[] }
+  | { type: "hashing" };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -179,6 +183,8 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
     }
     case "done":
       return Uint8Array.of(MSG.DONE);
+    case "hashing":
+      return Uint8Array.of(MSG.HASHING);
     case "result":
       return withType(
         MSG.RESULT,
@@ -304,6 +310,9 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
     case MSG.DONE:
       if (bytes.length !== 1) protocol("done carries no body");
       return { type: "done" };
+    case MSG.HASHING:
+      if (bytes.length !== 1) protocol("hashing carries no body");
+      return { type: "hashing" };
     case MSG.RESULT: {
       const body = jsonBody(bytes);
       return { type: "result", files: Number(body.files) || 0, bytes: Number(body.bytes) || 0 };

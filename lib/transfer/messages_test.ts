@@ -51,6 +51,7 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
     { type: "resume", entries: [{ index: 1, offset: 2097152 }, { index: 3, offset: 0 }] },
     "0b" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
   ],
+  ["hashing", { type: "hashing" }, "0c"],
 ];
 
 for (const [name, msg, expected] of VECTORS) {
@@ -83,6 +84,7 @@ Deno.test("decodeMessage() rejects garbage with a protocol error", () => {
       Uint8Array.of(0x04, 0, 0, 0, 1),
       Uint8Array.of(0x05, 0),
       Uint8Array.of(0x06, 0),
+      Uint8Array.of(0x0c, 0),
       Uint8Array.of(0x01),
       Uint8Array.of(0x01, 7),
       Uint8Array.of(0x02, 0x7b),

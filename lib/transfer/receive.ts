@@ -37,7 +37,7 @@ import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
-import { hashPrefixes, partialName } from "./resume.ts";
+import { hashPrefixes, keepingAlive, partialName } from "./resume.ts";
 import {
   peerError,
   type Progress,
@@ -241,7 +241,7 @@ async function readCheck(
   order: Held[],
   signal?: AbortSignal,
 ): Promise<void> {
-  const check = await receiveEntries(channel, "check", order.length, "sender", signal);
+  const check = await receiveEntries(channel, "check", order.length, "sender", { signal });
   check.forEach(({ index, sha256 }, at) => {
     const item = order[at]!;
     if (index !== item.index) {
@@ -395,9 +395,14 @@ export async function receiveFiles(
     // Hashed while the sender hashes the same bytes of its files.
     const heldBytes = order.reduce((sum, item) => sum + item.bytes, 0);
     if (heldBytes > 0) options.onCheck?.({ files: order.length, bytes: heldBytes });
-    const sums = await hashPrefixes(
-      order.map((item) => ({ path: item.temp ?? item.target, bytes: item.bytes })),
-      { signal: options.signal, onProgress: options.onCheckProgress },
+    const sums = await keepingAlive(
+      channel,
+      (signal) =>
+        hashPrefixes(
+          order.map((item) => ({ path: item.temp ?? item.target, bytes: item.bytes })),
+          { signal, onProgress: options.onCheckProgress },
+        ),
+      { signal: options.signal },
     );
     order.forEach((item, i) => item.sha256 = sums[i]!);
     await readCheck(channel, order, options.signal);

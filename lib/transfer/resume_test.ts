@@ -10,8 +10,8 @@ import {
   TransferError,
 } from "./messages.ts";
 import { receiveFiles } from "./receive.ts";
-import { hashPrefix, hashPrefixes, partialName } from "./resume.ts";
-import { receiveMessage, type Resumed, sendFiles } from "./send.ts";
+import { hashPrefix, hashPrefixes, keepingAlive, partialName } from "./resume.ts";
+import { receiveEntries, receiveMessage, type Resumed, sendEntries, sendFiles } from "./send.ts";
 import { channels, cutAfter, listTree, tempDir } from "./_test_utils.ts";
 
 const MiB = 1024 * 1024;
@@ -73,6 +73,63 @@ Deno.test("hashPrefixes() counts progress over all files and stops between reads
   } finally {
     await Deno.remove(src, { recursive: true });
   }
+});
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("keepingAlive() sends hashing keepalives while the hashing runs, and none after", async () => {
+  const [a, b] = channels();
+  equal(await keepingAlive(a, () => delay(150).then(() => 7), { everyMs: 20 }), 7);
+  await delay(60);
+  await a.send(encodeMessage({ type: "done" }));
+  let keepalives = 0;
+  for (let msg; (msg = await receiveMessage(b)).type !== "done"; keepalives++) {
+    equal(msg.type, "hashing");
+  }
+  ok(keepalives > 0);
+  // Nothing more once the hashing is over.
+  await delay(60);
+  await a.send(encodeMessage({ type: "done" }));
+  equal((await receiveMessage(b)).type, "done");
+  a.abort();
+  b.abort();
+});
+
+Deno.test("keepingAlive() stops the hashing and throws the send's error when a keepalive cannot go", async () => {
+  const [a] = channels();
+  const cut = new Error("write EPIPE");
+  a.abort(cut);
+  let stopped = false;
+  const hashing = (signal: AbortSignal) =>
+    new Promise<never>((_, reject) =>
+      signal.addEventListener("abort", () => {
+        stopped = true;
+        reject(new TransferError("cancelled", "Cancelled"));
+      })
+    );
+  await rejects(keepingAlive(a, hashing, { everyMs: 10 }), (error) => error === cut);
+  ok(stopped);
+});
+
+Deno.test("receiveEntries() skips hashing keepalives, and stalls without them", async () => {
+  const [a, b] = channels();
+  const entries = [{ index: 0, sha256: new Uint8Array(32).fill(1) }];
+  // Eight keepalives 100 ms apart outlast the 500 ms stall timeout together, not one by one.
+  const sending = (async () => {
+    for (let i = 0; i < 8; i++) {
+      await delay(100);
+      await a.send(encodeMessage({ type: "hashing" }));
+    }
+    await sendEntries(a, "check", entries);
+  })();
+  deepEqual(await receiveEntries(b, "check", 1, "sender", { stallMs: 500 }), entries);
+  await sending;
+  await rejects(
+    receiveEntries(b, "check", 1, "sender", { stallMs: 50 }),
+    (error) => error instanceof TransferError && error.code === "stalled",
+  );
+  a.abort();
+  b.abort();
 });
 
 Deno.test("hashPrefix() hashes the first bytes, or says the file is shorter", async () => {

@@ -33,7 +33,7 @@ import {
 } from "./messages.ts";
 import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
-import { checkHave, checkResume, hashHeld } from "./resume.ts";
+import { checkHave, checkResume, hashHeld, keepingAlive } from "./resume.ts";
 
 /**
  * Progress of a transfer, reported after every chunk: bytes moved so far
@@ -249,16 +249,19 @@ async function resumeFrom(
       `The receiver lists ${count} held files of the ${scan.manifest.files} offered`,
     );
   }
-  const have = await receiveEntries(channel, "have", count, "receiver", options.signal);
+  const have = await receiveEntries(channel, "have", count, "receiver", { signal: options.signal });
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
-  const check = await hashHeld(have, scan.sources, {
-    signal: options.signal,
-    onProgress: options.onCheckProgress,
-  });
+  const check = await keepingAlive(
+    channel,
+    (signal) => hashHeld(have, scan.sources, { signal, onProgress: options.onCheckProgress }),
+    { signal: options.signal },
+  );
   await sendEntries(channel, "check", check);
-  const resume = await receiveEntries(channel, "resume", count, "receiver", options.signal);
+  const resume = await receiveEntries(channel, "resume", count, "receiver", {
+    signal: options.signal,
+  });
   return checkResume(have, resume);
 }
 
@@ -285,18 +288,21 @@ export async function sendEntries<K extends keyof EntryOf>(
 
 /**
  * Reads `type` messages until they hold `count` entries; the other side is
- * `peer`. Throws `protocol` on any other message or on more entries.
+ * `peer`. Throws `protocol` on any other message or on more entries, and
+ * `stalled` after `stallMs` ({@linkcode STALL_TIMEOUT_MS} by default)
+ * without a message: `hashing` keepalives count, and are skipped.
  */
 export async function receiveEntries<K extends keyof EntryOf>(
   channel: Channel,
   type: K,
   count: number,
   peer: "sender" | "receiver",
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal | undefined; stallMs?: number } = {},
 ): Promise<EntryOf[K][]> {
   const entries: EntryOf[K][] = [];
   while (entries.length < count) {
-    const msg = await receiveMessage(channel, undefined, signal);
+    const msg = await receiveMessage(channel, options.stallMs ?? STALL_TIMEOUT_MS, options.signal);
+    if (msg.type === "hashing") continue;
     if (msg.type === "error") throw peerError(msg, peer);
     const more = msg.type === type ? (msg as EntriesMsg).entries as EntryOf[K][] : undefined;
     if (!more || entries.length + more.length > count) {
