@@ -123,6 +123,31 @@ Deno.test("humanReporter() draws no bar when stderr is not a terminal", () => {
   deepEqual(out, []);
 });
 
+Deno.test("humanReporter() prints an event that comes while the user is asked below the question, and the question again", () => {
+  const out: string[] = [];
+  const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: true });
+  const answered = reporter.ask("Write 1 file(s), 1.0 KiB, into out? [y/N] ");
+  reporter.report({ type: "path", path: "direct", address: "10.0.0.2:4000" });
+  answered();
+  reporter.report({ type: "warning", message: "after the answer" });
+  deepEqual(out, [
+    "Write 1 file(s), 1.0 KiB, into out? [y/N] ",
+    "\nMoved to a direct connection (10.0.0.2:4000)\nWrite 1 file(s), 1.0 KiB, into out? [y/N] ",
+    "warning: after the answer\n",
+  ]);
+});
+
+Deno.test("jsonReporter() asks on stderr; its events stay on stdout", () => {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const reporter = jsonReporter({ stdout: (t) => stdout.push(t), stderr: (t) => stderr.push(t) });
+  const answered = reporter.ask("Write? [y/N] ");
+  reporter.report({ type: "path", path: "direct", address: "10.0.0.2:4000" });
+  answered();
+  deepEqual(stderr, ["Write? [y/N] "]);
+  deepEqual(stdout, ['{"type":"path","path":"direct","address":"10.0.0.2:4000"}\n']);
+});
+
 Deno.test("humanReporter() says what a resume keeps and what a failure kept", () => {
   const out: string[] = [];
   const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: false });

@@ -108,12 +108,14 @@ function asker(args: ReceiveArgs, reporter: Reporter) {
         "Cannot ask whether to accept: stdin is not a terminal; pass --yes to accept without asking",
       );
     }
-    await Deno.stderr.write(
-      new TextEncoder().encode(
-        `Write ${manifest.files} file(s), ${formatBytes(manifest.bytes)}, into ${args.out}? [y/N] `,
-      ),
+    const answered = reporter.ask(
+      `Write ${manifest.files} file(s), ${formatBytes(manifest.bytes)}, into ${args.out}? [y/N] `,
     );
-    return /^\s*y(es)?\s*$/i.test(await readLine());
+    try {
+      return /^\s*y(es)?\s*$/i.test(await readLine());
+    } finally {
+      answered();
+    }
   };
 }
 

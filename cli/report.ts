@@ -42,6 +42,12 @@ export type Event =
 /** Receives a command's events. */
 export interface Reporter {
   report(event: Event): void;
+  /**
+   * Shows a question the user answers on stdin, on stderr. Events that come
+   * before the returned function is called (the direct-path search goes on
+   * meanwhile) print below it, and the question again after them.
+   */
+  ask(question: string): () => void;
 }
 
 const encoder = new TextEncoder();
@@ -68,9 +74,15 @@ function writer(file: { writeSync(p: Uint8Array): number }): (text: string) => v
 /** `--json`: one object per line on stdout; progress and checking at most five times a second. */
 export function jsonReporter(options: ReporterOptions = {}): Reporter {
   const out = options.stdout ?? writer(Deno.stdout);
+  const err = options.stderr ?? writer(Deno.stderr);
   const now = options.now ?? (() => performance.now());
   let last = -Infinity;
   return {
+    // Events go to stdout, so they never land on the question's line.
+    ask(question) {
+      err(question);
+      return () => {};
+    },
     report(event) {
       if ((event.type === "progress" || event.type === "checking") && event.bytes < event.total) {
         if (now() - last < 200) return;
@@ -103,11 +115,18 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
     }
     bar!.update(bytes, total);
   };
+  /** The question the user is answering, if any. */
+  let asking: string | undefined;
   const line = (text: string) => {
     bar?.finish();
-    err(text + "\n");
+    err(asking === undefined ? text + "\n" : `\n${text}\n${asking}`);
   };
   return {
+    ask(question) {
+      asking = question;
+      err(question);
+      return () => asking = undefined;
+    },
     report(event) {
       switch (event.type) {
         case "code":
