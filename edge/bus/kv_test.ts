@@ -32,9 +32,24 @@ Deno.test({
       });
       channel.postMessage({ hello: new Uint8Array([1, 2, 3]) });
       channel.postMessage("bye");
-      const timer = setTimeout(() => child.kill(), 5_000);
-      await echoed;
+      // A deadline rather than a kill on a timer: the echo process may have
+      // ended already (it leaves once it echoed "bye"), and then killing it throws.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) =>
+        timer = setTimeout(() => resolve("late"), 10_000)
+      );
+      const outcome = await Promise.race([echoed, late]);
       clearTimeout(timer);
+      if (outcome === "late") {
+        try {
+          child.kill();
+        } catch { /* ended already */ }
+        const { code, signal } = await child.status;
+        throw new Error(
+          `No echo of "bye" within 10 s (got ${JSON.stringify(got)}); ` +
+            `the echo process ended with code ${code}${signal ? ` (${signal})` : ""}`,
+        );
+      }
       const [hello] = got as [{ hello: Uint8Array }];
       if (got.length !== 2 || hello.hello.join() !== "1,2,3") {
         throw new Error(`Echo was ${JSON.stringify(got)}`);
