@@ -77,23 +77,31 @@ export function kvBus(kv: Deno.Kv, options: KvBusOptions = {}): BusFactory {
 
   async function flush(name: string, queue: Uint8Array[]): Promise<void> {
     const headKey = [...prefix, name, "head"];
-    while (queue.length > 0) {
-      let bytes = 0;
-      let parts = 0;
-      let count = 0;
-      for (const frame of queue) {
-        const frameParts = Math.max(1, Math.ceil(frame.byteLength / KV_PART_BYTES));
-        if (
-          count > 0 &&
-          (bytes + frame.byteLength > KV_BATCH_BYTES || parts + frameParts > KV_BATCH_PARTS)
-        ) break;
-        bytes += frame.byteLength;
-        parts += frameParts;
-        count++;
+    try {
+      while (queue.length > 0) {
+        let bytes = 0;
+        let parts = 0;
+        let count = 0;
+        for (const frame of queue) {
+          const frameParts = Math.max(1, Math.ceil(frame.byteLength / KV_PART_BYTES));
+          if (
+            count > 0 &&
+            (bytes + frame.byteLength > KV_BATCH_BYTES || parts + frameParts > KV_BATCH_PARTS)
+          ) break;
+          bytes += frame.byteLength;
+          parts += frameParts;
+          count++;
+        }
+        const batch = queue.slice(0, count);
+        while (!await retryBusy(() => commit(name, headKey, batch)));
+        queue.splice(0, count);
       }
-      const batch = queue.slice(0, count);
-      while (!await retryBusy(() => commit(name, headKey, batch)));
-      queue.splice(0, count);
+    } finally {
+      // In the same turn as the last look at the queue, so that a post()
+      // from here on starts a new flush. Deleting it a few microtasks later,
+      // in the caller's .finally(), lost a frame posted in between: it went
+      // on a queue nobody flushed any more.
+      queues.delete(name);
     }
   }
 
@@ -103,10 +111,7 @@ export function kvBus(kv: Deno.Kv, options: KvBusOptions = {}): BusFactory {
     queues.set(name, queue = [frame]);
     const done: Promise<void> = flush(name, queue)
       .catch((error) => table.onError(error))
-      .finally(() => {
-        queues.delete(name);
-        flushing.delete(done);
-      });
+      .finally(() => flushing.delete(done));
     flushing.add(done);
   }
 

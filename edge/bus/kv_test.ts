@@ -61,3 +61,75 @@ Deno.test({
     }
   },
 });
+
+/**
+ * A Deno KV handle whose commits, once they succeed, run `after` a given
+ * number of microtasks later: a frame posted then lands anywhere in the
+ * few turns between a flush's last commit and its end.
+ */
+function delayedCommits(kv: Deno.Kv, microtasks: number, after: () => void): Deno.Kv {
+  return new Proxy(kv, {
+    get(target, key) {
+      if (key !== "atomic") {
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return () => {
+        const op = target.atomic();
+        const commit = op.commit.bind(op);
+        op.commit = async () => {
+          const result = await commit();
+          let step: Promise<void> = Promise.resolve();
+          for (let i = 0; i < microtasks; i++) step = step.then(() => {});
+          step.then(after);
+          return result;
+        };
+        return op;
+      };
+    },
+  });
+}
+
+Deno.test({
+  name: HAS_KV
+    ? "kvBus() delivers a frame posted while the previous flush is ending"
+    : 'kvBus() delivers a frame posted while a flush ends (ignored: needs "kv" in deno.json "unstable")',
+  ignore: !HAS_KV,
+  async fn() {
+    // Before the fix, the frame went on a queue that was deleted a few
+    // microtasks after its flush had ended, and was never written.
+    for (let microtasks = 0; microtasks <= 12; microtasks++) {
+      const kv = await Deno.openKv(":memory:");
+      let posted = false;
+      const sending = kvBus(
+        delayedCommits(kv, microtasks, () => {
+          if (posted) return;
+          posted = true;
+          channel.postMessage("second");
+        }),
+      );
+      await using receiving = kvBus(kv, { closeKv: true, pollIntervalMs: 10 });
+      const listener = receiving.open("race");
+      await listener.ready;
+      const got: unknown[] = [];
+      const both = new Promise<void>((resolve) => {
+        listener.onmessage = (event) => {
+          got.push(event.data);
+          if (got.length === 2) resolve();
+        };
+      });
+      const channel = sending.open("race", { listen: false });
+      channel.postMessage("first");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) =>
+        timer = setTimeout(() => resolve("late"), 2_000)
+      );
+      const outcome = await Promise.race([both, late]);
+      clearTimeout(timer);
+      await sending.close();
+      if (outcome === "late") {
+        throw new Error(`After ${microtasks} microtasks: got ${JSON.stringify(got)}`);
+      }
+    }
+  },
+});
