@@ -2,6 +2,17 @@ import { kvBus } from "./kv.ts";
 
 const HAS_KV = typeof Deno.openKv === "function";
 
+/** Whether `promise` resolves within `ms`; the timer is cleared either way. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 Deno.test({
   name: HAS_KV
     ? "kvBus() with pollIntervalMs reaches a channel in another process"
@@ -34,13 +45,7 @@ Deno.test({
       channel.postMessage("bye");
       // A deadline rather than a kill on a timer: the echo process may have
       // ended already (it leaves once it echoed "bye"), and then killing it throws.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((resolve) =>
-        timer = setTimeout(() => resolve("late"), 10_000)
-      );
-      const outcome = await Promise.race([echoed, late]);
-      clearTimeout(timer);
-      if (outcome === "late") {
+      if (!await within(echoed, 10_000)) {
         try {
           child.kill();
         } catch { /* ended already */ }
@@ -120,14 +125,9 @@ Deno.test({
       });
       const channel = sending.open("race", { listen: false });
       channel.postMessage("first");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((resolve) =>
-        timer = setTimeout(() => resolve("late"), 2_000)
-      );
-      const outcome = await Promise.race([both, late]);
-      clearTimeout(timer);
+      const delivered = await within(both, 2_000);
       await sending.close();
-      if (outcome === "late") {
+      if (!delivered) {
         throw new Error(`After ${microtasks} microtasks: got ${JSON.stringify(got)}`);
       }
     }
