@@ -24,8 +24,8 @@ import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
 import { configuredServer, findEmbedded, SERVER_ENV } from "./server.ts";
 
-export const RECEIVE_HELP =
-  `Usage: punch receive [--server URL] [--out DIR] [--yes] [--overwrite] [--json] CODE
+export const RECEIVE_HELP = `Usage: punch receive [--server URL] [--out DIR] [--yes] [--overwrite]
+                     [--direct-only | --relay-only] [--port N] [--json] CODE
 
 Receive what the sender offers under CODE (like 4812-velvet-harbor).
 Shows the number of files and their size and asks before writing anything.
