@@ -17,8 +17,10 @@ const SUPPORT = await labSupport();
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 const SERVER_PORT = 8000;
 /**
- * Large enough that the relay is still busy when punching succeeds: the relay
- * moves 48 MiB in well under the second a RST-answering NAT can take to punch.
+ * Large enough that the relay is still busy when punching succeeds: through
+ * the lab server's 25 MB/s uplink (SERVER_UPLINK in natlab/_scenarios.ts) it
+ * takes about five seconds, against the second a RST-answering NAT can take
+ * to punch.
  */
 const FILE_BYTES = 128 * 1024 * 1024;
 

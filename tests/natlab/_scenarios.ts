@@ -100,6 +100,16 @@ export const LOSSY_DROP_PROBABILITY = 0.005;
 /** The NFQUEUE number the delay program serves inside each router namespace. */
 export const DELAY_QUEUE = 0;
 
+/**
+ * The server's uplink, a token bucket (`tc qdisc tbf`) on its one interface:
+ * 200 Mbit/s, 25 MB/s, so that the relay moves the tests' 128 MiB in about
+ * five seconds, as a shared relay far away would, while a direct connection
+ * (which never crosses the server) runs at this machine's speed. Without it
+ * which path ended a transfer was a race: the relay moved 128 MiB in half a
+ * second, before a RST-answering NAT's punching was through (seen in CI).
+ */
+export const SERVER_UPLINK = { rate: "200mbit", burst: "256kb", latency: "50ms" } as const;
+
 /** The internet: one bridge, one /16, only inside the lab's namespaces. */
 export const INTERNET_PREFIX = 16;
 /** Public addresses by role. */

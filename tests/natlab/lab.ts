@@ -31,6 +31,7 @@ import {
   type Scenario,
   type ScenarioName,
   SCENARIOS,
+  SERVER_UPLINK,
 } from "./_scenarios.ts";
 
 export { type NatKind, type Scenario, type ScenarioName, SCENARIOS };
@@ -266,6 +267,24 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
 
   await addNamespace(lab, "server", false);
   await attachToInternet(lab, hosts.server.ns, "server", "eth0", hosts.server.ip);
+  const { rate, burst, latency } = SERVER_UPLINK;
+  await exec([
+    "tc",
+    "-n",
+    hosts.server.ns,
+    "qdisc",
+    "add",
+    "dev",
+    "eth0",
+    "root",
+    "tbf",
+    "rate",
+    rate,
+    "burst",
+    burst,
+    "latency",
+    latency,
+  ]);
 
   const sides = scenario.sameLan ? (["a"] as const) : (["a", "b"] as const);
   const delayBinary = scenario.lossy ? await buildDelay() : undefined;
@@ -359,13 +378,15 @@ export async function pruneStaleLabs(): Promise<string[]> {
 }
 
 /**
- * Whether labs can run here: root, `ip`, `iptables` and `sysctl` present,
+ * Whether labs can run here: root, `ip`, `tc`, `iptables` and `sysctl` present,
  * and a namespace can be created. `lossy` also needs gcc and libnetfilter-queue.
  */
 export async function labSupport(): Promise<LabSupport> {
   if (Deno.build.os !== "linux") return { ok: false, lossy: false, reason: "not Linux" };
   if (Deno.uid() !== 0) return { ok: false, lossy: false, reason: "not root" };
-  const commands = [["ip", ["-V"]], ["iptables", ["-V"]], ["sysctl", ["-V"]]] as const;
+  const commands = [["ip", ["-V"]], ["tc", ["-V"]], ["iptables", ["-V"]], ["sysctl", [
+    "-V",
+  ]]] as const;
   for (const [command, args] of commands) {
     if (!await hasCommand(command, args)) {
       return { ok: false, lossy: false, reason: `${command} is missing` };
