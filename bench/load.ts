@@ -31,12 +31,12 @@ const CLI = join(ROOT, "cli/main.ts");
 const SERVE_ARGS = ["--hostname", "127.0.0.1", "--port", "0", "--json"];
 /**
  * V8 flags the instances run with, as docs/deploy.md recommends for a
- * cluster: `--expose-gc` lets the hub collect young garbage every 128
+ * cluster: `--expose-gc` lets the hub collect young garbage every 64
  * connections (edge/defaults.ts); `--heap-growing-percent=25` makes V8 collect
  * the old generation once it grows by a quarter, not up to four times over.
  * Peak RSS per instance measured here at 500 pairings/s: 275 MB without the
  * hub's collections, 225 MB with them, 180 MB adding the second flag, with
- * the same pairing latency.
+ * the same pairing latency (collecting every 128 connections then).
  */
 const CLUSTER_V8_FLAGS = "--expose-gc,--heap-growing-percent=25";
 /** The issue's targets. */

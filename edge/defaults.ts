@@ -6,6 +6,8 @@
  * @module
  */
 
+import { GC_EVERY_BYTES } from "../lib/memory.ts";
+
 /** The rendezvous' limits; every field can be overridden per instance. */
 export interface Limits {
   /** A socket must allocate or claim this soon after connecting, or it is closed. */
@@ -92,12 +94,23 @@ export const RELAY_ACK_BYTES = 256 * 1024;
 export const BUS_RELAY_PIECE_BYTES = 64 * 1024;
 
 /**
- * Bytes a new connection and a text message count towards the hub's
- * young-generation collections (`lib/memory.ts`; only with `--expose-gc`,
- * as `deno task serve` and the compiled binary run). A connection's upgrade,
- * greeting and pairing leave about this much garbage; collecting every 128
- * connections keeps V8 from growing its young generation to its 48 MB
- * maximum, which at 5 000 waiting sockets was 40 MB of RSS, for ~0.5 ms each.
+ * New connections between two of the hub's young-generation collections
+ * (`lib/memory.ts`; only with `--expose-gc`, as `deno task serve` and the
+ * compiled binary run). A connection's upgrade, greeting and pairing leave
+ * ~16 KiB of garbage, and without collections V8 grows its young generation
+ * to its 48 MB maximum. Peak RSS per instance in `deno task load` (10 000
+ * waiting sessions, 250 pairings/s): 208 MB collecting every 256 connections,
+ * 191 MB every 128, 179 MB every 64, with the same pairing latency and CPU
+ * (a collection takes ~0.5 ms). It was every 256, over the 200 MB target,
+ * from when the meter's period doubled for the data path until this count
+ * was tied to it.
  */
-export const CONNECTION_GARBAGE_BYTES = 16 * 1024;
-export const TEXT_MESSAGE_GARBAGE_BYTES = 2 * 1024;
+export const CONNECTIONS_PER_COLLECTION = 64;
+/**
+ * What a new connection and a text message count towards the hub's
+ * collections, which also count relayed bytes: a share of the meter's period
+ * ({@linkcode GC_EVERY_BYTES}) such that {@linkcode CONNECTIONS_PER_COLLECTION}
+ * connections, or eight times as many text messages, make one collection.
+ */
+export const CONNECTION_GARBAGE_BYTES = GC_EVERY_BYTES / CONNECTIONS_PER_COLLECTION;
+export const TEXT_MESSAGE_GARBAGE_BYTES = CONNECTION_GARBAGE_BYTES / 8;
