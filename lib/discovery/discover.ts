@@ -12,6 +12,7 @@ import { decodeMessage, encodeQuery, NAMEPLATE_RE, QUERY_ID_BYTES } from "./_mes
 import { type Candidate, candidateFromAnswer, rankCandidates } from "./_answer.ts";
 import { localAddresses, multicastInterfaces } from "./_ipv4.ts";
 import { bindUdp, closeUdp, sendUdp } from "./_udp.ts";
+import { sleep } from "../_sleep.ts";
 
 /** A sender's embedded rendezvous server found by {@linkcode discover}. */
 export interface DiscoveredServer {
@@ -138,17 +139,4 @@ async function sendQueries(
       }
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(finish, ms);
-    signal.addEventListener("abort", finish, { once: true });
-    function finish() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", finish);
-      resolve();
-    }
-  });
 }

@@ -23,6 +23,7 @@ import { listenReusable, type ReusableListener } from "../net/listen.ts";
 import { socketPipe } from "../net/pipe.ts";
 import { reflectFrom } from "../net/reflect.ts";
 import type { Candidates } from "./candidates.ts";
+import { sleep } from "../_sleep.ts";
 import {
   DIAL_ATTEMPT_MAX_TIMEOUT_MS,
   DIAL_ATTEMPT_TIMEOUT_MS,
@@ -79,13 +80,6 @@ function httpUrl(server: string): string {
 
 /** Bytes read ahead from a direct connection, so the socket keeps flowing while a record is processed. */
 const SOCKET_READ_AHEAD_BYTES = 4 * 1024 * 1024;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-  });
-}
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
