@@ -130,6 +130,7 @@ function get(carrier: Socket, url: URL, signal: AbortSignal): Promise<string> {
     };
     const onAbort = () => fail(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
     req.on("error", fail);
     req.on("response", (response) => {
       if (response.statusCode !== 200) {
@@ -210,5 +211,6 @@ function settleOn(socket: Socket, event: string, signal: AbortSignal): Promise<v
     socket.once(event, onEvent);
     socket.once("error", done);
     signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
   });
 }

@@ -114,6 +114,7 @@ export class RendezvousClient {
       );
     const abort = () => client.close();
     options.signal?.addEventListener("abort", abort, { once: true });
+    if (options.signal?.aborted) abort();
     try {
       const msg = await welcome;
       if (msg.type === "welcome") client.address = msg.address;

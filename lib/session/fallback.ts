@@ -170,6 +170,7 @@ export class Fallback {
     const timer = setTimeout(() => gaveUp.resolve(false), options.waitMs ?? FALLBACK_WAIT_MS);
     const cancel = () => gaveUp.reject(new TransferError("cancelled", "Cancelled"));
     options.signal?.addEventListener("abort", cancel, { once: true });
+    if (options.signal?.aborted) cancel();
     try {
       if (!await Promise.race([this.#ready!.then(() => true, () => false), gaveUp.promise])) {
         throw error;

@@ -115,6 +115,7 @@ export async function openSender(
   const client = await RendezvousClient.connect(server, options);
   const abort = () => client.close();
   options.signal?.addEventListener("abort", abort, { once: true });
+  if (options.signal?.aborted) abort();
   try {
     const nameplate = await client.allocate(wanted?.nameplate);
     const code = wanted ?? parseCode(generateCode(nameplate));
@@ -140,6 +141,7 @@ export async function openReceiver(
   const client = await RendezvousClient.connect(server, options);
   const abort = () => client.close();
   options.signal?.addEventListener("abort", abort, { once: true });
+  if (options.signal?.aborted) abort();
   try {
     const paired = await client.claim(parsed.nameplate);
     options.onPaired?.();

@@ -167,6 +167,7 @@ export async function sendFiles(
   listener.catch((error) => credit.fail(error));
   const abort = () => credit.fail(new TransferError("cancelled", "Cancelled"));
   options.signal?.addEventListener("abort", abort, { once: true });
+  if (options.signal?.aborted) abort();
 
   let sent = 0;
   let pending: Promise<void> = Promise.resolve();
