@@ -11,7 +11,7 @@ import { Fallback } from "../lib/session/fallback.ts";
 import { type DirectOutcome, goDirect } from "../lib/session/direct.ts";
 import type { Session } from "../lib/session/session.ts";
 import { UsageError } from "./errors.ts";
-import type { Reporter } from "./report.ts";
+import type { Event, Reporter } from "./report.ts";
 
 /** Help lines for the direct-path flags. */
 export const DIRECT_HELP =
@@ -128,13 +128,53 @@ export interface TransferOutcome {
 /**
  * One side's transfer on a channel. `started()` starts the clock (on
  * acceptance); `again` is set when the transfer runs a second time, on the
- * relay after the direct connection broke.
+ * relay after the direct connection broke; `reporter` takes the transfer's
+ * events (`resume`, `progress`).
  */
 export type Transfer = (
   channel: Channel,
   started: () => void,
   again: boolean,
+  reporter: Reporter,
 ) => Promise<TransferOutcome>;
+
+/** What the transfer's runs report, so that a second run can go on from the first. */
+class Runs {
+  /** Bytes this side held before the command: the first run's `resume`. */
+  heldBefore = 0;
+  /** Bytes the first run delivered and the second resumed. */
+  carried = 0;
+
+  constructor(readonly reporter: Reporter) {}
+
+  /** The first run's reporter: notes what was held. */
+  first(): Reporter {
+    return this.#wrap((event) => {
+      if (event.type === "resume") this.heldBefore = event.bytes;
+      return event;
+    });
+  }
+
+  /**
+   * The second run's reporter, on the relay after a fallback: what the
+   * first run delivered counts as moved, not as resumed, so that progress
+   * goes on from where it was, towards the first run's total.
+   */
+  second(): Reporter {
+    return this.#wrap((event) => {
+      if (event.type === "resume") this.carried = Math.max(0, event.bytes - this.heldBefore);
+      if (event.type !== "progress") return event;
+      return { ...event, bytes: event.bytes + this.carried, total: event.total + this.carried };
+    });
+  }
+
+  #wrap(map: (event: Event) => Event): Reporter {
+    return {
+      report: (event) => this.reporter.report(map(event)),
+      ask: (question) => this.reporter.ask(question),
+    };
+  }
+}
 
 /**
  * Runs one side's transfer on a session: the direct-path search beside it,
@@ -159,15 +199,17 @@ export async function runTransfer(
     let start = performance.now();
     let path: Path;
     let result: TransferOutcome;
+    const runs = new Runs(reporter);
     try {
-      result = await transfer(channel, () => start = performance.now(), false);
+      result = await transfer(channel, () => start = performance.now(), false, runs.first());
       path = session.side === "sender" ? channel.path : channel.readPath;
     } catch (error) {
       if (!direct.fallback?.canTake(error) || signal?.aborted) throw error;
       const reason = direct.fallback.reason(error);
       reporter.report({ type: "path", path: "relay", from: "direct", reason });
       const relay = await direct.fallback.take(error, signal ? { signal } : {});
-      result = await transfer(relay, () => {}, true);
+      const again = await transfer(relay, () => {}, true, runs.second());
+      result = { ...again, bytes: again.bytes + runs.carried, resumed: runs.heldBefore };
       path = "relay";
     }
     await direct.finish();

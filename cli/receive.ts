@@ -183,7 +183,7 @@ export async function receive(
     server,
     args,
     reporter,
-    (channel, started, again) =>
+    (channel, started, again, reporter) =>
       receiveFiles(channel, {
         out: args.out,
         overwrite: args.overwrite,

@@ -95,7 +95,7 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
     server,
     args,
     reporter,
-    (channel, started, again) =>
+    (channel, started, again, reporter) =>
       sendFiles(channel, scan, {
         onAccepted: () => {
           started();

@@ -264,8 +264,20 @@ for (const [how, target] of Object.entries(CUTS)) {
       // What the receiver kept depends on whether data flowed before the cut
       // (the move can come before the offer is accepted); that it is kept and
       // resumed is lib/session/fallback_test.ts' to show.
-      const resumed = Number(received.find((e) => e.type === "done")?.resumed ?? 0);
+      const resumed = Number(received.find((e) => e.type === "resume")?.bytes ?? 0);
       ok(resumed < FILE_BYTES, `resumed ${resumed} of ${FILE_BYTES} bytes`);
+      // To the user it is one transfer: progress runs towards the whole file
+      // on both paths (on the receiver without going back), and done counts
+      // every byte as moved, none as held before.
+      for (const events of [sent, received]) {
+        const progress = events.filter((e) => e.type === "progress");
+        deepEqual(new Set(progress.map((e) => e.total)), new Set([FILE_BYTES]));
+        const done = events.find((e) => e.type === "done");
+        equal(done?.bytes, FILE_BYTES, JSON.stringify(done));
+        equal(done?.resumed, undefined, JSON.stringify(done));
+      }
+      const got = received.filter((e) => e.type === "progress").map((e) => Number(e.bytes));
+      deepEqual(got, got.toSorted((a, b) => a - b), "the receiver's progress went back");
       MATRIX.push(
         `${`cut-${how}`.padEnd(15)} relay   direct, then back on the relay: ${
           [...sent, ...received].find((e) =>
