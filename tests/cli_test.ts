@@ -113,6 +113,42 @@ Deno.test("punch receive never overwrites an existing file unless --overwrite", 
   equal(await Deno.readTextFile(join(out, "a.txt")), "new");
 });
 
+/** Whether this process may mount a tmpfs (root on Linux), for a small real file system. */
+const CAN_MOUNT = Deno.build.os === "linux" && Deno.uid() === 0;
+
+async function mount(...args: string[]): Promise<void> {
+  const { success, stderr } = await new Deno.Command(args[0]!, { args: args.slice(1) }).output();
+  ok(success, new TextDecoder().decode(stderr));
+}
+
+Deno.test({
+  name: "punch receive refuses an offer that cannot fit, before asking or writing anything",
+  ignore: !CAN_MOUNT,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const file = join(dir.path, "big.bin");
+    await writeRandomFile(file, 16 * MiB);
+    const small = join(dir.path, "small");
+    await Deno.mkdir(small);
+    await mount("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small);
+    try {
+      const out = join(small, "out");
+      const { sent, received } = await transfer(server.url, [file], out);
+      equal(received.code, 1, received.stderr);
+      const error = received.events.find((e) => e.type === "error")!;
+      equal(error.error, "no_space", JSON.stringify(error));
+      match(error.message as string, /only 8\.0 MiB is free/);
+      equal(received.events.some((e) => e.type === "offer"), false);
+      equal(sent.code, 4, sent.stderr);
+      match(sent.events.find((e) => e.type === "error")!.message as string, /only 8\.0 MiB/);
+      equal(await Deno.stat(out).then(() => true, () => false), false);
+    } finally {
+      await mount("umount", small);
+    }
+  },
+});
+
 Deno.test("punch serve drops garbage clients while another pair's transfer completes", async () => {
   await using server = await startServe();
   await using dir = await tempDir();

@@ -71,6 +71,7 @@ export type TransferErrorCode =
   | "protocol"
   | "integrity"
   | "changed"
+  | "no_space"
   | "io"
   | "cancelled"
   | "stalled"

@@ -28,6 +28,7 @@
  */
 
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
+import { statfsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
@@ -70,6 +71,12 @@ export interface ReceiveOptions {
   onResume?: (resumed: Resumed) => void;
   /** Called when a failed receive keeps partial files for the next one. */
   onKept?: (kept: Resumed) => void;
+  /**
+   * Bytes free for the files in a directory, or `null` if unknown; an offer
+   * that cannot fit is refused before asking (`no_space`).
+   * @default {freeBytesAt}
+   */
+  freeBytes?: (dir: string) => number | null;
   signal?: AbortSignal;
 }
 
@@ -160,11 +167,29 @@ async function receiveOffer(channel: Channel): Promise<Uint8Array> {
   return concatBytes(...pieces);
 }
 
-/** Checks every target before anything is written; throws the first problem. */
-function preflight(root: string, manifest: Manifest, overwrite: boolean): void {
+/**
+ * Checks every target before anything is written, and that the files can
+ * fit; throws the first problem.
+ */
+function preflight(
+  root: string,
+  manifest: Manifest,
+  overwrite: boolean,
+  freeBytes: (dir: string) => number | null,
+): void {
+  // The fewest bytes the files can take: each file's size, less what an
+  // existing file of that size (which may be the same file) or a partial
+  // file of an earlier transfer may supply. A resume that finds other bytes
+  // there needs more; this only refuses what surely cannot fit.
+  let needed = 0;
   for (const entry of manifest.entries) {
     checkNoLinks(root, entry.path);
-    const info = lstatOrNull(resolveInside(root, entry.path));
+    const target = resolveInside(root, entry.path);
+    const info = lstatOrNull(target);
+    if (entry.kind === "file" && !(info?.isFile && info.size === entry.size)) {
+      const part = lstatOrNull(join(dirname(target), partialName(entry.path)));
+      needed += entry.size - (part?.isFile && part.size <= entry.size ? part.size : 0);
+    }
     if (!info) continue;
     if (entry.kind === "dir" && !info.isDirectory) {
       throw new TransferError(
@@ -181,6 +206,39 @@ function preflight(root: string, manifest: Manifest, overwrite: boolean): void {
       throw exists(entry.path, root);
     }
   }
+  const free = needed > 0 ? freeBytes(root) : null;
+  if (free !== null && needed > free) {
+    throw new TransferError(
+      "no_space",
+      `Cannot receive ${formatSize(needed)} into ${root}: only ${
+        formatSize(free)
+      } is free there; ` +
+        `make room or choose another --out`,
+    );
+  }
+}
+
+/**
+ * Bytes free to this user on the file system that holds `dir` (or, where
+ * `dir` does not exist yet, its nearest existing parent); `null` where the
+ * system does not tell.
+ */
+export function freeBytesAt(dir: string): number | null {
+  for (let at = dir;; at = dirname(at)) {
+    try {
+      const stats = statfsSync(at);
+      return Number(stats.bavail) * Number(stats.bsize);
+    } catch (error) {
+      if (!(error instanceof Error && "code" in error && error.code === "ENOENT")) return null;
+      if (dirname(at) === at) return null;
+    }
+  }
+}
+
+/** `50.0 MiB`, `1.4 GiB`: sizes in the refusal above. */
+function formatSize(bytes: number): string {
+  const gib = bytes / 2 ** 30;
+  return gib >= 1 ? `${gib.toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 function exists(path: string, root: string): TransferError {
@@ -345,7 +403,7 @@ export async function receiveFiles(
   let manifest: Manifest;
   try {
     manifest = decodeManifest(await receiveOffer(channel));
-    preflight(root, manifest, overwrite);
+    preflight(root, manifest, overwrite, options.freeBytes ?? freeBytesAt);
   } catch (error) {
     return await fail(error);
   }

@@ -328,3 +328,40 @@ Deno.test("receiveFiles() sends no hash, refuses a check for another file, and p
     deepEqual(await Deno.readFile(join(out, partialName("f"))), held);
   });
 });
+
+Deno.test("receiveFiles() refuses what cannot fit, counting what held files may supply", async () => {
+  await withDirs(async (src, out) => {
+    const data = random(3 * MiB);
+    await Deno.writeFile(join(src, "f"), data);
+    await Deno.writeFile(join(src, "same"), data.subarray(0, MiB));
+    const scan = await scanPaths([join(src, "f"), join(src, "same")]);
+    const freeBytes = () => MiB; // a fake disk with 1 MiB free
+    // Nothing held: 4 MiB cannot fit in 1 MiB, and nobody is asked.
+    let asked = false;
+    const [a, b] = channels();
+    const [sent, received] = await Promise.allSettled([
+      sendFiles(a, scan),
+      receiveFiles(b, { out, freeBytes, confirm: () => asked = true }),
+    ]);
+    ok(received.status === "rejected" && received.reason instanceof TransferError);
+    equal(received.reason.code, "no_space");
+    equal(
+      received.reason.message,
+      `Cannot receive 4.0 MiB into ${out}: only 1.0 MiB is free there; make room or choose another --out`,
+    );
+    ok(sent.status === "rejected" && sent.reason.peerCode === "no_space", String(sent));
+    equal(asked, false);
+    deepEqual(await listTree(out), []);
+    // 2.5 MiB of f parked by an earlier transfer, and a file of same's size
+    // already there: 0.5 MiB may be all that is left to write, so it is tried.
+    await Deno.writeFile(join(out, partialName("f")), data.subarray(0, 2.5 * MiB));
+    await Deno.writeFile(join(out, "same"), data.subarray(0, MiB));
+    const [c, d] = channels();
+    const [, done] = await Promise.all([sendFiles(c, scan), receiveFiles(d, { out, freeBytes })]);
+    deepEqual({ bytes: done.bytes, resumed: done.resumed }, {
+      bytes: 0.5 * MiB,
+      resumed: 3.5 * MiB,
+    });
+    deepEqual(await Deno.readFile(join(out, "f")), data);
+  });
+});
