@@ -116,7 +116,8 @@ Deno.test("punch receive never overwrites an existing file unless --overwrite", 
 /** Whether this process may mount a tmpfs (root on Linux), for a small real file system. */
 const CAN_MOUNT = Deno.build.os === "linux" && Deno.uid() === 0;
 
-async function mount(...args: string[]): Promise<void> {
+/** Runs a command and asserts that it succeeds. */
+async function run(...args: string[]): Promise<void> {
   const { success, stderr } = await new Deno.Command(args[0]!, { args: args.slice(1) }).output();
   ok(success, new TextDecoder().decode(stderr));
 }
@@ -131,7 +132,7 @@ Deno.test({
     await writeRandomFile(file, 16 * MiB);
     const small = join(dir.path, "small");
     await Deno.mkdir(small);
-    await mount("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small);
+    await run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small);
     try {
       const out = join(small, "out");
       const { sent, received } = await transfer(server.url, [file], out);
@@ -144,7 +145,7 @@ Deno.test({
       match(sent.events.find((e) => e.type === "error")!.message as string, /only 8\.0 MiB/);
       equal(await Deno.stat(out).then(() => true, () => false), false);
     } finally {
-      await mount("umount", small);
+      await run("umount", small);
     }
   },
 });

@@ -208,12 +208,10 @@ function preflight(
   }
   const free = needed > 0 ? freeBytes(root) : null;
   if (free !== null && needed > free) {
+    const sizes = `${formatSize(needed)} into ${root}: only ${formatSize(free)} is free there`;
     throw new TransferError(
       "no_space",
-      `Cannot receive ${formatSize(needed)} into ${root}: only ${
-        formatSize(free)
-      } is free there; ` +
-        `make room or choose another --out`,
+      `Cannot receive ${sizes}; make room or choose another --out`,
     );
   }
 }

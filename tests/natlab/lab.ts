@@ -1,7 +1,7 @@
 /**
  * A NAT lab for tests: real hosts behind real kernel NATs, made of Linux
- * network namespaces, veth pairs and bridges. Needs root, `ip` (iproute2)
- * and `iptables`; the lossy scenario also needs gcc and
+ * network namespaces, veth pairs and bridges. Needs root, `ip` and `tc`
+ * (iproute2) and `iptables`; the lossy scenario also needs gcc and
  * libnetfilter-queue-dev. See README.md for the topologies.
  *
  * Everything a lab makes lives inside namespaces it creates: the "internet"
@@ -267,24 +267,10 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
 
   await addNamespace(lab, "server", false);
   await attachToInternet(lab, hosts.server.ns, "server", "eth0", hosts.server.ip);
+  // The server's uplink cap (SERVER_UPLINK: the relay is slower than a direct path).
   const { rate, burst, latency } = SERVER_UPLINK;
-  await exec([
-    "tc",
-    "-n",
-    hosts.server.ns,
-    "qdisc",
-    "add",
-    "dev",
-    "eth0",
-    "root",
-    "tbf",
-    "rate",
-    rate,
-    "burst",
-    burst,
-    "latency",
-    latency,
-  ]);
+  const tbf = ["tbf", "rate", rate, "burst", burst, "latency", latency];
+  await exec(["tc", "-n", hosts.server.ns, "qdisc", "add", "dev", "eth0", "root", ...tbf]);
 
   const sides = scenario.sameLan ? (["a"] as const) : (["a", "b"] as const);
   const delayBinary = scenario.lossy ? await buildDelay() : undefined;
