@@ -219,12 +219,15 @@ function preflight(
 /**
  * Bytes free to this user on the file system that holds `dir` (or, where
  * `dir` does not exist yet, its nearest existing parent); `null` where the
- * system does not tell.
+ * system does not tell (no statfs, or a file system without a size).
  */
 export function freeBytesAt(dir: string): number | null {
   for (let at = dir;; at = dirname(at)) {
     try {
       const stats = statfsSync(at);
+      // Some virtual and network file systems report no blocks at all:
+      // that says nothing about the space free.
+      if (Number(stats.blocks) === 0 || Number(stats.bsize) === 0) return null;
       return Number(stats.bavail) * Number(stats.bsize);
     } catch (error) {
       if (!(error instanceof Error && "code" in error && error.code === "ENOENT")) return null;

@@ -9,7 +9,7 @@ import {
   type ResumeEntry,
   TransferError,
 } from "./messages.ts";
-import { receiveFiles } from "./receive.ts";
+import { freeBytesAt, receiveFiles } from "./receive.ts";
 import { hashPrefix, hashPrefixes, keepingAlive, partialName } from "./resume.ts";
 import { receiveEntries, receiveMessage, type Resumed, sendEntries, sendFiles } from "./send.ts";
 import { channels, cutAfter, listTree, tempDir } from "./_test_utils.ts";
@@ -364,4 +364,19 @@ Deno.test("receiveFiles() refuses what cannot fit, counting what held files may 
     });
     deepEqual(await Deno.readFile(join(out, "f")), data);
   });
+});
+
+Deno.test("freeBytesAt() asks the nearest existing directory, and says null for a size-less file system", async () => {
+  const dir = await tempDir();
+  try {
+    const free = freeBytesAt(dir);
+    // Elsewhere the system may not tell: then nothing is checked.
+    if (free === null && Deno.build.os !== "linux") return;
+    ok(free !== null && free > 0, String(free));
+    const missing = freeBytesAt(join(dir, "not", "yet"));
+    ok(missing !== null && Math.abs(missing - free) < 64 * MiB, `${missing} vs ${free}`);
+    if (Deno.build.os === "linux") equal(freeBytesAt("/proc"), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
