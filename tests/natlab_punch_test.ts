@@ -168,9 +168,20 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
       const fellBack = [sent, received].every((events) =>
         events.some((e) => e.type === "path" && e.from === "direct")
       );
+      // What the relay had carried when the sender moved, as far as its last
+      // progress event before the move tells (at most five a second).
+      const moveAt = sent.findIndex((e) => e.type === "path" && e.path === "direct");
+      const relayed = Number(
+        sent.slice(0, moveAt).findLast((e) => e.type === "progress")?.bytes ?? 0,
+      );
+      const onRelay = relayed > 0
+        ? ` after ${(relayed / 2 ** 20).toFixed(0)}+ MiB on the relay`
+        : "";
       MATRIX.push(
         `${scenario.padEnd(15)} ${String(done.path).padEnd(7)} ${
-          path?.path === "direct" ? `direct via ${path.address}` : `relay: ${path?.reason}`
+          path?.path === "direct"
+            ? `direct via ${path.address}${onRelay}`
+            : `relay: ${path?.reason}`
         }${fellBack ? ", then it broke and the transfer went back to the relay" : ""}`,
       );
       const paths = JSON.stringify(
