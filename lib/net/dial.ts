@@ -273,6 +273,10 @@ function dialWithNode(options: DialFromOptions, timeoutMs: number): Promise<Sock
       socket.removeListener("connect", onConnect);
       socket.removeListener("error", onError);
       if (error === null) return resolve(socket);
+      // The connect under way may still fail after this (an abort or the
+      // timeout came first), and an 'error' without a listener is an
+      // uncaught exception: one ECONNREFUSED ended a test process.
+      socket.on("error", () => {});
       socket.destroy();
       reject(error);
     };
