@@ -201,6 +201,63 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
 }
 
 /**
+ * How much later than the sender the receiver begins punching, one trial
+ * each. Every dial attempt of the sender that times out (after 1 s) is
+ * followed by the next: its NAT still maps the unanswered SYN, so the
+ * receiver's SYN passes it whenever it comes, and must find a dial to meet
+ * rather than the listener alone, whose SYN-ACK the NAT drops (see the dial
+ * loop in lib/transit/punch.ts). With a pause of 0–500 ms after each timeout,
+ * as punch had, all five punched in about one run in a hundred.
+ */
+const LATE_STARTS_MS = [1050, 1150, 1250, 1350, 1450];
+
+Deno.test({
+  name: "punch through the NAT lab: home-both, a side that begins punching late still punches",
+  ignore: !SUPPORT.ok,
+  async fn() {
+    await using lab = await createLab("home-both");
+    const isk = Array.from(
+      crypto.getRandomValues(new Uint8Array(64)),
+      (byte) => byte.toString(16).padStart(2, "0"),
+    ).join("");
+    const side = new URL("./natlab/testdata/transit_side.ts", import.meta.url).pathname;
+    for (const [trial, lateMs] of LATE_STARTS_MS.entries()) {
+      const ports = { a: 42_000 + 2 * trial, b: 42_001 + 2 * trial };
+      const startAt = Date.now() + 2000; // after both processes are up
+      const run = async (host: "a" | "b", role: "sender" | "receiver", peer: "a" | "b") => {
+        const { stdout, stderr } = await lab.hosts[host].output([
+          Deno.execPath(),
+          "run",
+          "-A",
+          side,
+          role,
+          String(ports[host]),
+          lab.hosts[peer].publicIp,
+          String(ports[peer]),
+          isk,
+          String(role === "receiver" ? startAt + lateMs : startAt),
+          "5000",
+        ], { stdin: "null" });
+        const text = new TextDecoder().decode(stdout).trim();
+        ok(text, new TextDecoder().decode(stderr));
+        return JSON.parse(text);
+      };
+      const results = await Promise.all([run("a", "sender", "b"), run("b", "receiver", "a")]);
+      deepEqual(
+        results.map((r) => r.path),
+        ["direct", "direct"],
+        `receiver ${lateMs} ms late: ${JSON.stringify(results)}`,
+      );
+    }
+    MATRIX.push(
+      `${"late-start".padEnd(15)} direct  home-both, the receiver punching ${
+        LATE_STARTS_MS.join(", ")
+      } ms after the sender`,
+    );
+  },
+});
+
+/**
  * How router a cuts the direct connection between a and b mid-transfer, as
  * a NAT that rebooted or lost its mapping; the rendezvous stays reachable.
  * `reset`: every segment is answered with a RST. `silent`: every segment is

@@ -6,10 +6,12 @@
  */
 
 /**
- * Mean pause between two dial rounds to one candidate. Each pause is drawn
- * at random from 0 to twice this: NATs that answer an unsolicited SYN with
- * a RST defeat fixed intervals (1–16 of 20 tries succeeded at 50–300 ms in
- * the lab) while randomized ones met in 18–20 of 20.
+ * Mean pause before dialing a candidate again after an attempt that was
+ * refused or failed (an attempt that timed out is followed at once; see
+ * the dial loop in punch.ts). Each pause is drawn at random from 0 to twice
+ * this: NATs that answer an unsolicited SYN with a RST defeat fixed
+ * intervals (1–16 of 20 tries succeeded at 50–300 ms in the lab) while
+ * randomized ones met in 18–20 of 20.
  */
 export const DIAL_INTERVAL_MS = 250;
 
@@ -18,11 +20,10 @@ export const DIAL_ATTEMPT_TIMEOUT_MS = 1000;
 
 /**
  * Each attempt to a candidate that timed out waits twice as long next time,
- * up to this. The relay transfer runs while punching, and a link it loads
- * (an uplink with deep buffers, the NAT lab's 80 ms lossy link on a busy
- * machine) can hold a SYN for well over a second: with a fixed 1 s, every
- * attempt gave up before the other side's SYN arrived, in about one run in
- * three on a loaded machine. Refused attempts (RST) do not grow it.
+ * up to this: fewer SYNs to a peer that is not punching yet, and a link
+ * that the relay transfer loads (an uplink with deep buffers, the NAT lab's
+ * 80 ms lossy link on a busy machine) can hold a SYN for over a second.
+ * Refused attempts (RST) do not grow it.
  */
 export const DIAL_ATTEMPT_MAX_TIMEOUT_MS = 4000;
 

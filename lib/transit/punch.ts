@@ -242,6 +242,16 @@ export class Transit {
           // that mattered undialed for the rest of the window.
           if (error instanceof DialError && error.code === "ETIMEDOUT") {
             timeoutMs = Math.min(timeoutMs * 2, DIAL_ATTEMPT_MAX_TIMEOUT_MS);
+            // Again at once, no pause: our NAT still holds the mapping that
+            // the unanswered SYN made, so the other side's SYN, once it
+            // comes, passes it. Met by a dial, it is a simultaneous open;
+            // met by the listener alone, it is answered with a SYN-ACK of a
+            // new sequence number, which a Linux NAT's connection tracking
+            // finds out of window and drops, again and again, while that
+            // half-open connection holds the 4-tuple against every later dial
+            // (seen in the lab whenever one side began punching over a
+            // second after the other, and its SYN came in such a pause).
+            continue;
           }
         }
         await sleep(Math.random() * 2 * DIAL_INTERVAL_MS, done.signal);
