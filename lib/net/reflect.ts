@@ -11,6 +11,7 @@ import { connect as tlsConnect } from "node:tls";
 import { parseHostPort } from "./address.ts";
 import { REFLECT_CLOSE_GRACE_MS, REFLECT_TIMEOUT_MS } from "./constants.ts";
 import { dialFrom } from "./dial.ts";
+import { whenAborted } from "../_abort.ts";
 
 /** Options of {@linkcode reflectFrom}. */
 export interface ReflectFromOptions {
@@ -123,14 +124,13 @@ function get(carrier: Socket, url: URL, signal: AbortSignal): Promise<string> {
       headers: { host: url.host, connection: "close", accept: "application/json" },
       createConnection: () => carrier,
     });
+    let unlisten = () => {};
     const fail = (error: unknown) => {
-      signal.removeEventListener("abort", onAbort);
+      unlisten();
       req.destroy();
       reject(error);
     };
-    const onAbort = () => fail(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    if (signal.aborted) onAbort();
+    unlisten = whenAborted(signal, () => fail(signal.reason));
     req.on("error", fail);
     req.on("response", (response) => {
       if (response.statusCode !== 200) {
@@ -150,7 +150,7 @@ function get(carrier: Socket, url: URL, signal: AbortSignal): Promise<string> {
       });
       response.on("error", fail);
       response.on("end", () => {
-        signal.removeEventListener("abort", onAbort);
+        unlisten();
         resolve(body);
       });
     });
@@ -199,18 +199,17 @@ async function closeAfterServer(socket: Socket): Promise<void> {
 /** Resolves on `event`; rejects on `'error'` or abort. */
 function settleOn(socket: Socket, event: string, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    let unlisten = () => {};
     const done = (error?: unknown) => {
       socket.removeListener(event, onEvent);
       socket.removeListener("error", done);
-      signal.removeEventListener("abort", onAbort);
+      unlisten();
       if (error === undefined) resolve();
       else reject(error);
     };
     const onEvent = () => done();
-    const onAbort = () => done(signal.reason);
     socket.once(event, onEvent);
     socket.once("error", done);
-    signal.addEventListener("abort", onAbort, { once: true });
-    if (signal.aborted) onAbort();
+    unlisten = whenAborted(signal, () => done(signal.reason));
   });
 }

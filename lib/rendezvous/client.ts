@@ -24,6 +24,7 @@ import {
   type ServerToClientMsg,
   type Side,
 } from "./messages.ts";
+import { whenAborted } from "../_abort.ts";
 
 /** Why a rendezvous session ended early. */
 export type RendezvousErrorCode =
@@ -112,15 +113,13 @@ export class RendezvousClient {
           `Cannot reach the rendezvous at ${url}: ${(event as ErrorEvent).message ?? "error"}`,
         ),
       );
-    const abort = () => client.close();
-    options.signal?.addEventListener("abort", abort, { once: true });
-    if (options.signal?.aborted) abort();
+    const unlisten = whenAborted(options.signal, () => client.close());
     try {
       const msg = await welcome;
       if (msg.type === "welcome") client.address = msg.address;
       return client;
     } finally {
-      options.signal?.removeEventListener("abort", abort);
+      unlisten();
     }
   }
 

@@ -29,6 +29,7 @@ import type { MigratingChannel } from "../link/migrating.ts";
 import { connectionBroke } from "../net/errors.ts";
 import { TransferError } from "../transfer/messages.ts";
 import { FALLBACK_WAIT_MS } from "../transit/defaults.ts";
+import { whenAborted } from "../_abort.ts";
 
 /** The HKDF purposes of the fallback streams' keys, one per direction. */
 export const FALLBACK_PURPOSES = {
@@ -168,9 +169,10 @@ export class Fallback {
     })().catch(() => {});
     const gaveUp = Promise.withResolvers<false>();
     const timer = setTimeout(() => gaveUp.resolve(false), options.waitMs ?? FALLBACK_WAIT_MS);
-    const cancel = () => gaveUp.reject(new TransferError("cancelled", "Cancelled"));
-    options.signal?.addEventListener("abort", cancel, { once: true });
-    if (options.signal?.aborted) cancel();
+    const unlisten = whenAborted(
+      options.signal,
+      () => gaveUp.reject(new TransferError("cancelled", "Cancelled")),
+    );
     try {
       if (!await Promise.race([this.#ready!.then(() => true, () => false), gaveUp.promise])) {
         throw error;
@@ -179,7 +181,7 @@ export class Fallback {
       if (!await Promise.race([this.#peer!, gaveUp.promise])) throw error;
     } finally {
       clearTimeout(timer);
-      options.signal?.removeEventListener("abort", cancel);
+      unlisten();
     }
     return this.#channel!;
   }

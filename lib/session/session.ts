@@ -20,6 +20,7 @@ import { CPaceError, startCPace } from "../crypto/cpace.ts";
 import { deriveSessionKeys, type SessionKeys, type Side } from "../crypto/keys.ts";
 import { SecureChannel } from "../link/channel.ts";
 import { RendezvousClient } from "../rendezvous/client.ts";
+import { whenAborted } from "../_abort.ts";
 
 const encoder = new TextEncoder();
 
@@ -113,9 +114,7 @@ export async function openSender(
 ): Promise<Session> {
   const wanted = options.code === undefined ? undefined : parseCode(options.code);
   const client = await RendezvousClient.connect(server, options);
-  const abort = () => client.close();
-  options.signal?.addEventListener("abort", abort, { once: true });
-  if (options.signal?.aborted) abort();
+  const unlisten = whenAborted(options.signal, () => client.close());
   try {
     const nameplate = await client.allocate(wanted?.nameplate);
     const code = wanted ?? parseCode(generateCode(nameplate));
@@ -127,7 +126,7 @@ export async function openSender(
     client.close();
     throw error;
   } finally {
-    options.signal?.removeEventListener("abort", abort);
+    unlisten();
   }
 }
 
@@ -139,9 +138,7 @@ export async function openReceiver(
 ): Promise<Session> {
   const parsed = parseCode(code);
   const client = await RendezvousClient.connect(server, options);
-  const abort = () => client.close();
-  options.signal?.addEventListener("abort", abort, { once: true });
-  if (options.signal?.aborted) abort();
+  const unlisten = whenAborted(options.signal, () => client.close());
   try {
     const paired = await client.claim(parsed.nameplate);
     options.onPaired?.();
@@ -150,6 +147,6 @@ export async function openReceiver(
     client.close();
     throw error;
   } finally {
-    options.signal?.removeEventListener("abort", abort);
+    unlisten();
   }
 }

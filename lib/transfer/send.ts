@@ -34,6 +34,7 @@ import {
 import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
 import { checkHave, checkResume, hashHeld, keepingAlive } from "./resume.ts";
+import { whenAborted } from "../_abort.ts";
 
 /**
  * Progress of a transfer, reported after every chunk: bytes moved so far
@@ -165,9 +166,10 @@ export async function sendFiles(
     }
   })();
   listener.catch((error) => credit.fail(error));
-  const abort = () => credit.fail(new TransferError("cancelled", "Cancelled"));
-  options.signal?.addEventListener("abort", abort, { once: true });
-  if (options.signal?.aborted) abort();
+  const unlisten = whenAborted(
+    options.signal,
+    () => credit.fail(new TransferError("cancelled", "Cancelled")),
+  );
 
   let sent = 0;
   let pending: Promise<void> = Promise.resolve();
@@ -218,7 +220,7 @@ export async function sendFiles(
     await tell(channel, error);
     throw error;
   } finally {
-    options.signal?.removeEventListener("abort", abort);
+    unlisten();
   }
   await channel.close();
   return { files: result?.files ?? manifest.files, bytes: sent, resumed };
@@ -328,7 +330,7 @@ export async function receiveMessage(
   signal?: AbortSignal,
 ): Promise<TransferMsg> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
+  let unlisten = () => {};
   const waits: Promise<Uint8Array | null>[] = [channel.receive()];
   if (stallMs !== undefined) {
     waits.push(
@@ -346,15 +348,13 @@ export async function receiveMessage(
   if (signal) {
     waits.push(
       new Promise<never>((_, reject) => {
-        onAbort = () => reject(new TransferError("cancelled", "Cancelled"));
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
+        unlisten = whenAborted(signal, () => reject(new TransferError("cancelled", "Cancelled")));
       }),
     );
   }
   const bytes = await (waits.length === 1 ? waits[0]! : Promise.race(waits)).finally(() => {
     clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
+    unlisten();
   });
   if (bytes === null) {
     throw new TransferError("peer_error", "The other side closed the transfer early");

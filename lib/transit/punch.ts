@@ -41,6 +41,7 @@ import {
   TRANSIT_PURPOSE,
   transitReads,
 } from "./handshake.ts";
+import { whenAborted } from "../_abort.ts";
 
 /** Options for {@linkcode Transit.open}. */
 export interface TransitOptions {
@@ -161,9 +162,7 @@ export class Transit {
       { connection: ProvenConnection; address: string; socket: Socket } | null
     >();
     done.signal.addEventListener("abort", () => winner.resolve(null), { once: true });
-    const stop = () => done.abort();
-    options.signal?.addEventListener("abort", stop, { once: true });
-    if (options.signal?.aborted) stop();
+    const unlisten = whenAborted(options.signal, () => done.abort());
     const transitKey = await options.keys.deriveBytes(TRANSIT_PURPOSE);
     let chosen = false;
 
@@ -262,7 +261,7 @@ export class Transit {
     const found = await winner.promise;
     clearTimeout(timer);
     done.abort();
-    options.signal?.removeEventListener("abort", stop);
+    unlisten();
     await Promise.allSettled(dialing);
     await this.#listener.close();
     await accepting;
