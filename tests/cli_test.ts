@@ -5,6 +5,7 @@
 
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import { exec } from "./natlab/_exec.ts";
 import {
   assertWrongCode,
   describeTree,
@@ -116,12 +117,6 @@ Deno.test("punch receive never overwrites an existing file unless --overwrite", 
 /** Whether this process may mount a tmpfs (root on Linux), for a small real file system. */
 const CAN_MOUNT = Deno.build.os === "linux" && Deno.uid() === 0;
 
-/** Runs a command and asserts that it succeeds. */
-async function run(...args: string[]): Promise<void> {
-  const { success, stderr } = await new Deno.Command(args[0]!, { args: args.slice(1) }).output();
-  ok(success, new TextDecoder().decode(stderr));
-}
-
 Deno.test({
   name: "punch receive refuses an offer that cannot fit, before asking or writing anything",
   ignore: !CAN_MOUNT,
@@ -132,7 +127,7 @@ Deno.test({
     await writeRandomFile(file, 16 * MiB);
     const small = join(dir.path, "small");
     await Deno.mkdir(small);
-    await run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small);
+    await exec(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", small]);
     try {
       const out = join(small, "out");
       const { sent, received } = await transfer(server.url, [file], out);
@@ -145,7 +140,7 @@ Deno.test({
       match(sent.events.find((e) => e.type === "error")!.message as string, /only 8\.0 MiB/);
       equal(await Deno.stat(out).then(() => true, () => false), false);
     } finally {
-      await run("umount", small);
+      await exec(["umount", small]);
     }
   },
 });

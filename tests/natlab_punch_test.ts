@@ -9,6 +9,7 @@
 
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { basename, join } from "node:path";
 import { createLab, type Lab, labSupport, type ScenarioName } from "./natlab/lab.ts";
 import { type JsonEvent, tempDir, writeRandomFile } from "./_helpers.ts";
@@ -218,10 +219,7 @@ Deno.test({
   ignore: !SUPPORT.ok,
   async fn() {
     await using lab = await createLab("home-both");
-    const isk = Array.from(
-      crypto.getRandomValues(new Uint8Array(64)),
-      (byte) => byte.toString(16).padStart(2, "0"),
-    ).join("");
+    const isk = bytesToHex(crypto.getRandomValues(new Uint8Array(64)));
     const side = new URL("./natlab/testdata/transit_side.ts", import.meta.url).pathname;
     for (const [trial, lateMs] of LATE_STARTS_MS.entries()) {
       const ports = { a: 42_000 + 2 * trial, b: 42_001 + 2 * trial };

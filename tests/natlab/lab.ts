@@ -370,9 +370,12 @@ export async function pruneStaleLabs(): Promise<string[]> {
 export async function labSupport(): Promise<LabSupport> {
   if (Deno.build.os !== "linux") return { ok: false, lossy: false, reason: "not Linux" };
   if (Deno.uid() !== 0) return { ok: false, lossy: false, reason: "not root" };
-  const commands = [["ip", ["-V"]], ["tc", ["-V"]], ["iptables", ["-V"]], ["sysctl", [
-    "-V",
-  ]]] as const;
+  const commands = [
+    ["ip", ["-V"]],
+    ["tc", ["-V"]],
+    ["iptables", ["-V"]],
+    ["sysctl", ["-V"]],
+  ] as const;
   for (const [command, args] of commands) {
     if (!await hasCommand(command, args)) {
       return { ok: false, lossy: false, reason: `${command} is missing` };

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { hexToBytes } from "@noble/hashes/utils.js";
 import { deriveSessionKeys, type Side } from "../../../lib/crypto/keys.ts";
 import { Transit } from "../../../lib/transit/punch.ts";
 
@@ -17,10 +18,7 @@ import { Transit } from "../../../lib/transit/punch.ts";
 const NO_SERVER = "http://127.0.0.1:1";
 
 const [side, port, peerHost, peerPort, isk, startAt, windowMs] = Deno.args;
-const keys = await deriveSessionKeys(
-  Uint8Array.from(isk!.match(/../g)!, (byte) => parseInt(byte, 16)),
-  side as Side,
-);
+const keys = await deriveSessionKeys(hexToBytes(isk!), side as Side);
 const transit = await Transit.open({ server: NO_SERVER, side: side as Side, port: Number(port) });
 const peerAddress = `${peerHost}:${peerPort}`;
 const peer = { port: Number(peerPort), public: peerAddress, candidates: [peerAddress] };
