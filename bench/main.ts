@@ -8,17 +8,16 @@
  *
  * The punch processes run with the V8 flags the compiled binary has
  * (`deno task compile`: `--expose-gc`, see lib/memory.ts, and
- * `--heap-growing-percent=25`). A raw run first, not
- * counted, warms up the page cache, and each run's copy is deleted just
- * before the next receiver starts (see replacePreviousCopy: on a VM, pages
- * left free go back to the host, and writing into them afresh is dear).
- * Then the three large transfers run in turn, `--rounds` times (5 by
- * default), and each row shows the median with the range: one run is no
- * measure on a VM whose page cache costs swing by ±40 %, and a single
- * direct run here took anything from 1.2 to 4.4 s. A small transfer per
- * path then shows whether peak RSS grows with the file size. Peak RSS is read from /proc (Linux), with its anonymous
- * part (the rest is the deno executable's own pages, shared); elsewhere it
- * prints "n/a".
+ * `--heap-growing-percent=25`). A raw run first, not counted, leaves a
+ * copy behind, and every run writes into the pages of the copy before it,
+ * freed from its end just ahead of the writer (see donatePreviousCopy: on a
+ * VM that gives free pages back to its host, writing into them afresh costs
+ * more than the transfer itself, and the bench prints how much). Then the
+ * three large transfers run in turn, `--rounds` times (5 by default), and
+ * each row shows the median with the range. A small transfer per path then
+ * shows whether peak RSS grows with the file size. Peak RSS is read from
+ * /proc (Linux), with its anonymous part (the rest is the deno executable's
+ * own pages, shared); elsewhere it prints "n/a".
  *
  * @module
  */
@@ -27,7 +26,7 @@ import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { procStatusKiB } from "./_proc.ts";
+import { procCpuSeconds, procStatusKiB } from "./_proc.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -49,11 +48,13 @@ const { values } = parseArgs({
   },
 });
 
-/** A child process whose peak RSS is sampled until it exits. */
+/** A child process whose peak RSS and CPU time are sampled until it exits. */
 class Child {
   readonly process: Deno.ChildProcess;
   peakKiB = 0;
   peakAnonKiB = 0;
+  /** User and system CPU seconds at the last sample, up to 50 ms before the exit. */
+  cpu: [number, number] = [0, 0];
   readonly #timer: ReturnType<typeof setInterval>;
   readonly stdout: ReadableStream<string>;
 
@@ -75,6 +76,7 @@ class Child {
       const [hwm = 0, anon = 0] = procStatusKiB(this.process.pid, "VmHWM", "RssAnon");
       this.peakKiB = Math.max(this.peakKiB, hwm);
       this.peakAnonKiB = Math.max(this.peakAnonKiB, anon);
+      this.cpu = procCpuSeconds(this.process.pid);
     } catch { /* exited, or not Linux */ }
   }
 
@@ -139,19 +141,100 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** Where the previous run's copy waits to give its pages to the next run. */
+const DONOR_NAME = "previous-copy.donor";
+/** How far ahead of the receiver the donor frees pages: 0.15–0.5 s of writing at 300–900 MB/s. */
+const DONOR_LEAD = 192 * MiB;
+
 let previousCopy: string | undefined;
 
 /**
- * Deletes the last run's copy just before the next receiver starts, and
- * remembers `next`. Every run then writes into page-cache pages the one
- * before freed. On this VM, pages left free for a second or two go back to
- * the host (free page reporting), and copying a GiB into them afresh cost
- * the receiver 0.7–1 s more system time: whichever run found them so was
- * up to twice as slow, punch and baseline alike.
+ * Hands the last run's copy over to the next run's receiver, page by page,
+ * and remembers `next` (a file) as the copy to hand over after this run.
+ *
+ * This VM gives free pages back to its host within a second or two (free
+ * page reporting), and the kernel then pays 2–3 s per GiB to write into
+ * them again (the bench measures it, see {@linkcode pageCost}); pages freed
+ * a moment before cost a tenth of that. Deleting the last copy before a run
+ * made that cost depend on each run's speed: a raw pipe that writes its GiB
+ * in half a second used warm pages only, a run of two or three seconds
+ * found its later pages cold and paid up to twice its own work. Bare metal
+ * and most VMs have no such cost. So the previous copy is moved aside and
+ * shortened from its end while the new copy grows, staying
+ * {@linkcode DONOR_LEAD} ahead, and every row writes into pages freed a
+ * moment before. Disposing of the result (`await using`) stops that and
+ * deletes what is left, also when the run failed.
  */
-async function replacePreviousCopy(next: string): Promise<void> {
-  if (previousCopy !== undefined) await Deno.remove(previousCopy, { recursive: true });
+async function donatePreviousCopy(next: string, outPath: string): Promise<AsyncDisposable> {
+  const donor = join(dir, DONOR_NAME);
+  if (previousCopy === undefined) {
+    previousCopy = next;
+    return { [Symbol.asyncDispose]: async () => {} };
+  }
+  await Deno.rename(previousCopy, donor);
   previousCopy = next;
+  await Deno.remove(outPath, { recursive: true }).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  const file = await Deno.open(donor, { write: true });
+  const size = (await file.stat()).size;
+  let stopped = false;
+  const loop = (async () => {
+    for (let keep = size; keep > 0 && !stopped;) {
+      keep = Math.max(0, size - DONOR_LEAD - await bytesUnder(outPath));
+      await file.truncate(keep);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  return {
+    async [Symbol.asyncDispose]() {
+      stopped = true;
+      await loop;
+      file.close();
+      await Deno.remove(donor);
+    },
+  };
+}
+
+/** The bytes in the file at `path`, or in every file under it; 0 if it is missing. */
+async function bytesUnder(path: string): Promise<number> {
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isDirectory) return info.size;
+    let sum = 0;
+    for await (const entry of Deno.readDir(path)) sum += await bytesUnder(join(path, entry.name));
+    return sum;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw e;
+  }
+}
+
+/**
+ * Seconds to write `bytes` of zeros into the page cache (synchronous 1 MiB
+ * writes, little else) right after freeing as many pages, and after waiting
+ * `pause` seconds: what {@linkcode donatePreviousCopy} spares the runs here.
+ */
+async function pageCost(bytes: number, pause: number): Promise<[number, number]> {
+  const scratch = join(dir, "page-cost.tmp");
+  const chunk = new Uint8Array(MiB);
+  const write = () => {
+    const start = performance.now();
+    using file = Deno.openSync(scratch, { write: true, create: true, truncate: true });
+    for (let left = bytes; left > 0; left -= chunk.length) {
+      const part = chunk.subarray(0, Math.min(left, chunk.length));
+      for (let n = 0; n < part.length;) n += file.writeSync(part.subarray(n));
+    }
+    return (performance.now() - start) / 1000;
+  };
+  write();
+  Deno.removeSync(scratch);
+  const warm = write();
+  Deno.removeSync(scratch);
+  await new Promise((resolve) => setTimeout(resolve, pause * 1000));
+  const cold = write();
+  Deno.removeSync(scratch);
+  return [warm, cold];
 }
 
 /** One measured run. */
@@ -161,12 +244,16 @@ interface Run {
   /** The transfer alone, by punch's own clock: from acceptance to the verified end. */
   transferSeconds?: number;
   bytes: number;
-  /** Peak [RSS, anonymous RSS] in MiB per process, by role. */
-  rss: [string, [number, number]][];
+  /** Per process, by role: peak [RSS, anonymous RSS] in MiB, and [user, system] CPU seconds. */
+  procs: { role: string; peak: [number, number]; cpu: [number, number] }[];
+}
+
+function proc(role: string, child: Child): Run["procs"][number] {
+  return { role, peak: child.peak, cpu: child.cpu };
 }
 
 async function rawTcp(file: string, out: string): Promise<Run> {
-  await replacePreviousCopy(out);
+  await using _donor = await donatePreviousCopy(out, out);
   const receiver = new Child(["run", "-A", RAW, "receive", out]);
   const port = await receiver.line((l) => /^\d+$/.test(l.trim()));
   const start = performance.now();
@@ -177,7 +264,7 @@ async function rawTcp(file: string, out: string): Promise<Run> {
   return {
     seconds,
     bytes: (await Deno.stat(file)).size,
-    rss: [["send", sender.peak], ["receive", receiver.peak]],
+    procs: [proc("send", sender), proc("receive", receiver)],
   };
 }
 
@@ -195,7 +282,8 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
   const pathFlag = path === "relay" ? "--relay-only" : "--direct-only";
   const sender = new Child([...PUNCH_FLAGS, "send", "--json", pathFlag, "--server", url, file]);
   const code = JSON.parse(await sender.line((l) => l.includes('"code"'))).code;
-  await replacePreviousCopy(outDir);
+  const copy = join(outDir, file.split("/").pop()!);
+  await using _donor = await donatePreviousCopy(copy, outDir);
   const start = performance.now();
   const receiver = new Child([
     ...PUNCH_FLAGS,
@@ -214,16 +302,16 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
   const seconds = (performance.now() - start) / 1000;
   server.process.kill("SIGTERM");
   await server.process.status;
-  if (!await sameFile(file, join(outDir, file.split("/").pop()!))) {
+  if (!await sameFile(file, copy)) {
     throw new Error("punch copy differs");
   }
   return {
     seconds,
     transferSeconds: done.seconds,
     bytes: done.bytes,
-    rss: path === "relay"
-      ? [["send", sender.peak], ["relay", server.peak], ["receive", receiver.peak]]
-      : [["send", sender.peak], ["receive", receiver.peak]],
+    procs: path === "relay"
+      ? [proc("send", sender), proc("relay", server), proc("receive", receiver)]
+      : [proc("send", sender), proc("receive", receiver)],
   };
 }
 
@@ -264,11 +352,18 @@ function mb(peak: [number, number] | null): string {
 
 /** Each role's highest peak RSS over the runs, with its anonymous part. */
 function peaks(runs: Run[]): string {
-  const roles = runs[0]!.rss.map(([role]) => role);
-  return roles.map((role, i) => {
-    const rss = Math.max(...runs.map((run) => run.rss[i]![1][0]));
-    const anon = Math.max(...runs.map((run) => run.rss[i]![1][1]));
+  return runs[0]!.procs.map(({ role }, i) => {
+    const rss = Math.max(...runs.map((run) => run.procs[i]!.peak[0]));
+    const anon = Math.max(...runs.map((run) => run.procs[i]!.peak[1]));
     return rss ? `${role} ${rss.toFixed(0)} (${anon.toFixed(0)})` : `${role} n/a`;
+  }).join(", ");
+}
+
+/** Each role's median user and system CPU seconds over the runs. */
+function cpuTimes(runs: Run[]): string {
+  return runs[0]!.procs.map(({ role }, i) => {
+    const [user, system] = [0, 1].map((k) => median(runs.map((run) => run.procs[i]!.cpu[k]!)));
+    return user || system ? `${role} ${user!.toFixed(2)} + ${system!.toFixed(2)}` : `${role} n/a`;
   }).join(", ");
 }
 
@@ -295,9 +390,9 @@ try {
   await rawTcp(big, join(dir, "warm-up.out"));
   for (let round = 1; round <= rounds; round++) {
     console.log(`Round ${round} of ${rounds}: raw, relay, direct…`);
-    rows[0]![1].push(await rawTcp(big, join(dir, "raw.out")));
     rows[1]![1].push(await punchRun(big, join(dir, "out"), "relay"));
     rows[2]![1].push(await punchRun(big, join(dir, "out"), "direct"));
+    rows[0]![1].push(await rawTcp(big, join(dir, "raw.out")));
   }
   for (const path of ["relay", "direct"] as const) {
     rows.push([`punch ${path} (${values.small} MiB)`, [
@@ -325,12 +420,20 @@ try {
       }${transfer.padStart(18)}  ${peaks(runs)}`,
     );
   }
+  console.log(`\nCPU seconds per process, user + system, median of the rounds`);
+  for (const [name, runs] of rows.slice(0, 3)) console.log(`${name.padEnd(26)}${cpuTimes(runs)}`);
   console.log(
     "\nMB/s: the median of the rounds, with the slowest and fastest. end to end: from starting\n" +
       "the receiver to both processes' exit (startup, pairing, key exchange and, for direct,\n" +
       "punching included). transfer: by punch's own clock, from the offer's acceptance to the\n" +
       "verified end. peak RSS: the highest over the rounds; in brackets its anonymous part, the\n" +
       "rest being pages of the deno executable itself, shared between processes.",
+  );
+  const [warm, cold] = await pageCost(size, 3);
+  console.log(
+    `\nThis machine's page cache: writing ${values.size} MiB took ${warm.toFixed(2)} s into ` +
+      `pages freed just before, ${cold.toFixed(2)} s into pages freed 3 s before.\n` +
+      "Every run above wrote into pages its predecessor freed just ahead of it.",
   );
   const [empty, loaded] = [await footprint(), await footprint(pathToFileURL(CLI).href)];
   console.log(
