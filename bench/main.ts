@@ -435,9 +435,12 @@ try {
       `pages freed just before, ${cold.toFixed(2)} s into pages freed 3 s before.\n` +
       "Every run above wrote into pages its predecessor freed just ahead of it.",
   );
-  const [empty, loaded] = [await footprint(), await footprint(pathToFileURL(CLI).href)];
+  const empty = await footprint();
+  const net = await footprint("node:net");
+  const loaded = await footprint(pathToFileURL(CLI).href);
   console.log(
     `\nThe floor under those peaks, same flags: an empty deno process ${mb(empty)}; ` +
+      `one that imports node:net\n(which dials from the listening port need) ${mb(net)}; ` +
       `punch with its code loaded, before any work, ${mb(loaded)}.`,
   );
   console.log(
