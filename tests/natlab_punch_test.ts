@@ -11,7 +11,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { basename, join } from "node:path";
-import { createLab, type Lab, labSupport, type ScenarioName } from "./natlab/lab.ts";
+import { createLab, type Lab, labSupport, type ScenarioName, SCENARIOS } from "./natlab/lab.ts";
 import { type JsonEvent, tempDir, writeRandomFile } from "./_helpers.ts";
 
 const SUPPORT = await labSupport();
@@ -44,6 +44,8 @@ const EXPECTED: Record<ScenarioName, "direct" | "relay" | null> = {
   "home-lossy": "direct",
   "rst-nat": "direct",
   "rst-both": null,
+  // Through IPv6: no translation, and the firewalls let a simultaneous open through.
+  "symmetric-ipv6": "direct",
 };
 
 const MATRIX: string[] = [];
@@ -192,6 +194,8 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
         equal(path?.path, "direct", paths);
         const ended = fellBack ? "relay" : "direct";
         equal(done.path, ended, paths);
+        // IPv4 is symmetric there: the connection must be IPv6's.
+        if (SCENARIOS[scenario].ipv6) match(String(path?.address), /^\[2001:db8:/, paths);
         equal(sent.find((e) => e.type === "done")?.path, ended, paths);
       } else if (expected === "relay") {
         equal(done.path, "relay", paths);

@@ -37,3 +37,20 @@ export function parseHostPort(text: string): HostPort {
 export function formatHostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
+
+/**
+ * Joins a peer's address, as a dual-stack socket reports it, and a port:
+ * an IPv4-mapped IPv6 address (`::ffff:192.0.2.7`) becomes the IPv4 address
+ * it stands for.
+ *
+ * @example
+ * ```ts
+ * import { formatPeerAddress } from "./address.ts";
+ * formatPeerAddress("::ffff:192.0.2.7", 4000); // "192.0.2.7:4000"
+ * formatPeerAddress("2001:db8::7", 4000); // "[2001:db8::7]:4000"
+ * ```
+ */
+export function formatPeerAddress(hostname: string, port: number): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(hostname);
+  return formatHostPort(mapped?.[1] ?? hostname, port);
+}

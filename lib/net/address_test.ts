@@ -1,5 +1,5 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
-import { formatHostPort, parseHostPort } from "./address.ts";
+import { formatHostPort, formatPeerAddress, parseHostPort } from "./address.ts";
 import { parseIp, parseIPv4, parseIPv6 } from "./_ip.ts";
 
 Deno.test("parseHostPort() splits IPv4, bracketed IPv6 and names", () => {
@@ -17,6 +17,13 @@ Deno.test("parseHostPort() rejects what is not host:port", () => {
 Deno.test("formatHostPort() brackets IPv6", () => {
   equal(formatHostPort("::1", 5), "[::1]:5");
   equal(formatHostPort("127.0.0.1", 5), "127.0.0.1:5");
+});
+
+Deno.test("formatPeerAddress() reads IPv4-mapped IPv6 as IPv4 and brackets the rest", () => {
+  equal(formatPeerAddress("::ffff:192.0.2.7", 4000), "192.0.2.7:4000");
+  equal(formatPeerAddress("::FFFF:10.0.0.1", 1), "10.0.0.1:1");
+  equal(formatPeerAddress("2001:db8::7", 4000), "[2001:db8::7]:4000");
+  equal(formatPeerAddress("192.0.2.7", 80), "192.0.2.7:80");
 });
 
 Deno.test("parseIp() reads IPv4 and IPv6 literals to bytes", () => {

@@ -33,8 +33,8 @@ export interface LocalCandidatesOptions {
  *    with link-local ones (169.254.0.0/16) after the rest;
  * 2. with `ipv6`, global IPv6 addresses (2000::/3), then unique-local ones
  *    (fc00::/7); link-local ones need a zone and are left out;
- * 3. loopback last: `127.0.0.1` (and `[::1]` with `ipv6`), which reaches a
- *    peer only on this machine.
+ * 3. loopback last: `127.0.0.1`, which reaches a peer only on this machine
+ *    (over IPv4 also when listening on `"::"`, so `[::1]` would add nothing).
  *
  * Without permission to read the interfaces (`--allow-sys`), only the
  * loopback candidates are returned.
@@ -64,8 +64,7 @@ export function localCandidates(port: number, options: LocalCandidatesOptions = 
     if (rank !== null) ranked.push({ rank, index, address });
   }
   ranked.sort((a, b) => a.rank - b.rank || a.index - b.index);
-  const loopback = ipv6 ? ["127.0.0.1", "::1"] : ["127.0.0.1"];
-  const addresses = [...ranked.map((entry) => entry.address), ...loopback];
+  const addresses = [...ranked.map((entry) => entry.address), "127.0.0.1"];
   return [...new Set(addresses)].map((address) => formatHostPort(address, port));
 }
 

@@ -16,13 +16,14 @@
 import type { Socket } from "node:net";
 import type { SessionKeys, Side } from "../crypto/keys.ts";
 import type { SecureChannel } from "../link/channel.ts";
-import { parseHostPort } from "../net/address.ts";
+import { formatPeerAddress, parseHostPort } from "../net/address.ts";
 import { DialError, dialFrom, dialFromAvailable } from "../net/dial.ts";
 import { localCandidates } from "../net/interfaces.ts";
+import type { FrameReads } from "../net/_adopt.ts";
 import { listenReusable, type ReusableListener } from "../net/listen.ts";
 import { socketPipe } from "../net/pipe.ts";
 import { reflectFrom } from "../net/reflect.ts";
-import type { Candidates } from "./candidates.ts";
+import { type Candidates, MAX_CANDIDATES } from "./candidates.ts";
 import { sleep } from "../_sleep.ts";
 import {
   DIAL_ATTEMPT_MAX_TIMEOUT_MS,
@@ -122,6 +123,24 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
 const NO_SHARED_PORT = "this side dialed from other ports than the one it listens on, which " +
   "punches no NAT (FFI is needed to share the port: run with --allow-ffi or -A, on Linux or macOS)";
 
+/**
+ * Listens on `port` on `"::"`, which takes IPv4 connections too, so that
+ * IPv6 candidates work: two hosts with global IPv6 addresses connect
+ * directly through stateful firewalls as through home NATs, with no port
+ * translation in the way (and where IPv4 has a symmetric NAT). On a host
+ * without IPv6 (the kernel's IPv6 off, or no such socket family), on
+ * `"0.0.0.0"`. A port in use or not allowed is an error either way.
+ */
+async function listenDualStack(port: number, frames: FrameReads): Promise<ReusableListener> {
+  try {
+    return await listenReusable({ port, hostname: "::", frames });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EADDRINUSE" || code === "EACCES") throw error;
+  }
+  return await listenReusable({ port, hostname: "0.0.0.0", frames });
+}
+
 /** One side's direct-connection machinery for one session. */
 export class Transit {
   readonly candidates: Candidates;
@@ -135,10 +154,12 @@ export class Transit {
     this.candidates = candidates;
   }
 
-  /** Listens on P and gathers this side's candidates. */
+  /**
+   * Listens on P, on IPv6 and IPv4 where the host has IPv6 (else on IPv4),
+   * and gathers this side's candidates.
+   */
   static async open(options: TransitOptions): Promise<Transit> {
-    const frames = transitReads(options.side);
-    const listener = await listenReusable({ port: options.port ?? 0, frames });
+    const listener = await listenDualStack(options.port ?? 0, transitReads(options.side));
     const port = listener.port;
     let reflected: string | null = null;
     try {
@@ -147,8 +168,11 @@ export class Transit {
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch { /* no public address: LAN candidates only */ }
-    const local = localCandidates(port);
-    const list = reflected && !local.includes(reflected) ? [...local, reflected] : local;
+    const local = localCandidates(port, { ipv6: listener.hostname === "::" });
+    // Within what the peer accepts (a host may have many IPv6 addresses),
+    // the public address kept.
+    const extra = reflected && !local.includes(reflected) ? [reflected] : [];
+    const list = [...local.slice(0, MAX_CANDIDATES - extra.length), ...extra];
     return new Transit(options.side, listener, { port, public: reflected, candidates: list });
   }
 
@@ -206,7 +230,7 @@ export class Transit {
     const accepting = (async () => {
       for await (const socket of this.#listener.connections) {
         if (done.signal.aborted) return void socket.destroy();
-        handle(socket, `${socket.remoteAddress}:${socket.remotePort}`);
+        handle(socket, formatPeerAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0));
       }
     })().catch(() => {});
 

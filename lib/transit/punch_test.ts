@@ -1,10 +1,15 @@
-import { deepEqual, equal, match } from "node:assert/strict";
+import { deepEqual, doesNotMatch, equal, match } from "node:assert/strict";
 import { explainNoDirect } from "./punch.ts";
 
 /** Runs testdata/punch_pair.ts in a child process with `permissions`; returns what it printed. */
-async function punchPair(permissions: string[]) {
+async function punchPair(permissions: string[], ...args: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, new URL("./testdata/punch_pair.ts", import.meta.url).href],
+    args: [
+      "run",
+      ...permissions,
+      new URL("./testdata/punch_pair.ts", import.meta.url).href,
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -16,19 +21,39 @@ Deno.test({
   name: "Transit.punch() connects two sides on one host, dialing from the listening port",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
-    deepEqual(await punchPair(["-A"]), {
+    const found = await punchPair(["-A"]);
+    deepEqual({ ...found, addresses: undefined }, {
       shared: true,
       sender: "direct",
       receiver: "direct",
+      addresses: undefined,
       echoed: true,
     });
+    // An IPv4 connection accepted on the dual-stack listener reads as IPv4.
+    for (const address of found.addresses) doesNotMatch(address, /::ffff:/i);
+  },
+});
+
+Deno.test({
+  name: "Transit.punch() connects over IPv6 too, the listener taking both families on one port",
+  ignore: Deno.build.os !== "linux" ||
+    !Deno.networkInterfaces().some((nic) => nic.address === "::1"),
+  fn: async () => {
+    const found = await punchPair(["-A"], "ipv6");
+    equal(found.sender, "direct", found.sender);
+    equal(found.receiver, "direct", found.receiver);
+    equal(found.echoed, true);
+    // Dialed from the listening port and accepted there: each side's
+    // connection is [::1] and a port, never an IPv4-mapped address.
+    for (const address of found.addresses) match(address, /^\[::1\]:\d+$/);
   },
 });
 
 Deno.test("Transit.punch() without FFI still connects two sides that can reach each other", async () => {
+  const found = await punchPair(["--allow-net", "--allow-read", "--allow-env", "--allow-sys"]);
   deepEqual(
-    await punchPair(["--allow-net", "--allow-read", "--allow-env", "--allow-sys"]),
-    { shared: false, sender: "direct", receiver: "direct", echoed: true },
+    { ...found, addresses: undefined },
+    { shared: false, sender: "direct", receiver: "direct", addresses: undefined, echoed: true },
   );
 });
 

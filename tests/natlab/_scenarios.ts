@@ -19,7 +19,8 @@ export type ScenarioName =
   | "symmetric-both"
   | "home-lossy"
   | "rst-nat"
-  | "rst-both";
+  | "rst-both"
+  | "symmetric-ipv6";
 
 /** A topology: where peers a and b sit. The server is always public. */
 export interface Scenario {
@@ -31,6 +32,13 @@ export interface Scenario {
   readonly sameLan: boolean;
   /** Each router delays and drops packets (see `LOSSY_*`). */
   readonly lossy: boolean;
+  /**
+   * a and b also have global IPv6 addresses, routed without translation
+   * through their routers, whose IPv6 firewalls drop unsolicited inbound
+   * connections (see `IPV6` and {@linkcode router6Rules}). Otherwise IPv6
+   * is off in every namespace.
+   */
+  readonly ipv6: boolean;
 }
 
 function scenario(
@@ -38,9 +46,17 @@ function scenario(
   description: string,
   a: NatKind,
   b: NatKind,
-  extra: { sameLan?: boolean; lossy?: boolean } = {},
+  extra: { sameLan?: boolean; lossy?: boolean; ipv6?: boolean } = {},
 ): Scenario {
-  return { name, description, a, b, sameLan: extra.sameLan ?? false, lossy: extra.lossy ?? false };
+  return {
+    name,
+    description,
+    a,
+    b,
+    sameLan: extra.sameLan ?? false,
+    lossy: extra.lossy ?? false,
+    ipv6: extra.ipv6 ?? false,
+  };
 }
 
 /** Every topology, by name. */
@@ -91,6 +107,14 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     "rst",
     "rst",
   ),
+  "symmetric-ipv6": scenario(
+    "symmetric-ipv6",
+    "a and b each behind a symmetric NAT for IPv4, with global IPv6 addresses behind " +
+      "home routers' IPv6 firewalls (drop unsolicited inbound)",
+    "symmetric",
+    "symmetric",
+    { ipv6: true },
+  ),
 };
 
 /** Delay each lossy router adds to every packet it forwards, each way: 4 × 20 = 80 ms a↔b. */
@@ -122,6 +146,20 @@ export const PUBLIC_IP = {
 } as const;
 /** The LAN of each side (a /24); the router is .1, the host .10 (same-lan: b is .11). */
 export const LAN_NET = { a: "192.168.1", b: "192.168.2" } as const;
+
+/**
+ * The IPv6 plan of scenarios with `ipv6` (documentation prefix 2001:db8::/32,
+ * all /64): the routers' WAN addresses on the internet bridge, and each
+ * side's LAN prefix, where the router is ::1 and the host ::10. Each router
+ * routes the other side's LAN through the other router; the server has no
+ * IPv6, so the rendezvous is reached over IPv4 only.
+ */
+export const IPV6 = {
+  routerA: "2001:db8::21",
+  routerB: "2001:db8::22",
+  lan: { a: "2001:db8:a::", b: "2001:db8:b::" },
+  prefix: 64,
+} as const;
 
 /**
  * The iptables-restore input for one NAT router.
@@ -156,6 +194,27 @@ export function routerRules(nat: NatKind, lossy: boolean): string {
       );
     }
     lines.push(`-A ${chain} -i wan0 -m conntrack --ctstate NEW -j DROP`);
+  }
+  lines.push("COMMIT", "");
+  return lines.join("\n");
+}
+
+/**
+ * The ip6tables-restore input for a router of an `ipv6` scenario: no
+ * translation, a home router's IPv6 firewall. ICMPv6 passes (neighbour
+ * discovery, and the errors path MTU discovery needs, as RFC 4890 asks of
+ * firewalls); inbound packets that start a connection or that conntrack
+ * cannot place are dropped, to the router and through it; whatever a LAN
+ * host started is let back in.
+ */
+export function router6Rules(): string {
+  const lines = ["*filter"];
+  for (const chain of ["INPUT", "FORWARD"]) {
+    lines.push(
+      `-A ${chain} -p ipv6-icmp -j ACCEPT`,
+      `-A ${chain} -i wan0 -m conntrack --ctstate INVALID -j DROP`,
+      `-A ${chain} -i wan0 -m conntrack --ctstate NEW -j DROP`,
+    );
   }
   lines.push("COMMIT", "");
   return lines.join("\n");

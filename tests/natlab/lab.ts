@@ -23,10 +23,12 @@ import { exec, hasCommand } from "./_exec.ts";
 import {
   DELAY_QUEUE,
   INTERNET_PREFIX,
+  IPV6,
   LAN_NET,
   LOSSY_DELAY_MS,
   type NatKind,
   PUBLIC_IP,
+  router6Rules,
   routerRules,
   type Scenario,
   type ScenarioName,
@@ -51,6 +53,8 @@ export interface LabHost {
   readonly ip: string;
   /** The address hosts on the internet see its traffic come from. */
   readonly publicIp: string;
+  /** Its global IPv6 address, in scenarios with `ipv6` (peers a and b only), else null. */
+  readonly ipv6: string | null;
   /** How it reaches the internet. */
   readonly nat: NatKind;
   /** Starts `cmd` inside the host's namespace (`ip netns exec`). */
@@ -142,16 +146,23 @@ class LabImpl implements Lab {
         nat === "none" ? PUBLIC_IP[side] : lanIp(side),
         nat === "none" ? PUBLIC_IP[side] : routerWan(side),
         nat,
+        scenario.ipv6 ? `${IPV6.lan[side]}10` : null,
       );
     };
     this.hosts = {
-      server: this.#host("server", PUBLIC_IP.server, PUBLIC_IP.server, "none"),
+      server: this.#host("server", PUBLIC_IP.server, PUBLIC_IP.server, "none", null),
       a: peer("a"),
       b: peer("b"),
     };
   }
 
-  #host(name: LabHost["name"], ip: string, publicIp: string, nat: NatKind): LabHost {
+  #host(
+    name: LabHost["name"],
+    ip: string,
+    publicIp: string,
+    nat: NatKind,
+    ipv6: string | null,
+  ): LabHost {
     const ns = this.ns(name);
     const options = (cmd: readonly string[], options: RunOptions = {}): Deno.CommandOptions => ({
       ...options,
@@ -163,6 +174,7 @@ class LabImpl implements Lab {
       ns,
       ip,
       publicIp,
+      ipv6,
       nat,
       run: (cmd, runOptions) =>
         this.track(new Deno.Command("ip", options(cmd, runOptions)).spawn()),
@@ -238,14 +250,28 @@ async function addVeth(nsA: string, nameA: string, nsB: string, nameB: string): 
   await ip(nsA, "link", "add", "name", nameA, "type", "veth", "peer", "name", nameB, "netns", nsB);
 }
 
-async function addNamespace(lab: LabImpl, role: string, forward: boolean): Promise<string> {
+async function addNamespace(
+  lab: LabImpl,
+  role: string,
+  forward: boolean,
+  ipv6 = false,
+): Promise<string> {
   const ns = lab.ns(role);
   await exec(["ip", "netns", "add", ns]);
   lab.namespaces.push(ns);
   await ip(ns, "link", "set", "dev", "lo", "up");
-  // IPv6 off: no router solicitations or DAD chatter; the lab is IPv4 only.
-  const sysctls = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
+  // IPv6 off: no router solicitations or DAD chatter, unless the scenario
+  // routes IPv6; then its addresses are static, so no router advertisements
+  // are taken and no duplicate detection holds addresses back.
+  const sysctls = ipv6
+    ? ["all", "default"].flatMap((dev) => [
+      `net.ipv6.conf.${dev}.disable_ipv6=0`,
+      `net.ipv6.conf.${dev}.accept_ra=0`,
+      `net.ipv6.conf.${dev}.accept_dad=0`,
+    ])
+    : ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
   if (forward) sysctls.push("net.ipv4.ip_forward=1");
+  if (forward && ipv6) sysctls.push("net.ipv6.conf.all.forwarding=1");
   await exec(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", ...sysctls]);
   return ns;
 }
@@ -283,7 +309,7 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
     }
     const router: LabRouter = {
       side,
-      ns: await addNamespace(lab, `r${side}`, true),
+      ns: await addNamespace(lab, `r${side}`, true, scenario.ipv6),
       nat: host.nat,
       wanIp: host.publicIp,
       lanIp: `${LAN_NET[side]}.1`,
@@ -296,17 +322,18 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
     const lanHosts = scenario.sameLan ? [hosts.a, hosts.b] : [host];
     for (const lanHost of lanHosts) {
       const port = `to-${lanHost.name}`;
-      await addNamespace(lab, lanHost.name, false);
+      await addNamespace(lab, lanHost.name, false, scenario.ipv6);
       await addVeth(router.ns, port, lanHost.ns, "eth0");
       await ip(router.ns, "link", "set", "dev", port, "master", "lan0", "up");
       await ip(lanHost.ns, "addr", "add", `${lanHost.ip}/24`, "dev", "eth0");
       await ip(lanHost.ns, "link", "set", "dev", "eth0", "up");
       await ip(lanHost.ns, "route", "add", "default", "via", router.lanIp);
     }
+    const restore = options.iptablesRestore ?? defaultIptablesRestore();
+    if (scenario.ipv6) await routeIpv6(router, lanHosts, restore);
     if (delayBinary !== undefined) {
       lab.track(await startDelay(router.ns, delayBinary, DELAY_QUEUE, LOSSY_DELAY_MS));
     }
-    const restore = options.iptablesRestore ?? defaultIptablesRestore();
     await exec(["ip", "netns", "exec", router.ns, restore], {
       stdin: routerRules(router.nat, scenario.lossy),
     });
@@ -315,6 +342,31 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
 
 function defaultIptablesRestore(): string {
   return `${Deno.env.get("NATLAB_IPTABLES") ?? "iptables"}-restore`;
+}
+
+/**
+ * IPv6 for an `ipv6` scenario's side (see `IPV6`): the router's WAN and LAN
+ * addresses, its route to the other side's LAN, its firewall; the hosts'
+ * addresses and default route. Static addresses, no duplicate detection.
+ * The firewall is loaded by `restore` with "iptables" read as "ip6tables"
+ * (`iptables-legacy-restore` → `ip6tables-legacy-restore`).
+ */
+async function routeIpv6(router: LabRouter, hosts: LabHost[], restore: string): Promise<void> {
+  const other = router.side === "a" ? "b" : "a";
+  const wan = router.side === "a" ? IPV6.routerA : IPV6.routerB;
+  const otherWan = router.side === "a" ? IPV6.routerB : IPV6.routerA;
+  const lan = IPV6.lan[router.side];
+  const address = (ns: string, addr: string, dev: string) =>
+    ip(ns, "-6", "addr", "add", `${addr}/${IPV6.prefix}`, "dev", dev, "nodad");
+  await address(router.ns, wan, "wan0");
+  await address(router.ns, `${lan}1`, "lan0");
+  await ip(router.ns, "-6", "route", "add", `${IPV6.lan[other]}/${IPV6.prefix}`, "via", otherWan);
+  for (const host of hosts) {
+    await address(host.ns, host.ipv6!, "eth0");
+    await ip(host.ns, "-6", "route", "add", "default", "via", `${lan}1`);
+  }
+  const restore6 = restore.replace(/(^|\/)iptables/, "$1ip6tables");
+  await exec(["ip", "netns", "exec", router.ns, restore6], { stdin: router6Rules() });
 }
 
 function newId(): string {

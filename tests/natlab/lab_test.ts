@@ -47,6 +47,9 @@ const EXPECTED: Record<ScenarioName, Record<Mode, boolean | undefined>> = {
   // near NAT's mapping: the two SYNs must cross within one trip, which with
   // the lab's sub-millisecond trips is luck (0/10 in 6 s when measured).
   "rst-both": { dial: undefined, "dial+accept": undefined },
+  // The probe punches over IPv4 only, where this is symmetric-both; IPv6
+  // has its own step below.
+  "symmetric-ipv6": { dial: false, "dial+accept": false },
 };
 
 type Row = Record<"scenario" | "a" | "b" | Mode | "rtt", string>;
@@ -68,9 +71,14 @@ async function probe(lab: Lab, side: "a" | "b", args: (string | number)[]): Prom
   }
 }
 
-async function startReflectServer(lab: Lab): Promise<Deno.ChildProcess> {
-  const child = lab.hosts.server.run(
-    [Deno.execPath(), "run", "-A", PROBE, "reflect-server", String(REFLECT_PORT)],
+/** The probe's reflect server on the lab's server, or on `host` listening on `[::]`. */
+async function startReflectServer(
+  lab: Lab,
+  host: "server" | "a" | "b" = "server",
+): Promise<Deno.ChildProcess> {
+  const where = host === "server" ? [] : ["::"];
+  const child = lab.hosts[host].run(
+    [Deno.execPath(), "run", "-A", PROBE, "reflect-server", String(REFLECT_PORT), ...where],
     { stdin: "null", stdout: "piped", stderr: "inherit" },
   );
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -80,12 +88,24 @@ async function startReflectServer(lab: Lab): Promise<Deno.ChildProcess> {
   return child;
 }
 
-/** Both peers punch at once; each dials the other's address known in advance. */
-async function punchBoth(lab: Lab, mode: Mode, deadlineMs: number): Promise<[Json, Json]> {
+/**
+ * Both peers punch at once; each dials the other's address known in advance,
+ * or with `ipv6` the other's global IPv6 address.
+ */
+async function punchBoth(
+  lab: Lab,
+  mode: Mode,
+  deadlineMs: number,
+  family: "ipv4" | "ipv6" = "ipv4",
+): Promise<[Json, Json]> {
   // The router's public address and the peer's own port (port-preserving
   // NATs; a guess that symmetric NATs break), or on one LAN the LAN address.
   const target = (side: "a" | "b") =>
-    lab.scenario.sameLan ? lab.hosts[side].ip : lab.hosts[side].publicIp;
+    family === "ipv6"
+      ? lab.hosts[side].ipv6!
+      : lab.scenario.sameLan
+      ? lab.hosts[side].ip
+      : lab.hosts[side].publicIp;
   const run = (side: "a" | "b", peer: "a" | "b") =>
     probe(lab, side, [
       "punch",
@@ -166,6 +186,28 @@ for (const scenario of Object.values(SCENARIOS)) {
             ok(rtt >= LOSSY_RTT_MS[0]! && rtt <= LOSSY_RTT_MS[1]!, `a↔b RTT is ${rtt} ms, not 80`);
           }
         }
+      });
+
+      if (!scenario.ipv6) return;
+      await t.step("IPv6: each firewall drops a connection the other side starts", async () => {
+        const servers = await Promise.all([
+          startReflectServer(lab, "a"),
+          startReflectServer(lab, "b"),
+        ]);
+        // Each reflect gives up after 5 s; both directions at once.
+        const [toB, toA] = await Promise.all([
+          probe(lab, "a", ["reflect", lab.hosts.b.ipv6!, REFLECT_PORT, 0]),
+          probe(lab, "b", ["reflect", lab.hosts.a.ipv6!, REFLECT_PORT, 0]),
+        ]);
+        for (const server of servers) server.kill("SIGKILL");
+        await Promise.all(servers.map((server) => server.status));
+        deepEqual(toB, { error: "Error: timed out" }, "a reached b unsolicited");
+        deepEqual(toA, { error: "Error: timed out" }, "b reached a unsolicited");
+      });
+      await t.step("IPv6: a TCP simultaneous open connects, untranslated", async () => {
+        const [a, b] = await punchBoth(lab, "dial", DEADLINE_MS, "ipv6");
+        ok(a.ok && b.ok, `a: ${JSON.stringify(a)}, b: ${JSON.stringify(b)}`);
+        row.dial += ", IPv6 ok";
       });
     },
   });

@@ -1,7 +1,9 @@
 // Opens a sender's and a receiver's Transit in this process, punches between
 // them on this host and sends one record each way over what was found.
 // Prints what happened as JSON. Run by punch_test.ts, once without
-// --allow-ffi (the node:net fallback).
+// --allow-ffi (the node:net fallback), and once with the argument "ipv6":
+// then each side offers only [::1] with its port, so that the connection
+// must be made over IPv6.
 
 import { deriveSessionKeys } from "../../crypto/keys.ts";
 import { dialFromAvailable } from "../../net/dial.ts";
@@ -19,9 +21,13 @@ const [sender, receiver] = await Promise.all([
   Transit.open({ server: NO_SERVER, side: "sender" }),
   Transit.open({ server: NO_SERVER, side: "receiver" }),
 ]);
+const offer = (transit: Transit) =>
+  Deno.args[0] === "ipv6"
+    ? { ...transit.candidates, candidates: [`[::1]:${transit.candidates.port}`] }
+    : transit.candidates;
 const [s, r] = await Promise.all([
-  sender.punch(receiver.candidates, { keys: senderKeys, windowMs: 5_000 }),
-  receiver.punch(sender.candidates, { keys: receiverKeys, windowMs: 5_000 }),
+  sender.punch(offer(receiver), { keys: senderKeys, windowMs: 5_000 }),
+  receiver.punch(offer(sender), { keys: receiverKeys, windowMs: 5_000 }),
 ]);
 let echoed = false;
 if (s.channel !== null && r.channel !== null) {
@@ -38,5 +44,6 @@ console.log(JSON.stringify({
   shared: dialFromAvailable(),
   sender: s.channel === null ? s.reason : "direct",
   receiver: r.channel === null ? r.reason : "direct",
+  addresses: [s, r].map((result) => "address" in result ? result.address : null),
   echoed,
 }));

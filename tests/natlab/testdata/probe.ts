@@ -3,9 +3,10 @@
  * Every mode prints exactly one JSON line on stdout (the server: one per
  * line event) and exits 0 on success, 1 on failure.
  *
- * - `reflect-server PORT`: accepts TCP connections, writes the caller's
- *   address as seen here (`ip:port\n`) and closes first, so the caller may
- *   reuse its local port at once. Prints `{"listening":PORT}` when ready.
+ * - `reflect-server PORT [HOST]`: accepts TCP connections on HOST (default
+ *   0.0.0.0; `::` for IPv6 too), writes the caller's address as seen here
+ *   (`ip:port\n`) and closes first, so the caller may reuse its local port
+ *   at once. Prints `{"listening":PORT}` when ready.
  * - `reflect HOST PORT LOCAL_PORT`: connects from LOCAL_PORT and prints
  *   `{"observed":"ip:port","connectMs":…}`; connectMs is one TCP round trip.
  * - `punch LOCAL_PORT PEER_HOST PEER_PORT DEADLINE_MS BASE_MS PINGS MODE`:
@@ -32,12 +33,12 @@ function print(value: unknown): void {
   console.log(JSON.stringify(value));
 }
 
-function reflectServer(port: number): void {
+function reflectServer(port: number, host: string): void {
   const server = net.createServer((socket) => {
     socket.on("error", () => {});
     socket.end(`${socket.remoteAddress}:${socket.remotePort}\n`);
   });
-  server.listen({ port, host: "0.0.0.0" }, () => print({ listening: port }));
+  server.listen({ port, host }, () => print({ listening: port }));
 }
 
 function reflect(host: string, port: number, localPort: number): void {
@@ -212,7 +213,7 @@ const [mode, ...rest] = Deno.args;
 const n = (i: number) => Number(rest[i]);
 switch (mode) {
   case "reflect-server":
-    reflectServer(n(0));
+    reflectServer(n(0), rest[1] ?? "0.0.0.0");
     break;
   case "reflect":
     reflect(rest[0] ?? "", n(1), n(2));
