@@ -280,7 +280,17 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
   ]);
   const url = JSON.parse(await server.line((l) => l.includes('"listening"'))).url;
   const pathFlag = path === "relay" ? "--relay-only" : "--direct-only";
-  const sender = new Child([...PUNCH_FLAGS, "send", "--json", pathFlag, "--server", url, file]);
+  // On loopback there is no router to ask for a port mapping.
+  const sender = new Child([
+    ...PUNCH_FLAGS,
+    "send",
+    "--json",
+    pathFlag,
+    "--no-port-mapping",
+    "--server",
+    url,
+    file,
+  ]);
   const code = JSON.parse(await sender.line((l) => l.includes('"code"'))).code;
   const copy = join(outDir, file.split("/").pop()!);
   await using _donor = await donatePreviousCopy(copy, outDir);
@@ -289,6 +299,7 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
     ...PUNCH_FLAGS,
     "receive",
     "--json",
+    "--no-port-mapping",
     "--yes",
     "--server",
     url,

@@ -17,13 +17,16 @@ import type { Event, Reporter } from "./report.ts";
 export const DIRECT_HELP =
   `  --direct-only  fail unless a direct connection is found (no relayed data)
   --relay-only   never try a direct connection
-  --port N       listen and dial from port N (for a port-forwarded host)`;
+  --port N       listen and dial from port N (for a port-forwarded host)
+  --no-port-mapping
+                 do not ask the router to forward a port (NAT-PMP)`;
 
 /** The parseArgs options of the direct-path flags. */
 export const DIRECT_OPTIONS = {
   "direct-only": { type: "boolean", default: false },
   "relay-only": { type: "boolean", default: false },
   port: { type: "string" },
+  "no-port-mapping": { type: "boolean", default: false },
 } as const;
 
 /** Parsed direct-path flags. */
@@ -31,11 +34,18 @@ export interface DirectArgs {
   directOnly: boolean;
   relayOnly: boolean;
   port: number;
+  /** Ask the router for a port mapping (NAT-PMP); off with `--no-port-mapping`. */
+  portMapping: boolean;
 }
 
 /** Checks the direct-path flags. */
 export function parseDirectArgs(
-  values: { "direct-only": boolean; "relay-only": boolean; port?: string | undefined },
+  values: {
+    "direct-only": boolean;
+    "relay-only": boolean;
+    port?: string | undefined;
+    "no-port-mapping": boolean;
+  },
 ): DirectArgs {
   if (values["direct-only"] && values["relay-only"]) {
     throw new UsageError("Cannot use --direct-only with --relay-only");
@@ -44,7 +54,12 @@ export function parseDirectArgs(
   if (!Number.isInteger(port) || port < 1 && values.port !== undefined || port > 65535) {
     throw new UsageError(`Cannot use --port ${values.port}: give a port from 1 to 65535`);
   }
-  return { directOnly: values["direct-only"], relayOnly: values["relay-only"], port };
+  return {
+    directOnly: values["direct-only"],
+    relayOnly: values["relay-only"],
+    port,
+    portMapping: !values["no-port-mapping"],
+  };
 }
 
 /** `--direct-only` found no direct path. */
@@ -80,6 +95,7 @@ export async function startDirect(
     server,
     relayOnly: args.relayOnly,
     port: args.port,
+    portMapping: args.portMapping,
     signal: stop.signal,
     onDirect: (address) => reporter.report({ type: "path", path: "direct", address }),
     onRelay: (reason) => {

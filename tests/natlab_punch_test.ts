@@ -46,6 +46,8 @@ const EXPECTED: Record<ScenarioName, "direct" | "relay" | null> = {
   "rst-both": null,
   // Through IPv6: no translation, and the firewalls let a simultaneous open through.
   "symmetric-ipv6": "direct",
+  // b connects to the port a's router forwards to a.
+  "natpmp-symmetric": "direct",
 };
 
 const MATRIX: string[] = [];
@@ -154,7 +156,8 @@ async function transfer(
 for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, string | null][]) {
   Deno.test({
     name: `punch through the NAT lab: ${scenario} ends on ${expected ?? "either path"}`,
-    ignore: !SUPPORT.ok || (scenario === "home-lossy" && !SUPPORT.lossy),
+    ignore: !SUPPORT.ok || (scenario === "home-lossy" && !SUPPORT.lossy) ||
+      (SCENARIOS[scenario].natpmp && !SUPPORT.natpmp),
     sanitizeResources: false,
     sanitizeOps: false,
     async fn() {
@@ -196,6 +199,12 @@ for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, st
         equal(done.path, ended, paths);
         // IPv4 is symmetric there: the connection must be IPv6's.
         if (SCENARIOS[scenario].ipv6) match(String(path?.address), /^\[2001:db8:/, paths);
+        // Both NATs are symmetric: the receiver (b) dialed the port a's router
+        // forwards, on its NAT-PMP address.
+        if (SCENARIOS[scenario].natpmp) {
+          const dialed = received.find((e) => e.type === "path" && e.path === "direct");
+          match(String(dialed?.address), /^45\.0\.0\.21:/, paths);
+        }
         equal(sent.find((e) => e.type === "done")?.path, ended, paths);
       } else if (expected === "relay") {
         equal(done.path, "relay", paths);

@@ -81,6 +81,7 @@ export * from "./constants.ts";
 export * from "./dial.ts";
 export * from "./errors.ts";
 export * from "./interfaces.ts";
+export { mapPort, type MapPortOptions, type PortMapping } from "./natpmp.ts";
 export { listenReusable, type ListenReusableOptions, type ReusableListener } from "./listen.ts";
 export * from "./pipe.ts";
 export * from "./reflect.ts";

@@ -27,6 +27,8 @@ export interface GoDirectOptions {
   relayOnly?: boolean;
   /** The local port P (0 picks one). */
   port?: number;
+  /** Ask the router to forward a port to P (NAT-PMP). @default {true} */
+  portMapping?: boolean;
   /** Called when the transfer moved onto a direct connection. */
   onDirect?: (address: string) => void;
   /** Called with a reason when no direct connection was found. */
@@ -54,6 +56,7 @@ export async function goDirect(
         server: options.server,
         side: session.side,
         port: options.port ?? 0,
+        portMapping: options.portMapping ?? true,
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (error) {

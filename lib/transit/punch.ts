@@ -19,6 +19,7 @@ import type { SecureChannel } from "../link/channel.ts";
 import { formatPeerAddress, parseHostPort } from "../net/address.ts";
 import { DialError, dialFrom, dialFromAvailable } from "../net/dial.ts";
 import { localCandidates } from "../net/interfaces.ts";
+import { mapPort, type PortMapping } from "../net/natpmp.ts";
 import type { FrameReads } from "../net/_adopt.ts";
 import { listenReusable, type ReusableListener } from "../net/listen.ts";
 import { socketPipe } from "../net/pipe.ts";
@@ -55,6 +56,13 @@ export interface TransitOptions {
    * @default {0}
    */
   port?: number;
+  /**
+   * Ask the router to forward a public port to P (NAT-PMP, see
+   * lib/net/natpmp.ts). False where the host is reachable already, or in
+   * tests that run no router.
+   * @default {true}
+   */
+  portMapping?: boolean;
   signal?: AbortSignal;
 }
 
@@ -146,34 +154,48 @@ export class Transit {
   readonly candidates: Candidates;
   readonly #side: Side;
   readonly #listener: ReusableListener;
+  readonly #mapping: PortMapping | null;
   readonly #sockets = new Set<Socket>();
 
-  private constructor(side: Side, listener: ReusableListener, candidates: Candidates) {
+  private constructor(
+    side: Side,
+    listener: ReusableListener,
+    mapping: PortMapping | null,
+    candidates: Candidates,
+  ) {
     this.#side = side;
     this.#listener = listener;
+    this.#mapping = mapping;
     this.candidates = candidates;
   }
 
   /**
    * Listens on P, on IPv6 and IPv4 where the host has IPv6 (else on IPv4),
-   * and gathers this side's candidates.
+   * and gathers this side's candidates: its own addresses, P's public
+   * address as the rendezvous sees it, and a port the router forwards to P
+   * where it grants one through NAT-PMP (asked for at the same time).
    */
   static async open(options: TransitOptions): Promise<Transit> {
     const listener = await listenDualStack(options.port ?? 0, transitReads(options.side));
     const port = listener.port;
-    let reflected: string | null = null;
-    try {
-      reflected = await reflectFrom(httpUrl(options.server), port, {
-        timeoutMs: REFLECT_WAIT_MS,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch { /* no public address: LAN candidates only */ }
+    const signal = options.signal ? { signal: options.signal } : {};
+    const [reflected, mapping] = await Promise.all([
+      reflectFrom(httpUrl(options.server), port, { timeoutMs: REFLECT_WAIT_MS, ...signal })
+        .catch(() => null), // no public address: the other candidates only
+      options.portMapping === false ? null : mapPort(port, signal).catch(() => null),
+    ]);
     const local = localCandidates(port, { ipv6: listener.hostname === "::" });
     // Within what the peer accepts (a host may have many IPv6 addresses),
-    // the public address kept.
-    const extra = reflected && !local.includes(reflected) ? [reflected] : [];
+    // the public address and the mapping kept.
+    const extra = [...new Set([reflected, mapping?.address])].filter(
+      (address): address is string => typeof address === "string" && !local.includes(address),
+    );
     const list = [...local.slice(0, MAX_CANDIDATES - extra.length), ...extra];
-    return new Transit(options.side, listener, { port, public: reflected, candidates: list });
+    return new Transit(options.side, listener, mapping, {
+      port,
+      public: reflected,
+      candidates: list,
+    });
   }
 
   /** Dials and accepts until a connection is nominated or the window closes. */
@@ -288,6 +310,7 @@ export class Transit {
     unlisten();
     await Promise.allSettled(dialing);
     await this.#listener.close();
+    await this.#mapping?.close();
     await accepting;
     for (const socket of this.#sockets) if (socket !== found?.socket) socket.destroy();
     if (!found) {
@@ -299,8 +322,9 @@ export class Transit {
     return { channel: await directChannel(found.connection, options.keys), address: found.address };
   }
 
-  /** Stops listening and drops every connection not handed out. */
+  /** Stops listening, deletes the port mapping, and drops every connection not handed out. */
   async close(): Promise<void> {
     await this.#listener.close();
+    await this.#mapping?.close();
   }
 }

@@ -20,7 +20,8 @@ export type ScenarioName =
   | "home-lossy"
   | "rst-nat"
   | "rst-both"
-  | "symmetric-ipv6";
+  | "symmetric-ipv6"
+  | "natpmp-symmetric";
 
 /** A topology: where peers a and b sit. The server is always public. */
 export interface Scenario {
@@ -39,6 +40,11 @@ export interface Scenario {
    * is off in every namespace.
    */
   readonly ipv6: boolean;
+  /**
+   * Router a also runs miniupnpd with NAT-PMP: it forwards a public port
+   * to a host that asks (see `NATPMP` and {@linkcode natpmpConfig}).
+   */
+  readonly natpmp: boolean;
 }
 
 function scenario(
@@ -46,7 +52,7 @@ function scenario(
   description: string,
   a: NatKind,
   b: NatKind,
-  extra: { sameLan?: boolean; lossy?: boolean; ipv6?: boolean } = {},
+  extra: { sameLan?: boolean; lossy?: boolean; ipv6?: boolean; natpmp?: boolean } = {},
 ): Scenario {
   return {
     name,
@@ -56,6 +62,7 @@ function scenario(
     sameLan: extra.sameLan ?? false,
     lossy: extra.lossy ?? false,
     ipv6: extra.ipv6 ?? false,
+    natpmp: extra.natpmp ?? false,
   };
 }
 
@@ -115,6 +122,13 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     "symmetric",
     { ipv6: true },
   ),
+  "natpmp-symmetric": scenario(
+    "natpmp-symmetric",
+    "a and b each behind a symmetric NAT; a's router forwards a port on request (NAT-PMP)",
+    "symmetric",
+    "symmetric",
+    { natpmp: true },
+  ),
 };
 
 /** Delay each lossy router adds to every packet it forwards, each way: 4 × 20 = 80 ms a↔b. */
@@ -154,6 +168,60 @@ export const LAN_NET = { a: "192.168.1", b: "192.168.2" } as const;
  * routes the other side's LAN through the other router; the server has no
  * IPv6, so the rendezvous is reached over IPv4 only.
  */
+/**
+ * NAT-PMP on router a (`natpmp` scenarios). miniupnpd refuses to work with
+ * a private public address ("not public routable"), as every address of
+ * the lab's internet is; so router a also answers on `externalIp`, an
+ * ordinary public address that never leaves the lab's namespaces, which it
+ * reports to NAT-PMP clients, and router b routes it on-link. It forwards
+ * only to its own LAN's hosts, ports 1024 and up.
+ */
+export const NATPMP = { externalIp: "45.0.0.21", port: 5351 } as const;
+
+/** miniupnpd's configuration for router a: NAT-PMP only, no UPnP, rules in table `inet miniupnpd`. */
+export function natpmpConfig(lanNet: string): string {
+  return [
+    "ext_ifname=wan0",
+    "listening_ip=lan0",
+    "enable_natpmp=yes",
+    "enable_upnp=no",
+    "secure_mode=yes",
+    "upnp_table_name=miniupnpd",
+    "upnp_nat_table_name=miniupnpd",
+    `allow 1024-65535 ${lanNet}.0/24 1024-65535`,
+    "deny 0-65535 0.0.0.0/0 0-65535",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The nftables table miniupnpd fills: its chains, jumped to from base
+ * chains of their own. Forwarded packets must also pass the iptables
+ * firewall, which lets in what was translated (`--ctstate DNAT`, as home
+ * routers do for their port forwards).
+ */
+export const NATPMP_NFT = `table inet miniupnpd {
+  chain upnp_forward {
+    type filter hook forward priority 0; policy accept;
+    jump miniupnpd
+  }
+  chain miniupnpd {
+  }
+  chain upnp_prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain upnp_postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump postrouting_miniupnpd
+  }
+  chain postrouting_miniupnpd {
+  }
+}
+`;
+
 export const IPV6 = {
   routerA: "2001:db8::21",
   routerB: "2001:db8::22",
@@ -173,10 +241,12 @@ export const IPV6 = {
  *   (FORWARD): a home router's firewall. Without the INPUT rule the router's
  *   own kernel would answer such SYNs with a RST.
  * - The `rst` kind answers NEW inbound TCP with a RST instead.
+ * - With `natpmp`, inbound connections the router translated to a LAN host
+ *   (its NAT-PMP port forwards) pass first.
  * - Lossy: a random share of forwarded packets is dropped, and every packet
  *   entering the router goes through NFQUEUE to the delay program.
  */
-export function routerRules(nat: NatKind, lossy: boolean): string {
+export function routerRules(nat: NatKind, lossy: boolean, natpmp = false): string {
   const masquerade = nat === "symmetric" ? "MASQUERADE --random-fully" : "MASQUERADE";
   const lines = ["*raw"];
   if (lossy) lines.push(`-A PREROUTING -j NFQUEUE --queue-num ${DELAY_QUEUE}`);
@@ -186,6 +256,7 @@ export function routerRules(nat: NatKind, lossy: boolean): string {
       `-A FORWARD -m statistic --mode random --probability ${LOSSY_DROP_PROBABILITY} -j DROP`,
     );
   }
+  if (natpmp) lines.push("-A FORWARD -i wan0 -m conntrack --ctstate DNAT -j ACCEPT");
   for (const chain of ["INPUT", "FORWARD"]) {
     lines.push(`-A ${chain} -i wan0 -m conntrack --ctstate INVALID -j DROP`);
     if (nat === "rst") {

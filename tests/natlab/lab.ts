@@ -27,6 +27,9 @@ import {
   LAN_NET,
   LOSSY_DELAY_MS,
   type NatKind,
+  NATPMP,
+  NATPMP_NFT,
+  natpmpConfig,
   PUBLIC_IP,
   router6Rules,
   routerRules,
@@ -101,9 +104,10 @@ export interface CreateLabOptions {
 }
 
 /** Whether this machine can run labs, and if not, why. */
-export type LabSupport = { ok: true; lossy: boolean; reason?: string } | {
+export type LabSupport = { ok: true; lossy: boolean; natpmp: boolean; reason?: string } | {
   ok: false;
   lossy: false;
+  natpmp: false;
   reason: string;
 };
 
@@ -334,10 +338,56 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
     if (delayBinary !== undefined) {
       lab.track(await startDelay(router.ns, delayBinary, DELAY_QUEUE, LOSSY_DELAY_MS));
     }
+    const natpmp = scenario.natpmp && side === "a";
     await exec(["ip", "netns", "exec", router.ns, restore], {
-      stdin: routerRules(router.nat, scenario.lossy),
+      stdin: routerRules(router.nat, scenario.lossy, natpmp),
     });
+    if (natpmp) await startNatpmp(lab, router);
   }
+  if (scenario.natpmp) {
+    // Router b reaches router a's NAT-PMP address on the internet bridge.
+    const rb = lab.routers.find((router) => router.side === "b")!;
+    await ip(rb.ns, "route", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
+  }
+}
+
+/**
+ * miniupnpd on `router` (see `NATPMP`): its nftables table, the public
+ * address it reports, then the daemon, tracked by the lab (killed at
+ * close); resolves once it listens.
+ */
+async function startNatpmp(lab: LabImpl, router: LabRouter): Promise<void> {
+  await ip(router.ns, "addr", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
+  await exec(["ip", "netns", "exec", router.ns, "nft", "-f", "-"], { stdin: NATPMP_NFT });
+  const config = await Deno.makeTempFile({ prefix: `natlab-${lab.id}-`, suffix: ".conf" });
+  await Deno.writeTextFile(config, natpmpConfig(LAN_NET[router.side]));
+  const daemon = lab.track(
+    new Deno.Command("ip", {
+      args: [
+        ...["netns", "exec", router.ns, "miniupnpd", "-d", "-f", config],
+        ...["-o", NATPMP.externalIp, "-P", `${config}.pid`],
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn(),
+  );
+  daemon.status.finally(() =>
+    Promise.allSettled([config, `${config}.pid`].map((file) => Deno.remove(file)))
+  );
+  // It logs to stderr with -d, "Listening for NAT-PMP/PCP traffic" once
+  // bound; the log is read to the end, so that it never blocks on a full pipe.
+  const listening = Promise.withResolvers<void>();
+  let log = "";
+  (async () => {
+    for await (const chunk of daemon.stderr.pipeThrough(new TextDecoderStream())) {
+      log += chunk;
+      if (log.includes("Listening for NAT-PMP")) listening.resolve();
+      if (log.length > 65536) log = log.slice(-4096);
+    }
+    listening.reject(new Error(`miniupnpd did not start: ${log.trim()}`));
+  })().catch(listening.reject);
+  await listening.promise;
 }
 
 function defaultIptablesRestore(): string {
@@ -417,11 +467,14 @@ export async function pruneStaleLabs(): Promise<string[]> {
 
 /**
  * Whether labs can run here: root, `ip`, `tc`, `iptables` and `sysctl` present,
- * and a namespace can be created. `lossy` also needs gcc and libnetfilter-queue.
+ * and a namespace can be created. `lossy` also needs gcc and libnetfilter-queue,
+ * `natpmp` miniupnpd and nft.
  */
 export async function labSupport(): Promise<LabSupport> {
-  if (Deno.build.os !== "linux") return { ok: false, lossy: false, reason: "not Linux" };
-  if (Deno.uid() !== 0) return { ok: false, lossy: false, reason: "not root" };
+  if (Deno.build.os !== "linux") {
+    return { ok: false, lossy: false, natpmp: false, reason: "not Linux" };
+  }
+  if (Deno.uid() !== 0) return { ok: false, lossy: false, natpmp: false, reason: "not root" };
   const commands = [
     ["ip", ["-V"]],
     ["tc", ["-V"]],
@@ -430,7 +483,7 @@ export async function labSupport(): Promise<LabSupport> {
   ] as const;
   for (const [command, args] of commands) {
     if (!await hasCommand(command, args)) {
-      return { ok: false, lossy: false, reason: `${command} is missing` };
+      return { ok: false, lossy: false, natpmp: false, reason: `${command} is missing` };
     }
   }
   const probe = `${NAMESPACE_PREFIX}${newId()}-probe`;
@@ -438,12 +491,20 @@ export async function labSupport(): Promise<LabSupport> {
     await exec(["ip", "netns", "add", probe]);
     await exec(["ip", "netns", "delete", probe]);
   } catch (error) {
-    return { ok: false, lossy: false, reason: `cannot create a namespace: ${error}` };
+    return {
+      ok: false,
+      lossy: false,
+      natpmp: false,
+      reason: `cannot create a namespace: ${error}`,
+    };
   }
+  const natpmp = await hasCommand("miniupnpd", ["--version"]) && await hasCommand("nft", ["-v"]);
+  const noNatpmp = natpmp ? [] : ["miniupnpd or nft is missing"];
   try {
     await buildDelay();
-    return { ok: true, lossy: true };
+    return { ok: true, lossy: true, natpmp, ...(natpmp ? {} : { reason: noNatpmp[0]! }) };
   } catch (error) {
-    return { ok: true, lossy: false, reason: `cannot build delay.c: ${error}` };
+    const reason = [`cannot build delay.c: ${error}`, ...noNatpmp].join("; ");
+    return { ok: true, lossy: false, natpmp, reason };
   }
 }

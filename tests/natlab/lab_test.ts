@@ -8,6 +8,7 @@
 
 import { deepEqual, ok } from "node:assert/strict";
 import { createLab, type Lab, labSupport, type ScenarioName, SCENARIOS } from "./lab.ts";
+import { NATPMP } from "./_scenarios.ts";
 
 const SUPPORT = await labSupport();
 if (!SUPPORT.ok) console.warn(`natlab: lab tests skipped: ${SUPPORT.reason}`);
@@ -50,6 +51,9 @@ const EXPECTED: Record<ScenarioName, Record<Mode, boolean | undefined>> = {
   // The probe punches over IPv4 only, where this is symmetric-both; IPv6
   // has its own step below.
   "symmetric-ipv6": { dial: false, "dial+accept": false },
+  // The probe asks for no port mapping: symmetric-both again; NAT-PMP has
+  // its own step below.
+  "natpmp-symmetric": { dial: false, "dial+accept": false },
 };
 
 type Row = Record<"scenario" | "a" | "b" | Mode | "rtt", string>;
@@ -131,7 +135,8 @@ function summary(a: Json, b: Json): string {
 for (const scenario of Object.values(SCENARIOS)) {
   Deno.test({
     name: `createLab("${scenario.name}"): ${scenario.description}`,
-    ignore: !SUPPORT.ok || (scenario.lossy && !SUPPORT.lossy),
+    ignore: !SUPPORT.ok || (scenario.lossy && !SUPPORT.lossy) ||
+      (scenario.natpmp && !SUPPORT.natpmp),
     async fn(t) {
       await using lab = await createLab(scenario.name);
       const row: Row = {
@@ -187,6 +192,29 @@ for (const scenario of Object.values(SCENARIOS)) {
           }
         }
       });
+
+      if (scenario.natpmp) {
+        await t.step("NAT-PMP: router a forwards the port a asks for, and b gets in", async () => {
+          const server = lab.hosts.a.run(
+            [Deno.execPath(), "run", "-A", PROBE, "mapped-reflect-server", String(REFLECT_PORT)],
+            { stdin: "null", stdout: "piped", stderr: "inherit" },
+          );
+          const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+          const { value } = await reader.read();
+          const { mapped } = JSON.parse(value ?? "{}");
+          ok(typeof mapped === "string", `a got no mapping: ${value}`);
+          deepEqual(mapped.split(":")[0], NATPMP.externalIp);
+          const json = await probe(lab, "b", ["reflect", ...mapped.split(":"), 0]);
+          server.kill("SIGKILL");
+          await server.status;
+          // a saw b at router b's address: b came in from the internet.
+          deepEqual(
+            String(json.observed).split(":")[0],
+            lab.hosts.b.publicIp,
+            JSON.stringify(json),
+          );
+        });
+      }
 
       if (!scenario.ipv6) return;
       await t.step("IPv6: each firewall drops a connection the other side starts", async () => {

@@ -18,8 +18,8 @@ const [senderKeys, receiverKeys] = await Promise.all([
   deriveSessionKeys(isk, "receiver"),
 ]);
 const [sender, receiver] = await Promise.all([
-  Transit.open({ server: NO_SERVER, side: "sender" }),
-  Transit.open({ server: NO_SERVER, side: "receiver" }),
+  Transit.open({ server: NO_SERVER, side: "sender", portMapping: false }),
+  Transit.open({ server: NO_SERVER, side: "receiver", portMapping: false }),
 ]);
 const offer = (transit: Transit) =>
   Deno.args[0] === "ipv6"

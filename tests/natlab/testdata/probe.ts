@@ -7,6 +7,9 @@
  *   0.0.0.0; `::` for IPv6 too), writes the caller's address as seen here
  *   (`ip:port\n`) and closes first, so the caller may reuse its local port
  *   at once. Prints `{"listening":PORT}` when ready.
+ * - `mapped-reflect-server PORT`: the same on 0.0.0.0, after asking the
+ *   default gateway to forward PORT through NAT-PMP (punch's own client,
+ *   lib/net/natpmp.ts). Prints `{"listening":PORT,"mapped":"ip:port"|null}`.
  * - `reflect HOST PORT LOCAL_PORT`: connects from LOCAL_PORT and prints
  *   `{"observed":"ip:port","connectMs":…}`; connectMs is one TCP round trip.
  * - `punch LOCAL_PORT PEER_HOST PEER_PORT DEADLINE_MS BASE_MS PINGS MODE`:
@@ -24,6 +27,7 @@
  */
 
 import * as net from "node:net";
+import { mapPort } from "../../../lib/net/natpmp.ts";
 import { dialShared } from "./_dial.ts";
 
 const ATTEMPT_CAP_MS = 1000; // a SYN unanswered this long is given up on
@@ -33,12 +37,12 @@ function print(value: unknown): void {
   console.log(JSON.stringify(value));
 }
 
-function reflectServer(port: number, host: string): void {
+function reflectServer(port: number, host: string, ready = () => print({ listening: port })): void {
   const server = net.createServer((socket) => {
     socket.on("error", () => {});
     socket.end(`${socket.remoteAddress}:${socket.remotePort}\n`);
   });
-  server.listen({ port, host }, () => print({ listening: port }));
+  server.listen({ port, host }, ready);
 }
 
 function reflect(host: string, port: number, localPort: number): void {
@@ -215,6 +219,12 @@ switch (mode) {
   case "reflect-server":
     reflectServer(n(0), rest[1] ?? "0.0.0.0");
     break;
+  case "mapped-reflect-server":
+    reflectServer(n(0), "0.0.0.0", async () => {
+      const mapping = await mapPort(n(0));
+      print({ listening: n(0), mapped: mapping?.address ?? null });
+    });
+    break;
   case "reflect":
     reflect(rest[0] ?? "", n(1), n(2));
     break;
@@ -222,6 +232,6 @@ switch (mode) {
     await punch(n(0), rest[1] ?? "", n(2), n(3), n(4), n(5), rest[6] === "dial+accept");
     break;
   default:
-    console.error(`usage: probe.ts reflect-server|reflect|punch …`);
+    console.error(`usage: probe.ts reflect-server|mapped-reflect-server|reflect|punch …`);
     Deno.exit(2);
 }

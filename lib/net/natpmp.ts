@@ -1,0 +1,271 @@
+/**
+ * Asking the home router to forward a TCP port: NAT-PMP (RFC 6886), which
+ * routers running miniupnpd (OpenWrt and many others) and Apple's answer.
+ * A side behind such a router becomes reachable on the mapped public port,
+ * so the other side can connect to it even where no hole can be punched (a
+ * symmetric NAT on either side).
+ *
+ * Protocol flow (docs/protocol/transit.md, "Port mapping"):
+ * - The gateway is the default route's next hop (`/proc/net/route`: Linux
+ *   only; elsewhere no mapping is asked for).
+ * - From any UDP port, to gateway:5351, both at once: the public address
+ *   request (`00 00`) and a TCP mapping request for P, each sent again
+ *   after 50 ms, 150 ms, …. A router that has not answered the first within
+ *   {@linkcode NATPMP_PROBE_MS} has no NAT-PMP; one that has gets until
+ *   {@linkcode NATPMP_WAIT_MS} for the second.
+ * - Only answers from gateway:5351 with the right opcode, result 0 and our
+ *   internal port count; the mapping's public `ip:port` becomes a candidate.
+ * - {@linkcode PortMapping.close} deletes the mapping (lifetime 0), once
+ *   the punch window is over: a connection made through it lives on in the
+ *   router's connection tracking.
+ *
+ * @module
+ */
+
+import { createSocket, type Socket } from "node:dgram";
+import { formatHostPort } from "./address.ts";
+
+/** NAT-PMP's server port on the gateway. */
+export const NATPMP_PORT = 5351;
+
+/** Seconds a mapping is asked for: the punch window with room to spare; deleted sooner when done. */
+export const MAPPING_LIFETIME_S = 60;
+
+/**
+ * First wait for an answer, doubled for each resend. RFC 6886 §3.1 starts
+ * at 250 ms for a client that waits as long as it takes; punch waits
+ * {@linkcode NATPMP_WAIT_MS} at most, so it resends sooner.
+ */
+const FIRST_WAIT_MS = 50;
+
+/**
+ * How long the gateway has to answer the public address request before it
+ * is taken to have no NAT-PMP. A router that has it answers from its LAN
+ * within milliseconds; one without may say nothing at all (Deno's UDP
+ * sockets do not report ICMP port unreachable), and the candidates wait for
+ * this as long as the rendezvous' answer takes at least: most routers cost
+ * this much, so it is short.
+ */
+export const NATPMP_PROBE_MS = 100;
+
+/** How long a gateway that has answered gets for the mapping (which it may have to set up). */
+export const NATPMP_WAIT_MS = 250;
+
+/** The public address request: version 0, opcode 0. */
+export function encodeAddressRequest(): Uint8Array {
+  return Uint8Array.of(0, 0);
+}
+
+/**
+ * A TCP mapping request (opcode 2): internal port, suggested public port,
+ * lifetime in seconds (0 with suggested port 0 deletes the mapping).
+ */
+export function encodeMapRequest(internal: number, external: number, lifetime: number): Uint8Array {
+  const bytes = new Uint8Array(12);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(1, 2);
+  view.setUint16(4, internal);
+  view.setUint16(6, external);
+  view.setUint32(8, lifetime);
+  return bytes;
+}
+
+/** An answer: the public address (opcode 128) or a TCP mapping (opcode 130). */
+export type NatPmpAnswer =
+  | { op: "address"; result: number; address: string }
+  | { op: "map"; result: number; internal: number; external: number; lifetime: number };
+
+/** Decodes an answer, or returns null for anything else (wrong version, opcode or size). */
+export function decodeAnswer(bytes: Uint8Array): NatPmpAnswer | null {
+  if (bytes.length < 12 || bytes[0] !== 0) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const result = view.getUint16(2);
+  if (bytes[1] === 128) {
+    return { op: "address", result, address: Array.from(bytes.subarray(8, 12)).join(".") };
+  }
+  if (bytes[1] === 130 && bytes.length >= 16) {
+    return {
+      op: "map",
+      result,
+      internal: view.getUint16(8),
+      external: view.getUint16(10),
+      lifetime: view.getUint32(12),
+    };
+  }
+  return null;
+}
+
+/**
+ * The IPv4 next hop of the default route in `/proc/net/route`'s text, or
+ * null. Its fields are hexadecimal, the addresses in the host's (little-
+ * endian) byte order.
+ */
+export function defaultGateway(routes: string): string | null {
+  for (const line of routes.split("\n").slice(1)) {
+    const [, destination, gateway, flags, , , , mask] = line.trim().split(/\s+/);
+    // RTF_UP (1) and RTF_GATEWAY (2).
+    if (destination !== "00000000" || mask !== "00000000" || (Number(`0x${flags}`) & 3) !== 3) {
+      continue;
+    }
+    const value = Number(`0x${gateway}`);
+    if (!Number.isInteger(value) || value === 0) continue;
+    return [0, 8, 16, 24].map((shift) => (value >>> shift) & 255).join(".");
+  }
+  return null;
+}
+
+/** A port the gateway forwards to this host; see {@linkcode mapPort}. */
+export interface PortMapping {
+  /** The public `ip:port` the gateway forwards to the internal port. */
+  readonly address: string;
+  /** Asks the gateway to delete the mapping (best effort, does not wait long). */
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode mapPort}. */
+export interface MapPortOptions {
+  /** The gateway to ask; by default the default route's next hop (Linux), else none. */
+  gateway?: string;
+  /** The port to ask on. @default {5351} */
+  port?: number;
+  /** Stops asking: resolves null. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Asks the gateway to forward TCP `internalPort` (on this host) from the
+ * internet. Resolves with the mapping, or null where there is no gateway,
+ * it does not answer in time ({@linkcode NATPMP_PROBE_MS}, {@linkcode NATPMP_WAIT_MS}), or
+ * it refuses.
+ * Never throws for the network's sake.
+ */
+export async function mapPort(
+  internalPort: number,
+  options: MapPortOptions = {},
+): Promise<PortMapping | null> {
+  const gateway = options.gateway ?? systemGateway();
+  if (gateway === null) return null;
+  const port = options.port ?? NATPMP_PORT;
+  const socket = await openSocket();
+  if (socket === null) return null;
+  try {
+    const started = Date.now();
+    const noRouter = new AbortController();
+    const signals = [noRouter.signal, ...(options.signal ? [options.signal] : [])];
+    const mapping = exchange(
+      socket,
+      { address: gateway, port },
+      encodeMapRequest(internalPort, internalPort, MAPPING_LIFETIME_S),
+      (a) => a.op === "map" && a.internal === internalPort,
+      started + NATPMP_WAIT_MS,
+      AbortSignal.any(signals),
+    );
+    const public_ = await exchange(
+      socket,
+      { address: gateway, port },
+      encodeAddressRequest(),
+      (a) => a.op === "address",
+      started + NATPMP_PROBE_MS,
+      options.signal,
+    );
+    if (public_ === null) noRouter.abort();
+    const mapped = await mapping;
+    let closing: Promise<void> | undefined;
+    const close = () => closing ??= unmap(gateway, port, internalPort);
+    if (mapped === null) {
+      // A router that answered may yet set the mapping up: take it back.
+      if (public_ !== null) void close();
+      return null;
+    }
+    if (mapped.op !== "map" || mapped.result !== 0 || mapped.external === 0) return null;
+    // 0.0.0.0: the router has no public address (yet).
+    if (public_?.op !== "address" || public_.result !== 0 || public_.address === "0.0.0.0") {
+      await close();
+      return null;
+    }
+    return { address: formatHostPort(public_.address, mapped.external), close };
+  } finally {
+    socket.close();
+  }
+}
+
+function systemGateway(): string | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    return defaultGateway(Deno.readTextFileSync("/proc/net/route"));
+  } catch {
+    return null;
+  }
+}
+
+function openSocket(): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const socket = createSocket("udp4");
+    socket.once("error", () => resolve(null));
+    socket.bind(0, () => {
+      socket.removeAllListeners("error");
+      socket.on("error", () => {});
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * Sends `request` to gateway:port, again after 250 ms, 500 ms, …, until an
+ * answer from there that `accept` takes, the deadline, or the signal.
+ */
+function exchange(
+  socket: Socket,
+  { address: gateway, port }: { address: string; port: number },
+  request: Uint8Array,
+  accept: (answer: NatPmpAnswer) => boolean,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<NatPmpAnswer | null> {
+  return new Promise((resolve) => {
+    let wait = FIRST_WAIT_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (answer: NatPmpAnswer | null) => {
+      clearTimeout(timer);
+      socket.off("message", onMessage);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(answer);
+    };
+    const onMessage = (message: Uint8Array, from: { address: string; port: number }) => {
+      // RFC 6886 §3.1: only the gateway's answers count.
+      if (from.address !== gateway || from.port !== port) return;
+      const answer = decodeAnswer(message);
+      if (answer !== null && accept(answer)) finish(answer);
+    };
+    const onAbort = () => finish(null);
+    const send = () => {
+      const left = deadline - Date.now();
+      if (left <= 0) return finish(null);
+      socket.send(request, port, gateway, () => {});
+      timer = setTimeout(send, Math.min(wait, left));
+      wait *= 2;
+    };
+    if (signal?.aborted) return resolve(null);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.on("message", onMessage);
+    send();
+  });
+}
+
+/** Deletes the mapping of `internalPort`: one request, an answer awaited briefly. */
+async function unmap(gateway: string, port: number, internalPort: number): Promise<void> {
+  const socket = await openSocket();
+  if (socket === null) return;
+  try {
+    await exchange(
+      socket,
+      { address: gateway, port },
+      encodeMapRequest(internalPort, 0, 0),
+      (a) => a.op === "map" && a.internal === internalPort,
+      Date.now() + FIRST_WAIT_MS * 2,
+      undefined,
+    );
+  } finally {
+    socket.close();
+  }
+}
