@@ -64,12 +64,19 @@ export async function goDirect(
     }
   }
   const own: Candidates = transit?.candidates ?? { port: 0, public: null, candidates: [] };
-  session.client.add("candidates", await sealCandidates(session.keys, session.side, own));
-  const peer = await openCandidates(
-    session.keys,
-    session.side,
-    await session.client.next("candidates"),
-  );
+  let peer: Candidates;
+  try {
+    session.client.add("candidates", await sealCandidates(session.keys, session.side, own));
+    peer = await openCandidates(
+      session.keys,
+      session.side,
+      await session.client.next("candidates"),
+    );
+  } catch (error) {
+    // No punching then: release the port, and the router's mapping of it.
+    await transit?.close();
+    throw error;
+  }
   if (!transit) {
     const reason = options.relayOnly
       ? "--relay-only was given"
