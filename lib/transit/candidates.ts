@@ -6,7 +6,8 @@
  * mailbox phase "candidates": one record sealed with
  *   HKDF(ISK, "punch/v1 candidates sender-to-receiver" | "… receiver-to-sender")
  * plaintext: {"v":1,"port":41234,"public":"203.0.113.7:41234"|null,
- *             "candidates":["192.168.1.5:41234","203.0.113.7:41234"]}
+ *             "candidates":["192.168.1.5:41234","203.0.113.7:41234"],
+ *             "forwarded":"203.0.113.7:50000"|null}     (forwarded: optional)
  * ```
  *
  * An empty candidate list means: this side takes no direct connection
@@ -26,6 +27,12 @@ export interface Candidates {
   public: string | null;
   /** Every `ip:port` worth dialing, best first. */
   candidates: string[];
+  /**
+   * The public `ip:port` its router forwards to P on request (NAT-PMP),
+   * also among the candidates; null where none was granted (or the side
+   * is older and does not say).
+   */
+  forwarded?: string | null;
 }
 
 /** Most candidates accepted from a peer: more is a peer trying to make us scan. */
@@ -64,7 +71,14 @@ export async function openCandidates(
     (value.public === null ||
       (typeof value.public === "string" && ADDRESS_RE.test(value.public))) &&
     Array.isArray(value.candidates) && value.candidates.length <= MAX_CANDIDATES &&
-    value.candidates.every((c: unknown) => typeof c === "string" && ADDRESS_RE.test(c));
+    value.candidates.every((c: unknown) => typeof c === "string" && ADDRESS_RE.test(c)) &&
+    (value.forwarded === undefined || value.forwarded === null ||
+      (typeof value.forwarded === "string" && ADDRESS_RE.test(value.forwarded)));
   if (!ok) throw new TypeError("Cannot read candidates: malformed");
-  return { port: value.port, public: value.public, candidates: value.candidates };
+  return {
+    port: value.port,
+    public: value.public,
+    candidates: value.candidates,
+    forwarded: value.forwarded ?? null,
+  };
 }

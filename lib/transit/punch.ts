@@ -111,8 +111,13 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
   for (const [who, c] of [["the other side's", peer], ["this side's", own]] as const) {
     const mapped = c.public === null ? c.port : parseHostPort(c.public).port;
     if (mapped !== c.port) {
+      const forwarded = [["the other side", peer], ["this side", own]] as const;
+      const through = forwarded.find(([, side]) => side.forwarded);
       return `${who} NAT changed its port (${c.port} → ${mapped}); it likely gives every ` +
-        "destination a new port (a symmetric NAT), so punching cannot work";
+        "destination a new port (a symmetric NAT), so punching cannot work" + (through
+          ? `, and the port ${through[0]}'s router forwards (NAT-PMP) could not be reached either`
+          : ", and neither side's router forwards a port on request (NAT-PMP), which would " +
+            "let the other side connect");
     }
   }
   if (stoppedEarly) return "the transfer finished before a direct connection was found";
@@ -195,6 +200,7 @@ export class Transit {
       port,
       public: reflected,
       candidates: list,
+      forwarded: mapping?.address ?? null,
     });
   }
 

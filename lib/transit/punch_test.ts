@@ -68,7 +68,14 @@ Deno.test("explainNoDirect() says why, most specific cause first", () => {
   match(explainNoDirect(side(4000, null, []), home), /could not listen/);
   match(
     explainNoDirect(home, side(5000, "198.51.100.2:6123")),
-    /other side's NAT changed its port/,
+    /other side's NAT changed its port.*neither side's router forwards a port on request/,
+  );
+  match(
+    explainNoDirect(
+      { ...home, forwarded: "203.0.113.7:50000" },
+      side(5000, "198.51.100.2:6123"),
+    ),
+    /the port this side's router forwards \(NAT-PMP\) could not be reached either/,
   );
   match(explainNoDirect(side(4000, "203.0.113.7:4999"), home), /this side's NAT changed its port/);
   match(explainNoDirect(home, home, true), /finished before/);
