@@ -74,3 +74,12 @@ export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
  * of up to 2^attempt ms capped at 50: about 2 s in all before giving up.
  */
 export const KV_BUSY_ATTEMPTS = 50;
+
+/**
+ * How long a batch whose commit failed (busy beyond {@linkcode KV_BUSY_ATTEMPTS},
+ * KV unreachable) is tried again, with pauses from 100 ms doubling to 5 s,
+ * before its messages are dropped: the pairing and mailbox messages on the
+ * bus wait that long rather than being lost to a passing failure, and a
+ * client gives up on a silent peer after about as long.
+ */
+export const KV_FLUSH_RETRY_MS = 30_000;

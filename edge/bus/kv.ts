@@ -8,6 +8,9 @@
  *   message as parts `[...prefix, name, "m", seq, part]` (≤ 60 000 bytes each,
  *   expiring after `messageTtlMs`) and moves the head; on a conflict it
  *   re-reads the head and retries. One queue per name keeps posting order.
+ *   A commit that fails outright is tried again for `KV_FLUSH_RETRY_MS`
+ *   (the queue waits meanwhile) before the queue is dropped and the error
+ *   reported.
  * - A reader watches the head key, starting from the head it first sees, and
  *   on each change reads the range of new sequence numbers in order.
  *
@@ -22,7 +25,14 @@ import { concatBytes } from "@noble/hashes/utils.js";
 import { Channel, ChannelTable } from "./_channel.ts";
 import { retryBusy } from "./_kv_busy.ts";
 import { KvRegistry } from "./kv_registry.ts";
-import { KV_BATCH_BYTES, KV_BATCH_PARTS, KV_MESSAGE_TTL_MS, KV_PART_BYTES } from "./defaults.ts";
+import {
+  KV_BATCH_BYTES,
+  KV_BATCH_PARTS,
+  KV_FLUSH_RETRY_MS,
+  KV_MESSAGE_TTL_MS,
+  KV_PART_BYTES,
+} from "./defaults.ts";
+import { sleep } from "../../lib/_sleep.ts";
 import type { BusChannel, BusFactory, BusOptions, OpenOptions } from "./types.ts";
 
 /** Options for {@linkcode kvBus}. */
@@ -58,6 +68,8 @@ export function kvBus(kv: Deno.Kv, options: KvBusOptions = {}): BusFactory {
   const readers = new Map<string, Reader>();
   const queues = new Map<string, Uint8Array[]>();
   const flushing = new Set<Promise<void>>();
+  /** Aborted by close(): flushes waiting to try a failed commit again give up. */
+  const closing = new AbortController();
 
   /** One attempt to append `batch` after the head read; false on a conflict. */
   async function commit(name: string, headKey: Deno.KvKey, batch: Uint8Array[]): Promise<boolean> {
@@ -73,6 +85,24 @@ export function kvBus(kv: Deno.Kv, options: KvBusOptions = {}): BusFactory {
     }
     op.set(headKey, seq);
     return (await op.commit()).ok;
+  }
+
+  /**
+   * Commits `batch`: again at once after a conflict, again after a pause
+   * after a failure, until {@linkcode KV_FLUSH_RETRY_MS} have passed or the
+   * bus closes; then throws the last failure.
+   */
+  async function commitPatiently(name: string, headKey: Deno.KvKey, batch: Uint8Array[]) {
+    const deadline = Date.now() + KV_FLUSH_RETRY_MS;
+    for (let pause = 100;;) {
+      try {
+        if (await retryBusy(() => commit(name, headKey, batch))) return;
+      } catch (error) {
+        if (closing.signal.aborted || Date.now() + pause > deadline) throw error;
+        await sleep(pause, closing.signal);
+        pause = Math.min(pause * 2, 5_000);
+      }
+    }
   }
 
   async function flush(name: string, queue: Uint8Array[]): Promise<void> {
@@ -92,8 +122,7 @@ export function kvBus(kv: Deno.Kv, options: KvBusOptions = {}): BusFactory {
           parts += frameParts;
           count++;
         }
-        const batch = queue.slice(0, count);
-        while (!await retryBusy(() => commit(name, headKey, batch)));
+        await commitPatiently(name, headKey, queue.slice(0, count));
         queue.splice(0, count);
       }
     } finally {
@@ -140,6 +169,7 @@ export function kvBus(kv: Deno.Kv, options: KvBusOptions = {}): BusFactory {
     async close() {
       if (table.closed) return;
       table.closeAll();
+      closing.abort();
       while (flushing.size > 0) await Promise.all(flushing);
       if (options.closeKv) kv.close();
     },

@@ -133,3 +133,73 @@ Deno.test({
     }
   },
 });
+
+/** `kv` whose first `failures` commits throw, as a KV that is briefly unreachable. */
+function failingCommits(kv: Deno.Kv, failures: number): Deno.Kv {
+  let left = failures;
+  return new Proxy(kv, {
+    get(target, key) {
+      if (key !== "atomic") {
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return () => {
+        const op = target.atomic();
+        const commit = op.commit.bind(op);
+        op.commit = () => left-- > 0 ? Promise.reject(new Error("KV unreachable")) : commit();
+        return op;
+      };
+    },
+  });
+}
+
+Deno.test({
+  name: HAS_KV
+    ? "kvBus() tries a failed commit again instead of dropping its messages"
+    : 'kvBus() tries a failed commit again (ignored: needs "kv" in deno.json "unstable")',
+  ignore: !HAS_KV,
+  async fn() {
+    const kv = await Deno.openKv(":memory:");
+    const errors: unknown[] = [];
+    const sending = kvBus(failingCommits(kv, 2), { onError: (error) => errors.push(error) });
+    await using receiving = kvBus(kv, { closeKv: true });
+    const listener = receiving.open("patient");
+    await listener.ready;
+    const got: unknown[] = [];
+    const both = new Promise<void>((resolve) => {
+      listener.onmessage = (event) => {
+        got.push(event.data);
+        if (got.length === 2) resolve();
+      };
+    });
+    const channel = sending.open("patient", { listen: false });
+    channel.postMessage("first");
+    channel.postMessage("second");
+    const delivered = await within(both, 5_000);
+    await sending.close();
+    if (!delivered || JSON.stringify(got) !== '["first","second"]' || errors.length > 0) {
+      throw new Error(`got ${JSON.stringify(got)}, errors ${errors}`);
+    }
+  },
+});
+
+Deno.test({
+  name: HAS_KV
+    ? "kvBus() close() ends a flush that is waiting to try again, and reports the drop"
+    : 'kvBus() close() ends a waiting flush (ignored: needs "kv" in deno.json "unstable")',
+  ignore: !HAS_KV,
+  async fn() {
+    const kv = await Deno.openKv(":memory:");
+    const errors: unknown[] = [];
+    const sending = kvBus(failingCommits(kv, Infinity), {
+      onError: (error) => errors.push(error),
+      closeKv: true,
+    });
+    sending.open("stuck", { listen: false }).postMessage("lost");
+    await new Promise((resolve) => setTimeout(resolve, 350)); // a few failed tries
+    if (!await within(sending.close(), 2_000)) throw new Error("close() waited for the retries");
+    if (!errors.some((error) => String(error).includes("KV unreachable"))) {
+      throw new Error(`errors: ${errors}`);
+    }
+  },
+});
