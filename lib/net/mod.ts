@@ -11,7 +11,8 @@
  *   sockets come from `listener.connections`.
  * - {@linkcode reflectFrom} the rendezvous server from P: `"ip:port"` as
  *   the server sees P (the public candidate); {@linkcode localCandidates}
- *   lists P on this host's own addresses (LAN candidates).
+ *   lists P on this host's own addresses (LAN candidates); {@linkcode mapPort}
+ *   asks the router to forward a public port to P (NAT-PMP), where it can.
  * - Exchange candidates through the rendezvous, then {@linkcode dialFrom}
  *   P to each of the peer's, again and again (randomized intervals, a short
  *   timeout per attempt), until a connection from either side passes the

@@ -4,7 +4,9 @@
  * connection, keep the first one the sender nominates.
  *
  * Protocol flow (docs/protocol/transit.md):
- * - `Transit.open()`: listen on P (reusable), reflect from P, list candidates.
+ * - `Transit.open()`: listen on P (reusable; IPv6 and IPv4 where the host
+ *   has IPv6), reflect from P and ask the router to forward a port to P
+ *   (NAT-PMP) at the same time, list candidates.
  * - Exchange candidates through the mailbox (candidates.ts).
  * - `transit.punch(peer)`: dial rounds at randomized intervals plus accepted
  *   connections; each runs the handshake; the sender nominates the first
