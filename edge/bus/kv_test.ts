@@ -1,6 +1,21 @@
 import { kvBus } from "./kv.ts";
+import type { BusFactory } from "./types.ts";
 
 const HAS_KV = typeof Deno.openKv === "function";
+
+/** Opens `name` on `bus` and collects what arrives; `all` resolves once `count` messages came. */
+async function collect(bus: BusFactory, name: string, count: number) {
+  const listener = bus.open(name);
+  await listener.ready;
+  const got: unknown[] = [];
+  const all = new Promise<void>((resolve) => {
+    listener.onmessage = (event) => {
+      got.push(event.data);
+      if (got.length === count) resolve();
+    };
+  });
+  return { got, all };
+}
 
 /** Whether `promise` resolves within `ms`; the timer is cleared either way. */
 async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
@@ -73,6 +88,19 @@ Deno.test({
  * few turns between a flush's last commit and its end.
  */
 function delayedCommits(kv: Deno.Kv, microtasks: number, after: () => void): Deno.Kv {
+  return withCommits(kv, (commit) => async () => {
+    const result = await commit();
+    let step: Promise<void> = Promise.resolve();
+    for (let i = 0; i < microtasks; i++) step = step.then(() => {});
+    step.then(after);
+    return result;
+  });
+}
+
+type Commit = () => Promise<Deno.KvCommitResult | Deno.KvCommitError>;
+
+/** `kv` whose atomic operations commit through `wrap(their own commit)`. */
+function withCommits(kv: Deno.Kv, wrap: (commit: Commit) => Commit): Deno.Kv {
   return new Proxy(kv, {
     get(target, key) {
       if (key !== "atomic") {
@@ -81,14 +109,7 @@ function delayedCommits(kv: Deno.Kv, microtasks: number, after: () => void): Den
       }
       return () => {
         const op = target.atomic();
-        const commit = op.commit.bind(op);
-        op.commit = async () => {
-          const result = await commit();
-          let step: Promise<void> = Promise.resolve();
-          for (let i = 0; i < microtasks; i++) step = step.then(() => {});
-          step.then(after);
-          return result;
-        };
+        op.commit = wrap(op.commit.bind(op));
         return op;
       };
     },
@@ -114,15 +135,7 @@ Deno.test({
         }),
       );
       await using receiving = kvBus(kv, { closeKv: true, pollIntervalMs: 10 });
-      const listener = receiving.open("race");
-      await listener.ready;
-      const got: unknown[] = [];
-      const both = new Promise<void>((resolve) => {
-        listener.onmessage = (event) => {
-          got.push(event.data);
-          if (got.length === 2) resolve();
-        };
-      });
+      const { got, all: both } = await collect(receiving, "race", 2);
       const channel = sending.open("race", { listen: false });
       channel.postMessage("first");
       const delivered = await within(both, 2_000);
@@ -137,20 +150,10 @@ Deno.test({
 /** `kv` whose first `failures` commits throw, as a KV that is briefly unreachable. */
 function failingCommits(kv: Deno.Kv, failures: number): Deno.Kv {
   let left = failures;
-  return new Proxy(kv, {
-    get(target, key) {
-      if (key !== "atomic") {
-        const value = Reflect.get(target, key, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      }
-      return () => {
-        const op = target.atomic();
-        const commit = op.commit.bind(op);
-        op.commit = () => left-- > 0 ? Promise.reject(new Error("KV unreachable")) : commit();
-        return op;
-      };
-    },
-  });
+  return withCommits(
+    kv,
+    (commit) => () => left-- > 0 ? Promise.reject(new Error("KV unreachable")) : commit(),
+  );
 }
 
 Deno.test({
@@ -163,15 +166,7 @@ Deno.test({
     const errors: unknown[] = [];
     const sending = kvBus(failingCommits(kv, 2), { onError: (error) => errors.push(error) });
     await using receiving = kvBus(kv, { closeKv: true });
-    const listener = receiving.open("patient");
-    await listener.ready;
-    const got: unknown[] = [];
-    const both = new Promise<void>((resolve) => {
-      listener.onmessage = (event) => {
-        got.push(event.data);
-        if (got.length === 2) resolve();
-      };
-    });
+    const { got, all: both } = await collect(receiving, "patient", 2);
     const channel = sending.open("patient", { listen: false });
     channel.postMessage("first");
     channel.postMessage("second");
