@@ -22,8 +22,10 @@
  * @module
  */
 
-import { createSocket, type Socket } from "node:dgram";
+import type { Socket } from "node:dgram";
 import { formatHostPort } from "./address.ts";
+import { bindUdp } from "../discovery/_udp.ts";
+import { whenAborted } from "../_abort.ts";
 
 /** NAT-PMP's server port on the gateway. */
 export const NATPMP_PORT = 5351;
@@ -71,9 +73,19 @@ export function encodeMapRequest(internal: number, external: number, lifetime: n
 }
 
 /** An answer: the public address (opcode 128) or a TCP mapping (opcode 130). */
-export type NatPmpAnswer =
-  | { op: "address"; result: number; address: string }
-  | { op: "map"; result: number; internal: number; external: number; lifetime: number };
+export type NatPmpAnswer = AddressAnswer | MapAnswer;
+type AddressAnswer = { op: "address"; result: number; address: string };
+type MapAnswer = {
+  op: "map";
+  result: number;
+  internal: number;
+  external: number;
+  lifetime: number;
+};
+
+/** Whether `answer` is the answer to a mapping request for `internalPort`. */
+const mapsPort = (internalPort: number) => (answer: NatPmpAnswer): answer is MapAnswer =>
+  answer.op === "map" && answer.internal === internalPort;
 
 /** Decodes an answer, or returns null for anything else (wrong version, opcode or size). */
 export function decodeAnswer(bytes: Uint8Array): NatPmpAnswer | null {
@@ -156,7 +168,7 @@ export async function mapPort(
       socket,
       { address: gateway, port },
       encodeMapRequest(internalPort, internalPort, MAPPING_LIFETIME_S),
-      (a) => a.op === "map" && a.internal === internalPort,
+      mapsPort(internalPort),
       started + NATPMP_WAIT_MS,
       AbortSignal.any(signals),
     );
@@ -164,7 +176,7 @@ export async function mapPort(
       socket,
       { address: gateway, port },
       encodeAddressRequest(),
-      (a) => a.op === "address",
+      (a): a is AddressAnswer => a.op === "address",
       started + NATPMP_PROBE_MS,
       options.signal,
     );
@@ -177,9 +189,9 @@ export async function mapPort(
       if (public_ !== null) void close();
       return null;
     }
-    if (mapped.op !== "map" || mapped.result !== 0 || mapped.external === 0) return null;
+    if (mapped.result !== 0 || mapped.external === 0) return null;
     // 0.0.0.0: the router has no public address (yet).
-    if (public_?.op !== "address" || public_.result !== 0 || public_.address === "0.0.0.0") {
+    if (public_ === null || public_.result !== 0 || public_.address === "0.0.0.0") {
       await close();
       return null;
     }
@@ -198,37 +210,32 @@ function systemGateway(): string | null {
   }
 }
 
+/** A UDP socket on any port, or null where the system refuses one. */
 function openSocket(): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const socket = createSocket("udp4");
-    socket.once("error", () => resolve(null));
-    socket.bind(0, () => {
-      socket.removeAllListeners("error");
-      socket.on("error", () => {});
-      resolve(socket);
-    });
-  });
+  return bindUdp(0, false).catch(() => null);
 }
 
 /**
- * Sends `request` to gateway:port, again after 250 ms, 500 ms, …, until an
- * answer from there that `accept` takes, the deadline, or the signal.
+ * Sends `request` to gateway:port, again after 50 ms, 100 ms more, …
+ * (doubling from `FIRST_WAIT_MS`), until an answer from there that `accept`
+ * takes, the deadline, or the signal.
  */
-function exchange(
+function exchange<T extends NatPmpAnswer>(
   socket: Socket,
   { address: gateway, port }: { address: string; port: number },
   request: Uint8Array,
-  accept: (answer: NatPmpAnswer) => boolean,
+  accept: (answer: NatPmpAnswer) => answer is T,
   deadline: number,
   signal: AbortSignal | undefined,
-): Promise<NatPmpAnswer | null> {
+): Promise<T | null> {
   return new Promise((resolve) => {
     let wait = FIRST_WAIT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const finish = (answer: NatPmpAnswer | null) => {
+    let unlisten = () => {};
+    const finish = (answer: T | null) => {
       clearTimeout(timer);
       socket.off("message", onMessage);
-      signal?.removeEventListener("abort", onAbort);
+      unlisten();
       resolve(answer);
     };
     const onMessage = (message: Uint8Array, from: { address: string; port: number }) => {
@@ -237,7 +244,6 @@ function exchange(
       const answer = decodeAnswer(message);
       if (answer !== null && accept(answer)) finish(answer);
     };
-    const onAbort = () => finish(null);
     const send = () => {
       const left = deadline - Date.now();
       if (left <= 0) return finish(null);
@@ -245,10 +251,9 @@ function exchange(
       timer = setTimeout(send, Math.min(wait, left));
       wait *= 2;
     };
-    if (signal?.aborted) return resolve(null);
-    signal?.addEventListener("abort", onAbort, { once: true });
     socket.on("message", onMessage);
-    send();
+    unlisten = whenAborted(signal, () => finish(null));
+    if (!signal?.aborted) send();
   });
 }
 
@@ -261,7 +266,7 @@ async function unmap(gateway: string, port: number, internalPort: number): Promi
       socket,
       { address: gateway, port },
       encodeMapRequest(internalPort, 0, 0),
-      (a) => a.op === "map" && a.internal === internalPort,
+      mapsPort(internalPort),
       Date.now() + FIRST_WAIT_MS * 2,
       undefined,
     );
