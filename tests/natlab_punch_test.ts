@@ -11,7 +11,14 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { basename, join } from "node:path";
-import { createLab, type Lab, labSupport, type ScenarioName, SCENARIOS } from "./natlab/lab.ts";
+import {
+  canBuild,
+  createLab,
+  type Lab,
+  labSupport,
+  type ScenarioName,
+  SCENARIOS,
+} from "./natlab/lab.ts";
 import { type JsonEvent, tempDir, writeRandomFile } from "./_helpers.ts";
 
 const SUPPORT = await labSupport();
@@ -156,8 +163,7 @@ async function transfer(
 for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, string | null][]) {
   Deno.test({
     name: `punch through the NAT lab: ${scenario} ends on ${expected ?? "either path"}`,
-    ignore: !SUPPORT.ok || (scenario === "home-lossy" && !SUPPORT.lossy) ||
-      (SCENARIOS[scenario].natpmp && !SUPPORT.natpmp),
+    ignore: !canBuild(SUPPORT, SCENARIOS[scenario]),
     sanitizeResources: false,
     sanitizeOps: false,
     async fn() {

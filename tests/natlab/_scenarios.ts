@@ -162,13 +162,6 @@ export const PUBLIC_IP = {
 export const LAN_NET = { a: "192.168.1", b: "192.168.2" } as const;
 
 /**
- * The IPv6 plan of scenarios with `ipv6` (documentation prefix 2001:db8::/32,
- * all /64): the routers' WAN addresses on the internet bridge, and each
- * side's LAN prefix, where the router is ::1 and the host ::10. Each router
- * routes the other side's LAN through the other router; the server has no
- * IPv6, so the rendezvous is reached over IPv4 only.
- */
-/**
  * NAT-PMP on router a (`natpmp` scenarios). miniupnpd refuses to work with
  * a private public address ("not public routable"), as every address of
  * the lab's internet is; so router a also answers on `externalIp`, an
@@ -176,7 +169,7 @@ export const LAN_NET = { a: "192.168.1", b: "192.168.2" } as const;
  * reports to NAT-PMP clients, and router b routes it on-link. It forwards
  * only to its own LAN's hosts, ports 1024 and up.
  */
-export const NATPMP = { externalIp: "45.0.0.21", port: 5351 } as const;
+export const NATPMP = { externalIp: "45.0.0.21" } as const;
 
 /** miniupnpd's configuration for router a: NAT-PMP only, no UPnP, rules in table `inet miniupnpd`. */
 export function natpmpConfig(lanNet: string): string {
@@ -222,9 +215,15 @@ export const NATPMP_NFT = `table inet miniupnpd {
 }
 `;
 
+/**
+ * The IPv6 plan of scenarios with `ipv6` (documentation prefix 2001:db8::/32,
+ * all /64): the routers' WAN addresses on the internet bridge, and each
+ * side's LAN prefix, where the router is ::1 and the host ::10. Each router
+ * routes the other side's LAN through the other router; the server has no
+ * IPv6, so the rendezvous is reached over IPv4 only.
+ */
 export const IPV6 = {
-  routerA: "2001:db8::21",
-  routerB: "2001:db8::22",
+  wan: { a: "2001:db8::21", b: "2001:db8::22" },
   lan: { a: "2001:db8:a::", b: "2001:db8:b::" },
   prefix: 64,
 } as const;

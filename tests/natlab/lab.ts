@@ -403,14 +403,15 @@ function defaultIptablesRestore(): string {
  */
 async function routeIpv6(router: LabRouter, hosts: LabHost[], restore: string): Promise<void> {
   const other = router.side === "a" ? "b" : "a";
-  const wan = router.side === "a" ? IPV6.routerA : IPV6.routerB;
-  const otherWan = router.side === "a" ? IPV6.routerB : IPV6.routerA;
   const lan = IPV6.lan[router.side];
   const address = (ns: string, addr: string, dev: string) =>
     ip(ns, "-6", "addr", "add", `${addr}/${IPV6.prefix}`, "dev", dev, "nodad");
-  await address(router.ns, wan, "wan0");
+  await address(router.ns, IPV6.wan[router.side], "wan0");
   await address(router.ns, `${lan}1`, "lan0");
-  await ip(router.ns, "-6", "route", "add", `${IPV6.lan[other]}/${IPV6.prefix}`, "via", otherWan);
+  await ip(
+    router.ns,
+    ...["-6", "route", "add", `${IPV6.lan[other]}/${IPV6.prefix}`, "via", IPV6.wan[other]],
+  );
   for (const host of hosts) {
     await address(host.ns, host.ipv6!, "eth0");
     await ip(host.ns, "-6", "route", "add", "default", "via", `${lan}1`);
@@ -465,6 +466,11 @@ export async function pruneStaleLabs(): Promise<string[]> {
   return stale;
 }
 
+/** Whether `scenario` can be built with what `labSupport()` found. */
+export function canBuild(support: LabSupport, scenario: Scenario): boolean {
+  return support.ok && (!scenario.lossy || support.lossy) && (!scenario.natpmp || support.natpmp);
+}
+
 /**
  * Whether labs can run here: root, `ip`, `tc`, `iptables` and `sysctl` present,
  * and a namespace can be created. `lossy` also needs gcc and libnetfilter-queue,
@@ -498,13 +504,15 @@ export async function labSupport(): Promise<LabSupport> {
       reason: `cannot create a namespace: ${error}`,
     };
   }
-  const natpmp = await hasCommand("miniupnpd", ["--version"]) && await hasCommand("nft", ["-v"]);
-  const noNatpmp = natpmp ? [] : ["miniupnpd or nft is missing"];
+  const missing: string[] = [];
+  let lossy = true;
   try {
     await buildDelay();
-    return { ok: true, lossy: true, natpmp, ...(natpmp ? {} : { reason: noNatpmp[0]! }) };
   } catch (error) {
-    const reason = [`cannot build delay.c: ${error}`, ...noNatpmp].join("; ");
-    return { ok: true, lossy: false, natpmp, reason };
+    lossy = false;
+    missing.push(`cannot build delay.c: ${error}`);
   }
+  const natpmp = await hasCommand("miniupnpd", ["--version"]) && await hasCommand("nft", ["-v"]);
+  if (!natpmp) missing.push("miniupnpd or nft is missing");
+  return { ok: true, lossy, natpmp, ...(missing.length ? { reason: missing.join("; ") } : {}) };
 }

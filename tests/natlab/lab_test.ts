@@ -7,12 +7,12 @@
  */
 
 import { deepEqual, ok } from "node:assert/strict";
-import { createLab, type Lab, labSupport, type ScenarioName, SCENARIOS } from "./lab.ts";
+import { canBuild, createLab, type Lab, labSupport, type ScenarioName, SCENARIOS } from "./lab.ts";
 import { NATPMP } from "./_scenarios.ts";
 
 const SUPPORT = await labSupport();
 if (!SUPPORT.ok) console.warn(`natlab: lab tests skipped: ${SUPPORT.reason}`);
-else if (!SUPPORT.lossy) console.warn(`natlab: home-lossy skipped: ${SUPPORT.reason}`);
+else if (SUPPORT.reason) console.warn(`natlab: some scenarios skipped: ${SUPPORT.reason}`);
 const PROBE = new URL("./testdata/probe.ts", import.meta.url).pathname;
 const REFLECT_PORT = 3478;
 /** The local port each peer dials from, and is dialed at, per probe mode. */
@@ -75,21 +75,34 @@ async function probe(lab: Lab, side: "a" | "b", args: (string | number)[]): Prom
   }
 }
 
+/**
+ * A probe server (`mode` and its arguments after the port) on REFLECT_PORT
+ * of `host`; resolves once it printed its `{"listening":…}` line, with that line.
+ */
+async function startProbeServer(
+  lab: Lab,
+  host: "server" | "a" | "b",
+  mode: string,
+  ...args: string[]
+): Promise<{ child: Deno.ChildProcess; ready: Json }> {
+  const child = lab.hosts[host].run(
+    [Deno.execPath(), "run", "-A", PROBE, mode, String(REFLECT_PORT), ...args],
+    { stdin: "null", stdout: "piped", stderr: "inherit" },
+  );
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  ok(value?.includes("listening"), `${mode} did not start: ${value}`);
+  reader.releaseLock();
+  return { child, ready: JSON.parse(value!) };
+}
+
 /** The probe's reflect server on the lab's server, or on `host` listening on `[::]`. */
 async function startReflectServer(
   lab: Lab,
   host: "server" | "a" | "b" = "server",
 ): Promise<Deno.ChildProcess> {
   const where = host === "server" ? [] : ["::"];
-  const child = lab.hosts[host].run(
-    [Deno.execPath(), "run", "-A", PROBE, "reflect-server", String(REFLECT_PORT), ...where],
-    { stdin: "null", stdout: "piped", stderr: "inherit" },
-  );
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const { value } = await reader.read();
-  ok(value?.includes("listening"), `reflect server did not start: ${value}`);
-  reader.releaseLock();
-  return child;
+  return (await startProbeServer(lab, host, "reflect-server", ...where)).child;
 }
 
 /**
@@ -135,8 +148,7 @@ function summary(a: Json, b: Json): string {
 for (const scenario of Object.values(SCENARIOS)) {
   Deno.test({
     name: `createLab("${scenario.name}"): ${scenario.description}`,
-    ignore: !SUPPORT.ok || (scenario.lossy && !SUPPORT.lossy) ||
-      (scenario.natpmp && !SUPPORT.natpmp),
+    ignore: !canBuild(SUPPORT, scenario),
     async fn(t) {
       await using lab = await createLab(scenario.name);
       const row: Row = {
@@ -195,14 +207,13 @@ for (const scenario of Object.values(SCENARIOS)) {
 
       if (scenario.natpmp) {
         await t.step("NAT-PMP: router a forwards the port a asks for, and b gets in", async () => {
-          const server = lab.hosts.a.run(
-            [Deno.execPath(), "run", "-A", PROBE, "mapped-reflect-server", String(REFLECT_PORT)],
-            { stdin: "null", stdout: "piped", stderr: "inherit" },
+          const { child: server, ready } = await startProbeServer(
+            lab,
+            "a",
+            "mapped-reflect-server",
           );
-          const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-          const { value } = await reader.read();
-          const { mapped } = JSON.parse(value ?? "{}");
-          ok(typeof mapped === "string", `a got no mapping: ${value}`);
+          const { mapped } = ready;
+          ok(typeof mapped === "string", `a got no mapping: ${JSON.stringify(ready)}`);
           deepEqual(mapped.split(":")[0], NATPMP.externalIp);
           const json = await probe(lab, "b", ["reflect", ...mapped.split(":"), 0]);
           server.kill("SIGKILL");
