@@ -38,10 +38,17 @@ export class Punch {
   readonly stderr: Promise<string>;
   readonly done: Promise<{ code: number; events: JsonEvent[]; stderr: string }>;
 
-  constructor(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
+  constructor(
+    args: string[],
+    options: { env?: Record<string, string>; stdin?: string; netns?: string } = {},
+  ) {
     const env: Record<string, string> = { NO_COLOR: "1", ...options.env };
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", CLI, ...offTheRouter(args)],
+    const punch = [Deno.execPath(), "run", "-A", CLI, ...offTheRouter(args)];
+    const command = options.netns === undefined
+      ? punch
+      : ["ip", "netns", "exec", options.netns, ...punch];
+    const child = new Deno.Command(command[0]!, {
+      args: command.slice(1),
       env,
       stdin: options.stdin === undefined ? "null" : "piped",
       stdout: "piped",
@@ -106,6 +113,33 @@ export class Punch {
       this.child.kill("SIGKILL");
     } catch { /* already gone */ }
   }
+}
+
+/** Whether this process may make network namespaces (root, with iproute2's `ip`). */
+export const CAN_NETNS: boolean = Deno.build.os === "linux" && Deno.uid() === 0 &&
+  new Deno.Command("ip", { args: ["netns", "list"], stdout: "null", stderr: "null" }).outputSync()
+    .success;
+
+/**
+ * A network namespace of its own holding only `lo`, up: what runs in it
+ * (`new Punch(args, { netns: name })`) reaches this machine's loopback of
+ * that namespace and nothing else, so LAN discovery's multicast stays in.
+ */
+export async function loopbackNamespace(): Promise<{ name: string } & AsyncDisposable> {
+  const name = `punch-lo-${crypto.randomUUID().slice(0, 8)}`;
+  const ip = (...args: string[]) =>
+    new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
+  const added = await ip("netns", "add", name);
+  if (!added.success) {
+    throw new Error(`Cannot make namespace ${name}: ${new TextDecoder().decode(added.stderr)}`);
+  }
+  await ip("-n", name, "link", "set", "lo", "up");
+  return {
+    name,
+    async [Symbol.asyncDispose]() {
+      await ip("netns", "delete", name);
+    },
+  };
 }
 
 /** A real `punch serve` process on a free loopback port. */

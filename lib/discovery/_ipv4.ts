@@ -33,11 +33,22 @@ export function isLoopback(text: string): boolean {
 }
 
 /**
- * This host's IPv4 addresses, loopback included; only 127.0.0.1 when the
- * interfaces cannot be listed (e.g. without `--allow-sys`).
+ * Where discovery looks: every IPv4 interface (this machine and the local
+ * network), or loopback only (this machine; what the tests use, so that they
+ * send nothing beyond it).
  */
-export function localAddresses(): LocalAddress[] {
+export type DiscoveryScope = "network" | "loopback";
+
+/**
+ * This host's IPv4 addresses, loopback included; only 127.0.0.1 when the
+ * interfaces cannot be listed (e.g. without `--allow-sys`) or `scope` is
+ * `"loopback"`.
+ */
+export function localAddresses(scope: DiscoveryScope = "network"): LocalAddress[] {
   const found: LocalAddress[] = [];
+  if (scope === "loopback") {
+    return [{ name: "lo", address: LOOPBACK, netmask: "255.0.0.0", internal: true }];
+  }
   let interfaces: ReturnType<typeof networkInterfaces>;
   try {
     interfaces = networkInterfaces();

@@ -8,7 +8,7 @@ import {
   MAX_MESSAGE_BYTES,
 } from "./constants.ts";
 import { decodeMessage, encodeAnswer, SERVER_ID_BYTES } from "./_message.ts";
-import { hostForAsker, type LocalAddress, localAddresses } from "./_ipv4.ts";
+import { type DiscoveryScope, hostForAsker, type LocalAddress, localAddresses } from "./_ipv4.ts";
 import { TokenBucket } from "./_token_bucket.ts";
 import { bindUdp, closeUdp, sendUdp } from "./_udp.ts";
 
@@ -22,6 +22,11 @@ export interface AnnounceOptions {
    * afresh, on every query.
    */
   nameplates: Iterable<string> | (() => Iterable<string>);
+  /**
+   * Which interfaces join the discovery group.
+   * @default {"network"}
+   */
+  scope?: DiscoveryScope;
   /** Closes the announcer when aborted. */
   signal?: AbortSignal;
 }
@@ -122,7 +127,7 @@ class DiscoveryAnnouncer implements Announcer {
 
   /** Joins the group on every interface not joined yet. */
   #join(socket: Socket): void {
-    this.#locals = localAddresses();
+    this.#locals = localAddresses(this.#options.scope);
     const present = new Set(this.#locals.map((local) => local.address));
     for (const address of this.#joined) {
       // The system dropped the membership with the address; join again if it returns.

@@ -6,6 +6,9 @@ import { ANSWER_BURST, ANSWERS_PER_SECOND, DISCOVERY_GROUP, DISCOVERY_PORT } fro
 import { decodeMessage, encodeQuery } from "./_message.ts";
 import { bindUdp, closeUdp, sendUdp } from "./_udp.ts";
 
+/** Tests look on loopback only: nothing they send may leave this machine. */
+const LOOPBACK = { scope: "loopback" } as const;
+
 /** A nameplate no real sender on this host is likely to hold. */
 function randomNameplate(): string {
   return String(10_000_000 + (crypto.getRandomValues(new Uint32Array(1))[0]! % 90_000_000));
@@ -35,19 +38,22 @@ function until(socket: Socket, condition: () => boolean, ms: number): Promise<vo
 
 Deno.test("announce() answers discover() for a nameplate it holds", async () => {
   const nameplate = randomNameplate();
-  await using announcer = announce({ port: 41234, nameplates: [nameplate] });
+  await using announcer = announce({ scope: "loopback", port: 41234, nameplates: [nameplate] });
   await announcer.ready;
-  deepEqual(await discover(nameplate), [{ url: "http://127.0.0.1:41234", address: "127.0.0.1" }]);
+  deepEqual(await discover(nameplate, LOOPBACK), [{
+    url: "http://127.0.0.1:41234",
+    address: "127.0.0.1",
+  }]);
 });
 
 Deno.test("announce() reads a live nameplate set afresh on each query", async () => {
   const nameplate = randomNameplate();
   const nameplates = new Set<string>();
-  await using announcer = announce({ port: 41234, nameplates });
+  await using announcer = announce({ scope: "loopback", port: 41234, nameplates });
   await announcer.ready;
-  deepEqual(await discover(nameplate, { timeoutMs: 300 }), []);
+  deepEqual(await discover(nameplate, { ...LOOPBACK, timeoutMs: 300 }), []);
   nameplates.add(nameplate);
-  equal((await discover(nameplate)).length, 1);
+  equal((await discover(nameplate, LOOPBACK)).length, 1);
 });
 
 Deno.test("announce() survives malformed datagrams and a failing nameplate source", async () => {
@@ -57,7 +63,7 @@ Deno.test("announce() survives malformed datagrams and a failing nameplate sourc
     if (fail) throw new Error("Nameplate source broke");
     return [nameplate];
   };
-  await using announcer = announce({ port: 41234, nameplates });
+  await using announcer = announce({ scope: "loopback", port: 41234, nameplates });
   await announcer.ready;
   const sender = await loopbackSender();
   try {
@@ -78,12 +84,12 @@ Deno.test("announce() survives malformed datagrams and a failing nameplate sourc
     await closeUdp(sender);
   }
   fail = false;
-  equal((await discover(nameplate)).length, 1);
+  equal((await discover(nameplate, LOOPBACK)).length, 1);
 });
 
 Deno.test("announce() rate-limits its answers", async () => {
   const nameplate = randomNameplate();
-  await using announcer = announce({ port: 41234, nameplates: [nameplate] });
+  await using announcer = announce({ scope: "loopback", port: 41234, nameplates: [nameplate] });
   await announcer.ready;
   const sender = await loopbackSender();
   try {
@@ -110,11 +116,11 @@ Deno.test({
   sanitizeResources: true,
   async fn() {
     const nameplate = randomNameplate();
-    const announcer = announce({ port: 41234, nameplates: [nameplate] });
+    const announcer = announce({ scope: "loopback", port: 41234, nameplates: [nameplate] });
     await announcer.ready;
     await announcer.close();
     await announcer.close();
-    deepEqual(await discover(nameplate, { timeoutMs: 300 }), []);
+    deepEqual(await discover(nameplate, { ...LOOPBACK, timeoutMs: 300 }), []);
   },
 });
 
@@ -125,20 +131,30 @@ Deno.test({
   async fn() {
     const nameplate = randomNameplate();
     const controller = new AbortController();
-    const announcer = announce({ port: 41234, nameplates: [nameplate], signal: controller.signal });
+    const announcer = announce({
+      scope: "loopback",
+      port: 41234,
+      nameplates: [nameplate],
+      signal: controller.signal,
+    });
     controller.abort();
     await announcer.ready;
     await announcer.close();
-    deepEqual(await discover(nameplate, { timeoutMs: 300 }), []);
-    const aborted = announce({ port: 1, nameplates: [nameplate], signal: AbortSignal.abort() });
+    deepEqual(await discover(nameplate, { ...LOOPBACK, timeoutMs: 300 }), []);
+    const aborted = announce({
+      scope: "loopback",
+      port: 1,
+      nameplates: [nameplate],
+      signal: AbortSignal.abort(),
+    });
     await aborted.close();
   },
 });
 
 Deno.test("announce() rejects a port outside 1..65535", () => {
-  throws(() => announce({ port: 0, nameplates: [] }), RangeError);
-  throws(() => announce({ port: 65536, nameplates: [] }), RangeError);
-  throws(() => announce({ port: 1.5, nameplates: [] }), RangeError);
+  throws(() => announce({ scope: "loopback", port: 0, nameplates: [] }), RangeError);
+  throws(() => announce({ scope: "loopback", port: 65536, nameplates: [] }), RangeError);
+  throws(() => announce({ scope: "loopback", port: 1.5, nameplates: [] }), RangeError);
 });
 
 Deno.test("Announcer.ready rejects with a clear error when the port is taken", async () => {
@@ -146,7 +162,7 @@ Deno.test("Announcer.ready rejects with a clear error when the port is taken", a
   const blocker = await bindUdp(DISCOVERY_PORT, false).catch(() => undefined);
   if (blocker === undefined) return; // Another announcer holds the port: cannot test here.
   try {
-    const announcer = announce({ port: 41234, nameplates: [] });
+    const announcer = announce({ scope: "loopback", port: 41234, nameplates: [] });
     await rejects(announcer.ready, /Cannot listen for discovery queries on UDP port 20558/);
     await announcer.close();
   } finally {

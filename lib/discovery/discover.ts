@@ -10,7 +10,7 @@ import {
 } from "./constants.ts";
 import { decodeMessage, encodeQuery, NAMEPLATE_RE, QUERY_ID_BYTES } from "./_message.ts";
 import { type Candidate, candidateFromAnswer, rankCandidates } from "./_answer.ts";
-import { localAddresses, multicastInterfaces } from "./_ipv4.ts";
+import { type DiscoveryScope, localAddresses, multicastInterfaces } from "./_ipv4.ts";
 import { bindUdp, closeUdp, sendUdp } from "./_udp.ts";
 import { sleep } from "../_sleep.ts";
 
@@ -30,6 +30,11 @@ export interface DiscoverOptions {
    * @default {2000}
    */
   timeoutMs?: number;
+  /**
+   * Which interfaces the query goes out on.
+   * @default {"network"}
+   */
+  scope?: DiscoveryScope;
   /** Aborts the search; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -71,7 +76,7 @@ export async function discover(
   }
   signal?.throwIfAborted();
   const query = { queryId: crypto.getRandomValues(new Uint8Array(QUERY_ID_BYTES)), nameplate };
-  const locals = localAddresses();
+  const locals = localAddresses(options.scope);
   const socket = await bindUdp(0, false);
   const stopSending = new AbortController();
   let sending: Promise<void> = Promise.resolve();

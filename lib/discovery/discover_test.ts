@@ -3,6 +3,9 @@ import { fileURLToPath } from "node:url";
 import { announce } from "./announce.ts";
 import { discover } from "./discover.ts";
 
+/** Tests look on loopback only: nothing they send may leave this machine. */
+const LOOPBACK = { scope: "loopback" } as const;
+
 const CHILD = fileURLToPath(new URL("./testdata/announce_child.ts", import.meta.url));
 const SANITIZE = { sanitizeOps: true, sanitizeResources: true };
 
@@ -27,11 +30,17 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     const [first, second] = [randomNameplate(), randomNameplate()];
-    await using a = announce({ port: 41001, nameplates: [first] });
-    await using b = announce({ port: 41002, nameplates: () => [second] });
+    await using a = announce({ scope: "loopback", port: 41001, nameplates: [first] });
+    await using b = announce({ scope: "loopback", port: 41002, nameplates: () => [second] });
     await Promise.all([a.ready, b.ready]);
-    deepEqual(await discover(second), [{ url: "http://127.0.0.1:41002", address: "127.0.0.1" }]);
-    deepEqual(await discover(first), [{ url: "http://127.0.0.1:41001", address: "127.0.0.1" }]);
+    deepEqual(await discover(second, LOOPBACK), [{
+      url: "http://127.0.0.1:41002",
+      address: "127.0.0.1",
+    }]);
+    deepEqual(await discover(first, LOOPBACK), [{
+      url: "http://127.0.0.1:41001",
+      address: "127.0.0.1",
+    }]);
   },
 });
 
@@ -40,10 +49,10 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     const nameplate = randomNameplate();
-    await using a = announce({ port: 41001, nameplates: [nameplate] });
-    await using b = announce({ port: 41002, nameplates: [nameplate] });
+    await using a = announce({ scope: "loopback", port: 41001, nameplates: [nameplate] });
+    await using b = announce({ scope: "loopback", port: 41002, nameplates: [nameplate] });
     await Promise.all([a.ready, b.ready]);
-    const urls = (await discover(nameplate)).map((server) => server.url).sort();
+    const urls = (await discover(nameplate, LOOPBACK)).map((server) => server.url).sort();
     deepEqual(urls, ["http://127.0.0.1:41001", "http://127.0.0.1:41002"]);
   },
 });
@@ -64,7 +73,7 @@ Deno.test({
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     try {
       ok(await waitForLine(reader, "ready"), "The announcing child ended before it was ready");
-      deepEqual(await discover(nameplate), [
+      deepEqual(await discover(nameplate, LOOPBACK), [
         { url: "http://127.0.0.1:41003", address: "127.0.0.1" },
       ]);
     } finally {
@@ -82,7 +91,7 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     const start = performance.now();
-    deepEqual(await discover(randomNameplate(), { timeoutMs: 400 }), []);
+    deepEqual(await discover(randomNameplate(), { ...LOOPBACK, timeoutMs: 400 }), []);
     const elapsed = performance.now() - start;
     ok(elapsed >= 390 && elapsed < 3_000, `took ${elapsed} ms`);
   },
@@ -93,10 +102,12 @@ Deno.test({
   ...SANITIZE,
   async fn() {
     const controller = new AbortController();
-    const found = discover(randomNameplate(), { signal: controller.signal });
+    const found = discover(randomNameplate(), { ...LOOPBACK, signal: controller.signal });
     setTimeout(() => controller.abort(new Error("Stopped by the test")), 50);
     await rejects(found, /Stopped by the test/);
-    await rejects(discover("1", { signal: AbortSignal.abort() }), { name: "AbortError" });
+    await rejects(discover("1", { ...LOOPBACK, signal: AbortSignal.abort() }), {
+      name: "AbortError",
+    });
   },
 });
 
@@ -104,6 +115,6 @@ Deno.test("discover() rejects a malformed nameplate or timeout", async () => {
   await rejects(discover("4812-velvet-harbor"), TypeError);
   await rejects(discover(""), TypeError);
   await rejects(discover("123456789"), TypeError);
-  await rejects(discover("4812", { timeoutMs: 0 }), RangeError);
-  await rejects(discover("4812", { timeoutMs: Number.NaN }), RangeError);
+  await rejects(discover("4812", { ...LOOPBACK, timeoutMs: 0 }), RangeError);
+  await rejects(discover("4812", { ...LOOPBACK, timeoutMs: Number.NaN }), RangeError);
 });

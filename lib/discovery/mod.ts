@@ -28,3 +28,4 @@
 export * from "./announce.ts";
 export * from "./constants.ts";
 export * from "./discover.ts";
+export type { DiscoveryScope } from "./_ipv4.ts";

@@ -4,7 +4,7 @@
 import { announce } from "../announce.ts";
 
 const [nameplate = "", port = ""] = Deno.args;
-const announcer = announce({ port: Number(port), nameplates: [nameplate] });
+const announcer = announce({ scope: "loopback", port: Number(port), nameplates: [nameplate] });
 await announcer.ready;
 console.log("ready");
 for await (const _ of Deno.stdin.readable) {
