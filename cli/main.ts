@@ -8,6 +8,7 @@
 
 import denoJson from "../deno.json" with { type: "json" };
 import { tuneAllocator } from "../lib/memory.ts";
+import { printable } from "../lib/_printable.ts";
 import { describeFailure, EXIT } from "./errors.ts";
 import { parseReceiveArgs, receive, RECEIVE_HELP } from "./receive.ts";
 import { humanReporter, jsonReporter, type Reporter } from "./report.ts";
@@ -90,7 +91,9 @@ export async function main(argv: string[]): Promise<number> {
         : describeFailure(error);
     reporter.report({ type: "error", error: failure.error, message: failure.message });
     if (failure.exit === EXIT.USAGE && !json) console.error(`\n${command.help}`);
-    if (verbose) printCause(error, (text) => console.error(text.trimEnd()));
+    // A cause's message may hold the other side's or the server's words.
+    const show = (text: string) => text.trimEnd().split("\n").map((l) => printable(l)).join("\n");
+    if (verbose) printCause(error, (text) => console.error(show(text)));
     return failure.exit;
   } finally {
     for (const name of signals) Deno.removeSignalListener(name, stop);

@@ -97,10 +97,37 @@ async function readLine(): Promise<string> {
   return n === null ? "" : new TextDecoder().decode(buffer.subarray(0, n));
 }
 
+/** Top-level names the prompt shows at most. */
+const SHOWN_NAMES = 5;
+
+/**
+ * The first {@linkcode SHOWN_NAMES} names at the top of an offer (what the
+ * sender named: `photos/`, `notes.txt`), and how many more there are. The
+ * reporter makes them printable, so a control or bidirectional character in
+ * a name shows as an escape.
+ */
+export function offerNames(manifest: Manifest): { names: string[]; more: number } {
+  const names: string[] = [];
+  let more = 0;
+  for (const entry of manifest.entries) {
+    if (entry.path.includes("/")) continue;
+    if (names.length < SHOWN_NAMES) {
+      names.push(entry.kind === "dir" ? `${entry.path}/` : entry.path);
+    } else more++;
+  }
+  return { names, more };
+}
+
 function asker(args: ReceiveArgs, reporter: Reporter) {
   return async (manifest: Manifest): Promise<boolean> => {
     const dirs = manifest.entries.filter((e) => e.kind === "dir").length;
-    reporter.report({ type: "offer", files: manifest.files, dirs, bytes: manifest.bytes });
+    reporter.report({
+      type: "offer",
+      files: manifest.files,
+      dirs,
+      bytes: manifest.bytes,
+      ...offerNames(manifest),
+    });
     if (args.yes) return true;
     if (!Deno.stdin.isTerminal()) {
       throw new TransferError(

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { printable } from "../lib/_printable.ts";
 import { formatBytes, ProgressBar } from "./progress.ts";
 
 /** Everything a command reports. */
@@ -22,7 +23,16 @@ export type Event =
     /** Set when a transfer left a broken direct connection for the relay. */
     from?: "direct";
   }
-  | { type: "offer"; files: number; dirs: number; bytes: number }
+  | {
+    type: "offer";
+    files: number;
+    dirs: number;
+    bytes: number;
+    /** The first few names at the top of the offer (directories end in `/`). */
+    names: string[];
+    /** Top-level names left out of `names`. */
+    more: number;
+  }
   | { type: "progress"; bytes: number; total: number }
   /** Hashing what the receiver holds, before a resume (each side hashes its own files). */
   | { type: "checking"; bytes: number; total: number }
@@ -51,6 +61,23 @@ export interface Reporter {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * The event with every string in it made {@linkcode printable}: messages,
+ * reasons, addresses and names may come from the other side or the server,
+ * and neither may move the cursor, rewrite a line or set the clipboard.
+ */
+export function printableEvent(event: Event): Event {
+  const clean: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(event)) {
+    clean[key] = typeof value === "string"
+      ? printable(value)
+      : Array.isArray(value)
+      ? value.map((item) => typeof item === "string" ? printable(item) : item)
+      : value;
+  }
+  return clean as Event;
+}
 
 /** Options for the reporters. */
 export interface ReporterOptions {
@@ -88,7 +115,7 @@ export function jsonReporter(options: ReporterOptions = {}): Reporter {
         if (now() - last < 200) return;
         last = now();
       }
-      out(JSON.stringify(event) + "\n");
+      out(JSON.stringify(printableEvent(event)) + "\n");
     },
   };
 }
@@ -127,7 +154,8 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
       err(question);
       return () => asking = undefined;
     },
-    report(event) {
+    report(raw) {
+      const event = printableEvent(raw);
       switch (event.type) {
         case "code":
           return line(
@@ -156,7 +184,9 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
           return line(
             `Offer: ${files(event.files)}` +
               (event.dirs ? ` and ${event.dirs} director${event.dirs === 1 ? "y" : "ies"}` : "") +
-              `, ${formatBytes(event.bytes)}`,
+              `, ${formatBytes(event.bytes)}` +
+              (event.names.length ? `: ${event.names.join(", ")}` : "") +
+              (event.more ? ` and ${event.more} more` : ""),
           );
         case "resume":
           return line(
