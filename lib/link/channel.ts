@@ -104,7 +104,7 @@ export class SecureChannel implements Channel {
   async send(message: Uint8Array): Promise<void> {
     if (this.#aborted) throw this.#aborted.reason;
     if (this.#closing) throw new TypeError("Cannot send on a closed channel");
-    const record = recordAround(message);
+    const record = recordAround(message, 1);
     const frame = record === null ? this.#sealer.seal(message) : this.#sealer.sealInPlace(record);
     this.#sentTag = frame.slice(frame.length - RECORD_TAG_BYTES);
     await this.#write(frame);

@@ -15,10 +15,16 @@
  * @module
  */
 
-/** Bytes before the message: the frame's u32 length prefix and the record's flag. */
-export const ROOM_BEFORE = 5;
+/**
+ * Bytes before the message: the frame's u32 length prefix and a record
+ * header of up to 9 bytes (a protocol 2 record's kind and number; a
+ * protocol 1 record uses the last byte only, for its flag).
+ */
+export const ROOM_BEFORE = 13;
 /** Bytes after the message: the record's authentication tag. */
 export const ROOM_AFTER = 16;
+/** Bytes of the frame's length prefix, at the very start of the room. */
+const PREFIX_BYTES = 4;
 
 /** Buffers made by {@linkcode allocateMessage}, whose room nobody else uses. */
 const roomy = new WeakSet<ArrayBufferLike>();
@@ -34,8 +40,12 @@ export function allocateMessage(bytes: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(buffer, ROOM_BEFORE, bytes);
 }
 
-/** The record `[flag | message | tag]` around a message from {@linkcode allocateMessage}, else `null`. */
-export function recordAround(message: Uint8Array): Uint8Array | null {
+/**
+ * The record `[header | message | tag]` around a message from
+ * {@linkcode allocateMessage}, with a header of `headerBytes` (9 for a
+ * protocol 2 record, 1 for a protocol 1 one), else `null`.
+ */
+export function recordAround(message: Uint8Array, headerBytes = 9): Uint8Array | null {
   const buffer = message.buffer;
   if (
     !roomy.has(buffer) || message.byteOffset !== ROOM_BEFORE ||
@@ -43,23 +53,24 @@ export function recordAround(message: Uint8Array): Uint8Array | null {
   ) {
     return null;
   }
-  return new Uint8Array(buffer, ROOM_BEFORE - 1, 1 + message.byteLength + ROOM_AFTER);
+  const start = ROOM_BEFORE - headerBytes;
+  return new Uint8Array(buffer, start, buffer.byteLength - start);
 }
 
 /**
  * `length prefix || frame` as one view, when `frame` is a record sealed in a
  * buffer from {@linkcode allocateMessage} (the prefix is written into its
- * room), else `null`.
+ * room, just before the record), else `null`.
  */
 export function prefixedFrame(frame: Uint8Array): Uint8Array | null {
   const buffer = frame.buffer;
   if (
-    !roomy.has(buffer) || frame.byteOffset !== ROOM_BEFORE - 1 ||
-    ROOM_BEFORE - 1 + frame.byteLength !== buffer.byteLength
+    !roomy.has(buffer) || frame.byteOffset < PREFIX_BYTES ||
+    frame.byteOffset + frame.byteLength !== buffer.byteLength
   ) {
     return null;
   }
-  const wire = new Uint8Array(buffer);
-  new DataView(buffer).setUint32(0, frame.byteLength);
-  return wire;
+  const start = frame.byteOffset - PREFIX_BYTES;
+  new DataView(buffer).setUint32(start, frame.byteLength);
+  return new Uint8Array(buffer, start, PREFIX_BYTES + frame.byteLength);
 }

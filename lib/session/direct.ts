@@ -15,6 +15,7 @@
 import { MigratingChannel } from "../link/migrating.ts";
 import { type Candidates, openCandidates, sealCandidates } from "../transit/candidates.ts";
 import { NOMINATION_GRACE_MS } from "../transit/defaults.ts";
+import { directChannel } from "../transit/handshake.ts";
 import { Transit } from "../transit/punch.ts";
 import { followMissedMove } from "./fallback.ts";
 import type { Session } from "./session.ts";
@@ -100,7 +101,7 @@ export async function goDirect(
     punching.abort();
     clearTimeout(grace);
   });
-  if (result.channel === null) {
+  if (result.connection === null) {
     await transit.close();
     // The transfer then fails as on a broken direct connection, and falls
     // back to the relay (fallback.ts).
@@ -108,7 +109,7 @@ export async function goDirect(
     if (!peerMoved) options.onRelay?.(result.reason);
     return { path: "relay", reason: result.reason };
   }
-  await channel.moveTo(result.channel);
+  await channel.moveTo(await directChannel(result.connection, session.keys));
   options.onDirect?.(result.address);
   return { path: "direct", address: result.address };
 }

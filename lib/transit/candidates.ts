@@ -65,7 +65,29 @@ export async function openCandidates(
   const peer: Side = side === "sender" ? "receiver" : "sender";
   const opened = new RecordOpener(await keys.deriveBytes(purpose(peer))).open(sealed);
   if (opened === null) throw new TypeError("Cannot read candidates: empty");
-  const value = JSON.parse(new TextDecoder().decode(opened));
+  return decodeCandidates(opened);
+}
+
+/** What a side that takes no direct connection tells the other. */
+export const NO_CANDIDATES: Readonly<Candidates> = Object.freeze({
+  port: 0,
+  public: null,
+  candidates: [],
+});
+
+/** Candidates as their JSON, UTF-8. */
+export function encodeCandidates(value: Candidates): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ v: 1, ...value }));
+}
+
+/** Reads and checks the other side's candidates; throws `TypeError` on anything malformed. */
+export function decodeCandidates(bytes: Uint8Array): Candidates {
+  let value;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw new TypeError("Cannot read candidates: not JSON");
+  }
   const ok = value?.v === 1 && Number.isInteger(value.port) && value.port >= 0 &&
     value.port <= 65535 &&
     (value.public === null ||

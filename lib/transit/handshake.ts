@@ -25,6 +25,8 @@ import { RECORD_MAX_PLAINTEXT, RECORD_OVERHEAD } from "../crypto/records.ts";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import { SecureChannel } from "../link/channel.ts";
 import { type BytePipe, framedPipe } from "../link/framing.ts";
+import type { FramePipe } from "../link/frames.ts";
+import { SEALED_MAX_BYTES } from "../crypto/sealing.ts";
 import type { FrameReads } from "../net/_adopt.ts";
 import { ByteReader } from "./bytes.ts";
 
@@ -141,6 +143,14 @@ export async function awaitNomination(connection: ProvenConnection): Promise<boo
   const [verdict] = await connection.reader.read(1);
   if (verdict !== 0 && verdict !== 1) throw new TransitError("Bad nomination byte");
   return verdict === 1;
+}
+
+/** The frames of records over a nominated connection (protocol 2: the records carry their own keys). */
+export function directPipe(connection: ProvenConnection): FramePipe {
+  return framedPipe(
+    { readable: connection.reader.rest(), writable: connection.writable },
+    SEALED_MAX_BYTES,
+  );
 }
 
 /** The secure channel over a nominated connection, with keys bound to both nonces. */

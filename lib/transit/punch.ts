@@ -17,7 +17,6 @@
 
 import type { Socket } from "node:net";
 import type { SessionKeys, Side } from "../crypto/keys.ts";
-import type { SecureChannel } from "../link/channel.ts";
 import { formatPeerAddress, parseHostPort } from "../net/address.ts";
 import { DialError, dialFrom, dialFromAvailable } from "../net/dial.ts";
 import { localCandidates } from "../net/interfaces.ts";
@@ -38,7 +37,6 @@ import {
 } from "./defaults.ts";
 import {
   awaitNomination,
-  directChannel,
   nominate,
   proveConnection,
   type ProvenConnection,
@@ -68,10 +66,10 @@ export interface TransitOptions {
   signal?: AbortSignal;
 }
 
-/** What {@linkcode Transit.punch} found. */
+/** What {@linkcode Transit.punch} found: the nominated, proven connection, or why there is none. */
 export type PunchResult =
-  | { channel: SecureChannel; address: string }
-  | { channel: null; reason: string };
+  | { connection: ProvenConnection; address: string }
+  | { connection: null; reason: string };
 
 /** Options for {@linkcode Transit.punch}. */
 export interface PunchOptions {
@@ -209,7 +207,7 @@ export class Transit {
   /** Dials and accepts until a connection is nominated or the window closes. */
   async punch(peer: Candidates, options: PunchOptions): Promise<PunchResult> {
     if (peer.candidates.length === 0 || this.candidates.candidates.length === 0) {
-      return { channel: null, reason: explainNoDirect(this.candidates, peer) };
+      return { connection: null, reason: explainNoDirect(this.candidates, peer) };
     }
     const done = new AbortController();
     const winner = Promise.withResolvers<
@@ -325,9 +323,9 @@ export class Transit {
       const early = options.signal?.aborted ?? false;
       let reason = explainNoDirect(this.candidates, peer, early);
       if (!shared && !early) reason += `; ${NO_SHARED_PORT}`;
-      return { channel: null, reason };
+      return { connection: null, reason };
     }
-    return { channel: await directChannel(found.connection, options.keys), address: found.address };
+    return { connection: found.connection, address: found.address };
   }
 
   /** Stops listening, deletes the port mapping, and drops every connection not handed out. */

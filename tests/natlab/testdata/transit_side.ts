@@ -26,8 +26,10 @@ await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(startAt) -
 const started = Date.now();
 const found = await transit.punch(peer, { keys, windowMs: Number(windowMs) });
 const ms = Date.now() - started;
-if (found.channel !== null) await found.channel.close();
+if (found.connection !== null) await found.connection.writable.close().catch(() => {});
 await transit.close();
 console.log(
-  JSON.stringify(found.channel ? { path: "direct", ms } : { path: "relay", reason: found.reason }),
+  JSON.stringify(
+    found.connection ? { path: "direct", ms } : { path: "relay", reason: found.reason },
+  ),
 );

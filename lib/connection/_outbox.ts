@@ -1,0 +1,119 @@
+// The sending half of a connection's message stream: numbers, the window,
+// and the messages kept until the other side has taken them.
+
+import { PunchError } from "../errors.ts";
+
+/** A message sent and not yet taken by the other side. */
+export interface Sent {
+  sequence: number;
+  /** The sealed record (a view with room for the frame's length prefix before it). */
+  record: Uint8Array;
+  /** Plaintext bytes: what the message counts against the window. */
+  bytes: number;
+  /** The carrier it last went out on, or `null` while it waits for one. */
+  carrier: number | null;
+}
+
+/** Messages in flight, in sequence order, and the window they fill. */
+export class Outbox {
+  readonly #windowBytes: number;
+  readonly #slackBytes: number;
+  #items: Sent[] = [];
+  #head = 0;
+  #next = 0;
+  #bytes = 0;
+  #wake: (() => void) | undefined;
+  #error: PunchError | undefined;
+
+  /**
+   * `windowBytes` is the window; `send()` may go on while less than
+   * `windowBytes - slackBytes` is in flight, so one more message of up to
+   * `slackBytes` never overfills it.
+   */
+  constructor(windowBytes: number, slackBytes: number) {
+    this.#windowBytes = windowBytes;
+    this.#slackBytes = slackBytes;
+  }
+
+  /** The sequence number the next message gets. */
+  get next(): number {
+    return this.#next;
+  }
+
+  /** Plaintext bytes in flight. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Whether nothing is in flight. */
+  get empty(): boolean {
+    return this.#head === this.#items.length;
+  }
+
+  /** Keeps a sealed message (numbered {@linkcode next}) until it is taken. */
+  add(record: Uint8Array, bytes: number, carrier: number | null): Sent {
+    const sent = { sequence: this.#next++, record, bytes, carrier };
+    this.#items.push(sent);
+    this.#bytes += bytes;
+    return sent;
+  }
+
+  /** The other side has taken every message below `taken`; returns whether that was news. */
+  ack(taken: number): boolean {
+    if (taken > this.#next) {
+      throw new PunchError(
+        "protocol",
+        `The other side acknowledges ${taken} of ${this.#next} messages`,
+      );
+    }
+    let freed = false;
+    while (this.#head < this.#items.length && this.#items[this.#head]!.sequence < taken) {
+      this.#bytes -= this.#items[this.#head++]!.bytes;
+      freed = true;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    if (freed) this.#wakeUp();
+    return freed;
+  }
+
+  /** Whether the window has room for one more message. */
+  get open(): boolean {
+    return this.#bytes <= this.#windowBytes - this.#slackBytes;
+  }
+
+  /** Resolves once the window has room, or rejects with the outbox's failure. */
+  async room(): Promise<void> {
+    while (!this.open) {
+      if (this.#error) throw this.#error;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    if (this.#error) throw this.#error;
+  }
+
+  /**
+   * The messages last sent on `carrier` (or, for `null`, those never sent),
+   * oldest first: what must go out again on another.
+   */
+  on(carrier: number | null): Sent[] {
+    const found: Sent[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      if (this.#items[i]!.carrier === carrier) found.push(this.#items[i]!);
+    }
+    return found;
+  }
+
+  /** Fails every wait for room, now and later. */
+  fail(error: PunchError): void {
+    this.#error ??= error;
+    this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}

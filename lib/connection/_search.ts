@@ -1,0 +1,85 @@
+// One round of the search for a direct path: listen, tell the other side
+// where this side can be reached, learn where it can, punch for the window
+// (docs/protocol/transit.md). The connection runs rounds; this runs one.
+
+import type { SessionKeys, Side } from "../crypto/keys.ts";
+import type { FramePipe } from "../link/frames.ts";
+import { type Candidates, NO_CANDIDATES } from "../transit/candidates.ts";
+import { directPipe } from "../transit/handshake.ts";
+import { explainNoDirect, Transit } from "../transit/punch.ts";
+import { CANDIDATES_WAIT_MS } from "./defaults.ts";
+
+/** What a round needs from its connection. */
+export interface RoundOptions {
+  round: number;
+  side: Side;
+  keys: SessionKeys;
+  /** The rendezvous, asked for P's public address. */
+  server: string;
+  /** The local port P (0 picks one). */
+  port: number;
+  portMapping: boolean;
+  /** Sends this side's candidates for the round to the other side. */
+  tell(candidates: Candidates): Promise<void>;
+  /** The other side's candidates for the round, when they come. */
+  heard: Promise<Candidates>;
+  /** Ends the round early (the connection closes, or the other side moved on). */
+  signal: AbortSignal;
+}
+
+/** What a round found: a proven, nominated connection, or why there is none. */
+export type RoundResult =
+  | { found: true; pipe: FramePipe; address: string }
+  | {
+    found: false;
+    reason: string;
+    /** A side takes no direct connection at all: no later round can do better. */
+    final: boolean;
+  };
+
+function timeout<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promise<T | null> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(null), ms);
+    const stop = () => resolve(null);
+    signal.addEventListener("abort", stop, { once: true });
+    promise.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", stop);
+    });
+  });
+}
+
+/** Runs one round: never throws for a missing path, only for a fixed port that cannot be had. */
+export async function runRound(options: RoundOptions): Promise<RoundResult> {
+  let transit: Transit | undefined;
+  try {
+    transit = await Transit.open({
+      server: options.server,
+      side: options.side,
+      port: options.port,
+      portMapping: options.portMapping,
+      signal: options.signal,
+    });
+  } catch (error) {
+    if (options.port) throw error;
+  }
+  const own = transit?.candidates ?? NO_CANDIDATES;
+  try {
+    await options.tell(own);
+    const peer = await timeout(options.heard, CANDIDATES_WAIT_MS, options.signal);
+    if (peer === null) {
+      const reason = options.signal.aborted
+        ? "the transfer finished before a direct connection was found"
+        : "the other side did not answer the search for a direct connection";
+      return { found: false, reason, final: false };
+    }
+    if (!transit || peer.candidates.length === 0) {
+      return { found: false, reason: explainNoDirect(own, peer), final: true };
+    }
+    const result = await transit.punch(peer, { keys: options.keys, signal: options.signal });
+    if (result.connection === null) return { found: false, reason: result.reason, final: false };
+    return { found: true, pipe: directPipe(result.connection), address: result.address };
+  } finally {
+    await transit?.close();
+  }
+}
