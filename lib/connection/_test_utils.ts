@@ -4,7 +4,8 @@
 import { deriveSessionKeys, type Side } from "../crypto/keys.ts";
 import type { FramePipe } from "../link/frames.ts";
 import type { RendezvousClient } from "../rendezvous/client.ts";
-import { type ConnectionTimings, DEFAULT_TIMINGS, PunchConnection } from "./connection.ts";
+import { PunchConnection } from "./connection.ts";
+import { type ConnectionTimings, DEFAULT_TIMINGS } from "./types.ts";
 import { deriveMessageKeys } from "./open.ts";
 import type { RoundOptions, RoundResult } from "./_search.ts";
 

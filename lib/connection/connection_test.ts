@@ -1,7 +1,8 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { PunchError } from "../errors.ts";
 import { allocateMessage } from "../link/room.ts";
-import type { ConnectionEvent, PunchConnection } from "./connection.ts";
+import type { PunchConnection } from "./connection.ts";
+import type { ConnectionEvent } from "./types.ts";
 import { connectionPair, FakeNetwork, FAST_TIMINGS } from "./_test_utils.ts";
 
 /** Message `i`: its number in the first 4 bytes, then `size - 4` bytes of filler. */

@@ -22,7 +22,8 @@ import { asPunchError, type ErrorKind, PunchError } from "../errors.ts";
 import { type Paired, RendezvousClient, RendezvousError } from "../rendezvous/client.ts";
 import { handshake, WrongCodeError } from "../session/session.ts";
 import { whenAborted } from "../_abort.ts";
-import { type Connection, type DirectPolicy, PunchConnection } from "./connection.ts";
+import { PunchConnection } from "./connection.ts";
+import type { Connection, DirectPolicy } from "./types.ts";
 import { HELLO_WAIT_MS } from "./defaults.ts";
 import { decodeHello, encodeHello, PROTOCOL_VERSION, versionError } from "./_wire.ts";
 

@@ -1,13 +1,13 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { createRendezvous } from "../../edge/handler.ts";
 import { PunchError } from "../errors.ts";
-import type { Connection, ConnectionEvent } from "./connection.ts";
+import type { Connection, ConnectionEvent } from "./types.ts";
 import { openReceiver, openSender } from "./open.ts";
 import { PROTOCOL_VERSION } from "./_wire.ts";
 import { v1Receiver, v1Sender } from "./testdata/v1_peer.ts";
 
 /** A real rendezvous on a loopback port, for the length of a test. */
-async function rendezvous(): Promise<{ url: string } & AsyncDisposable> {
+function rendezvous(): { url: string } & AsyncDisposable {
   const instance = createRendezvous();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, instance.handler);
   return {
@@ -30,7 +30,7 @@ function watch(connection: Connection): ConnectionEvent[] {
 const LOCAL = { portMapping: false } as const;
 
 Deno.test("openSender() and openReceiver() pair, move onto a direct path on loopback, and carry messages", async () => {
-  await using server = await rendezvous();
+  await using server = rendezvous();
   const sender = await openSender(server.url, LOCAL);
   const senderEvents = watch(sender);
   const receiver = await openReceiver(server.url, sender.code, LOCAL);
@@ -56,7 +56,7 @@ Deno.test("openSender() and openReceiver() pair, move onto a direct path on loop
 });
 
 Deno.test("openReceiver() with a misspelled code fails both sides with wrong_code", async () => {
-  await using server = await rendezvous();
+  await using server = rendezvous();
   const sender = await openSender(server.url, { ...LOCAL, direct: "never" });
   const [nameplate] = sender.code.split("-");
   const receiver = await openReceiver(server.url, `${nameplate}-abandon-zoo`, {
@@ -68,7 +68,7 @@ Deno.test("openReceiver() with a misspelled code fails both sides with wrong_cod
 });
 
 Deno.test("openReceiver() refuses a code that is not one, and an unknown nameplate", async () => {
-  await using server = await rendezvous();
+  await using server = rendezvous();
   await rejects(openReceiver(server.url, "velvet harbor"), { kind: "bad_code" });
   await rejects(openReceiver(server.url, "99999999-abandon-ability"), (error) => {
     ok(error instanceof PunchError);
@@ -78,7 +78,7 @@ Deno.test("openReceiver() refuses a code that is not one, and an unknown namepla
 });
 
 Deno.test("a protocol 1 sender meets a clear version error, naming both versions", async () => {
-  await using server = await rendezvous();
+  await using server = rendezvous();
   const old = await v1Sender(server.url);
   const receiver = await openReceiver(server.url, old.code, { ...LOCAL, direct: "never" });
   await rejects(receiver.ready, (error) => {
@@ -94,7 +94,7 @@ Deno.test("a protocol 1 sender meets a clear version error, naming both versions
 });
 
 Deno.test("a protocol 1 receiver reads this side's hello as an error naming both versions", async () => {
-  await using server = await rendezvous();
+  await using server = rendezvous();
   const sender = await openSender(server.url, { ...LOCAL, direct: "never" });
   const shown = await v1Receiver(server.url, sender.code);
   deepEqual(shown.error, "version");

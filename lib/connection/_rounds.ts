@@ -1,0 +1,118 @@
+// The rounds of a connection's search for a direct path: numbering, the
+// candidates each side sends for a round, and the backoff between rounds.
+// Whether a round runs is the path machine's call; this runs it.
+
+import type { SessionKeys, Side } from "../crypto/keys.ts";
+import { asPunchError, type PunchError } from "../errors.ts";
+import type { FramePipe } from "../link/frames.ts";
+import { type Candidates, decodeCandidates, encodeCandidates } from "../transit/candidates.ts";
+import { runRound } from "./_search.ts";
+import type { ConnectionTimings, DirectPolicy } from "./types.ts";
+
+/** What the rounds tell their connection. */
+export interface RoundHooks {
+  /** Sends this side's candidates for `round` on the relay. */
+  tell(round: number, json: Uint8Array): Promise<void>;
+  /** The round found a direct connection. */
+  found(round: number, found: { pipe: FramePipe; address: string }): void;
+  /** The round found none; `final` when no later round can. */
+  missed(round: number, reason: string, final: boolean): void;
+  /** The other side began a round this side has not (the receiver follows the sender). */
+  began(round: number): void;
+  /** A round failed for a reason no retry mends (a fixed port that cannot be had). */
+  fail(error: PunchError): void;
+}
+
+/** The search rounds of one connection. */
+export class Rounds {
+  readonly #side: Side;
+  readonly #keys: SessionKeys;
+  readonly #policy: DirectPolicy;
+  readonly #timings: ConnectionTimings;
+  readonly #hooks: RoundHooks;
+  readonly #heard = new Map<number, PromiseWithResolvers<Candidates>>();
+  /** The round that runs or ran last. */
+  current = 0;
+  #stop: AbortController | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #backoffMs: number;
+
+  constructor(
+    side: Side,
+    keys: SessionKeys,
+    policy: DirectPolicy,
+    timings: ConnectionTimings,
+    hooks: RoundHooks,
+  ) {
+    this.#side = side;
+    this.#keys = keys;
+    this.#policy = policy;
+    this.#timings = timings;
+    this.#hooks = hooks;
+    this.#backoffMs = timings.retryMinMs;
+  }
+
+  /** Starts `round` (the next one by default), ending any that runs. */
+  start(round: number = this.current + 1): void {
+    this.current = round;
+    this.#stop?.abort();
+    const stop = this.#stop = new AbortController();
+    (this.#policy.search ?? runRound)({
+      round,
+      side: this.#side,
+      keys: this.#keys,
+      server: this.#policy.server,
+      port: this.#policy.port,
+      portMapping: this.#policy.portMapping,
+      tell: (own) => this.#hooks.tell(round, encodeCandidates(own)),
+      heard: this.#heardFor(round).promise,
+      signal: stop.signal,
+    }).then((result) => {
+      this.#heard.delete(round);
+      if (result.found) return this.#hooks.found(round, result);
+      this.#hooks.missed(round, result.reason, result.final);
+      // The sender may have begun the next round while this one ran here.
+      const later = [...this.#heard.keys()].find((r) => r > round);
+      if (this.#side === "receiver" && later !== undefined) this.#hooks.began(later);
+    }, (error) => this.#hooks.fail(asPunchError(error, "network")));
+  }
+
+  /** The other side's candidates for `round` arrived. Throws `TypeError` if malformed. */
+  heard(round: number, json: Uint8Array): void {
+    const candidates = decodeCandidates(json);
+    if (round < this.current) return;
+    this.#heardFor(round).resolve(candidates);
+    if (this.#side === "receiver" && round > this.current) this.#hooks.began(round);
+  }
+
+  /** The next round is due after the backoff (the sender's timer), which then doubles. */
+  schedule(due: () => void): void {
+    const wait = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#timings.retryMaxMs);
+    this.#timer = setTimeout(due, wait);
+  }
+
+  /** A round found a path: the next break waits the shortest backoff again. */
+  resetBackoff(): void {
+    this.#backoffMs = this.#timings.retryMinMs;
+  }
+
+  /** A round that found nothing where no break came before: the next waits longer. */
+  missed(): void {
+    if (this.#backoffMs === this.#timings.retryMinMs) {
+      this.#backoffMs = this.#timings.retryAfterMissMs;
+    }
+  }
+
+  /** Ends the running round and the timer. */
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#stop?.abort();
+  }
+
+  #heardFor(round: number): PromiseWithResolvers<Candidates> {
+    let heard = this.#heard.get(round);
+    if (!heard) this.#heard.set(round, heard = Promise.withResolvers<Candidates>());
+    return heard;
+  }
+}
