@@ -6,6 +6,7 @@ import { RECORD_MAX_PLAINTEXT, RecordError } from "../crypto/records.ts";
 import { KIND_MESSAGE, RecordSeal, RecordUnseal } from "../crypto/sealing.ts";
 import { asPunchError, PunchError } from "../errors.ts";
 import { allocateMessage, recordAround } from "../link/room.ts";
+import { GarbageMeter } from "../memory.ts";
 import type { Carrier } from "./_carrier.ts";
 import { Inbox } from "./_inbox.ts";
 import { Outbox } from "./_outbox.ts";
@@ -34,6 +35,8 @@ export class MessageStream {
   readonly #hooks: StreamHooks;
   readonly #outbox = new Outbox(WINDOW_BYTES, RECORD_MAX_PLAINTEXT);
   readonly #inbox = new Inbox(INBOX_BYTES);
+  /** Young garbage collections as bytes pass (lib/memory.ts). */
+  readonly #meter = new GarbageMeter();
   /** The last control number seen on each carrier. */
   readonly #lastControl = new Map<number, number>();
   sentTag: Uint8Array = new Uint8Array(16);
@@ -71,6 +74,7 @@ export class MessageStream {
       record = recordAround(copy)!;
     }
     this.#seal.message(this.#outbox.next, record);
+    this.#meter.count(record.length);
     this.sentTag = record.slice(record.length - 16);
     const carrier = this.#hooks.carrier();
     this.#outbox.add(record, message.length, carrier?.id ?? null);
@@ -108,6 +112,7 @@ export class MessageStream {
    * a control record is returned decoded. Throws `tampered` or `protocol`.
    */
   open(carrier: Carrier, frame: Uint8Array<ArrayBuffer>): Control | null {
+    this.#meter.count(frame.length);
     let record;
     try {
       record = this.#unseal.open(frame, carrier.id);
