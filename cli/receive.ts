@@ -6,19 +6,19 @@
 
 import { parseArgs } from "node:util";
 import { parseCode } from "../lib/code/phrase.ts";
-import { timingSafeEqual } from "../lib/crypto/timing_safe_equal.ts";
-import { RendezvousError } from "../lib/rendezvous/client.ts";
-import { openReceiver, type Session } from "../lib/session/session.ts";
-import { encodeManifest, type Manifest } from "../lib/transfer/manifest.ts";
+import { openReceiver } from "../lib/connection/open.ts";
+import type { Connection } from "../lib/connection/types.ts";
+import { PunchError } from "../lib/errors.ts";
+import type { Manifest } from "../lib/transfer/manifest.ts";
 import { TransferError } from "../lib/transfer/messages.ts";
 import { receiveFiles } from "../lib/transfer/receive.ts";
 import {
-  DIRECT_HELP,
-  DIRECT_OPTIONS,
-  type DirectArgs,
-  parseDirectArgs,
-  runTransfer,
-} from "./direct.ts";
+  parsePathArgs,
+  PATH_HELP,
+  PATH_OPTIONS,
+  type PathArgs,
+  reportEvents,
+} from "./connection.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
@@ -37,14 +37,14 @@ Options:
   --yes          accept without asking (needed when stdin is not a terminal)
   --overwrite    replace existing files (default: refuse before writing anything;
                  a file with the sender's bytes is kept as it is)
-${DIRECT_HELP}
+${PATH_HELP}
   --json         one JSON object per line on stdout
   --verbose      print the cause of an error
   -h, --help     this help
 `;
 
 /** Parsed `punch receive` arguments. */
-export interface ReceiveArgs extends DirectArgs {
+export interface ReceiveArgs extends PathArgs {
   code: string;
   server?: string;
   out: string;
@@ -68,7 +68,7 @@ export function parseReceiveArgs(args: string[]): ReceiveArgs {
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
-      ...DIRECT_OPTIONS,
+      ...PATH_OPTIONS,
     },
   });
   if (!values.help && positionals.length !== 1) {
@@ -80,7 +80,7 @@ export function parseReceiveArgs(args: string[]): ReceiveArgs {
   }
   return {
     code: positionals[0] ?? "",
-    ...parseDirectArgs(values),
+    ...parsePathArgs(values),
     ...(values.server !== undefined ? { server: values.server } : {}),
     out: values.out,
     yes: values.yes,
@@ -146,48 +146,18 @@ function asker(args: ReceiveArgs, reporter: Reporter) {
   };
 }
 
-/**
- * Asks about an offer once: when the transfer runs again on the relay after
- * a broken direct connection (`again`), the same offer is accepted without
- * asking, and a different one is refused (a sender cannot slip other files
- * past the question).
- */
-export function confirmOnce(
-  ask: (manifest: Manifest) => Promise<boolean>,
-): (manifest: Manifest, again: boolean) => Promise<boolean> {
-  let accepted: Uint8Array | undefined;
-  return async (manifest, again) => {
-    const offer = encodeManifest(manifest);
-    if (again && accepted) {
-      if (!timingSafeEqual(offer, accepted)) {
-        throw new TransferError(
-          "protocol",
-          "The sender offered other files when the transfer carried on over the relay",
-        );
-      }
-      return true;
-    }
-    const yes = await ask(manifest);
-    if (yes) accepted = offer;
-    return yes;
-  };
-}
-
-async function connect(
-  args: ReceiveArgs,
-  signal: AbortSignal,
-): Promise<{ session: Session; server: string }> {
+/** Opens the connection: through the configured server, or the sender's embedded one. */
+async function connect(args: ReceiveArgs, signal: AbortSignal): Promise<Connection> {
+  const options = { direct: args.direct, port: args.port, portMapping: args.portMapping, signal };
   const server = configuredServer(args.server);
-  if (server !== undefined) {
-    return { session: await openReceiver(server, args.code, { signal }), server };
-  }
+  if (server !== undefined) return await openReceiver(server, args.code, options);
   const candidates = await findEmbedded(parseCode(args.code).nameplate, signal);
   for (const [i, url] of candidates.entries()) {
     try {
-      return { session: await openReceiver(url, args.code, { signal }), server: url };
+      return await openReceiver(url, args.code, options);
     } catch (error) {
       const last = i === candidates.length - 1;
-      if (last || !(error instanceof RendezvousError) || error.code === "peer_gone") throw error;
+      if (last || !(error instanceof PunchError) || error.kind === "peer_gone") throw error;
     }
   }
   throw new TypeError("unreachable");
@@ -200,40 +170,44 @@ export async function receive(
   signal: AbortSignal,
 ): Promise<void> {
   parseCode(args.code);
-  const { session, server } = await connect(args, signal);
+  const connection = await connect(args, signal);
+  const last = reportEvents(connection, reporter, args);
   const ask = asker(args, reporter);
-  const confirm = confirmOnce(ask);
-  /** Reported only if the transfer fails for good: the run after a fallback resumes them. */
-  let kept: { files: number; bytes: number } | undefined;
-  await runTransfer(
-    session,
-    server,
-    args,
-    reporter,
-    (channel, started, again, reporter) =>
-      receiveFiles(channel, {
-        out: args.out,
-        overwrite: args.overwrite,
-        confirm: async (manifest) => {
-          const yes = await confirm(manifest, again);
-          started();
-          return yes;
-        },
-        onCheck: ({ files, bytes }) =>
-          reporter.report({
-            type: "waiting",
-            message: `Checking ${formatBytes(bytes)} of ${files} file(s) already here ` +
-              `against the sender's`,
-          }),
-        onCheckProgress: (p) => reporter.report({ type: "checking", ...p }),
-        onResume: (r) => reporter.report({ type: "resume", ...r }),
-        onKept: (k) => kept = k,
-        onProgress: (p) => reporter.report({ type: "progress", ...p }),
-        signal,
-      }),
-    signal,
-  ).catch((error) => {
-    if (kept) reporter.report({ type: "kept", ...kept });
-    throw error;
+  let start = performance.now();
+  let result;
+  let seconds = 0;
+  try {
+    result = await receiveFiles(connection, {
+      out: args.out,
+      overwrite: args.overwrite,
+      confirm: async (manifest) => {
+        const yes = await ask(manifest);
+        start = performance.now();
+        return yes;
+      },
+      onCheck: ({ files, bytes }) =>
+        reporter.report({
+          type: "waiting",
+          message: `Checking ${formatBytes(bytes)} of ${files} file(s) already here ` +
+            `against the sender's`,
+        }),
+      onCheckProgress: (p) => reporter.report({ type: "checking", ...p }),
+      onResume: (r) => reporter.report({ type: "resume", ...r }),
+      onKept: (k) => reporter.report({ type: "kept", ...k }),
+      onProgress: (p) => reporter.report({ type: "progress", ...p }),
+      signal,
+    });
+    seconds = (performance.now() - start) / 1000;
+  } finally {
+    // After a failure too: the other side reads what this side said last.
+    await connection.close();
+  }
+  reporter.report({
+    type: "done",
+    path: last.path,
+    files: result.files,
+    bytes: result.bytes,
+    ...(result.resumed > 0 ? { resumed: result.resumed } : {}),
+    seconds,
   });
 }

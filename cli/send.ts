@@ -5,16 +5,16 @@
  */
 
 import { parseArgs } from "node:util";
-import { openSender } from "../lib/session/session.ts";
+import { openSender } from "../lib/connection/open.ts";
 import { scanPaths } from "../lib/transfer/manifest.ts";
 import { sendFiles } from "../lib/transfer/send.ts";
 import {
-  DIRECT_HELP,
-  DIRECT_OPTIONS,
-  type DirectArgs,
-  parseDirectArgs,
-  runTransfer,
-} from "./direct.ts";
+  parsePathArgs,
+  PATH_HELP,
+  PATH_OPTIONS,
+  type PathArgs,
+  reportEvents,
+} from "./connection.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
@@ -30,14 +30,14 @@ Options:
   --server URL   rendezvous server (default: $${SERVER_ENV}, else one runs inside
                  this process and is announced on the local network)
   --code CODE    use this code instead of a fresh one (NUMBER-word-word)
-${DIRECT_HELP}
+${PATH_HELP}
   --json         one JSON object per line on stdout
   --verbose      print the cause of an error
   -h, --help     this help
 `;
 
 /** Parsed `punch send` arguments. */
-export interface SendArgs extends DirectArgs {
+export interface SendArgs extends PathArgs {
   paths: string[];
   server?: string;
   code?: string;
@@ -57,7 +57,7 @@ export function parseSendArgs(args: string[]): SendArgs {
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
-      ...DIRECT_OPTIONS,
+      ...PATH_OPTIONS,
     },
   });
   if (!values.help && positionals.length === 0) {
@@ -65,7 +65,7 @@ export function parseSendArgs(args: string[]): SendArgs {
   }
   return {
     paths: positionals,
-    ...parseDirectArgs(values),
+    ...parsePathArgs(values),
     ...(values.server !== undefined ? { server: values.server } : {}),
     ...(values.code !== undefined ? { code: values.code } : {}),
     json: values.json,
@@ -83,35 +83,46 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
   await using embedded = server === undefined ? await startEmbedded(reporter) : undefined;
   server ??= embedded!.url;
 
-  const session = await openSender(server, {
+  const connection = await openSender(server, {
     ...(args.code !== undefined ? { code: args.code } : {}),
-    onCode: (code) => reporter.report({ type: "code", code }),
-    onPaired: () =>
-      reporter.report({ type: "waiting", message: "Receiver connected; checking the code" }),
+    direct: args.direct,
+    port: args.port,
+    portMapping: args.portMapping,
     signal,
   });
-  await runTransfer(
-    session,
-    server,
-    args,
-    reporter,
-    (channel, started, again, reporter) =>
-      sendFiles(channel, scan, {
-        onAccepted: () => {
-          started();
-          if (!again) reporter.report({ type: "waiting", message: "Accepted; sending" });
-        },
-        onCheck: ({ files, bytes }) =>
-          reporter.report({
-            type: "waiting",
-            message: `The receiver holds ${formatBytes(bytes)} of ${files} file(s) already; ` +
-              `checking them against these`,
-          }),
-        onCheckProgress: (p) => reporter.report({ type: "checking", ...p }),
-        onResume: (r) => reporter.report({ type: "resume", ...r }),
-        onProgress: (p) => reporter.report({ type: "progress", ...p }),
-        signal,
-      }),
-    signal,
-  );
+  const last = reportEvents(connection, reporter, args);
+  reporter.report({ type: "code", code: connection.code });
+  let start = performance.now();
+  let result;
+  let seconds = 0;
+  try {
+    result = await sendFiles(connection, scan, {
+      onAccepted: () => {
+        start = performance.now();
+        reporter.report({ type: "waiting", message: "Accepted; sending" });
+      },
+      onCheck: ({ files, bytes }) =>
+        reporter.report({
+          type: "waiting",
+          message: `The receiver holds ${formatBytes(bytes)} of ${files} file(s) already; ` +
+            `checking them against these`,
+        }),
+      onCheckProgress: (p) => reporter.report({ type: "checking", ...p }),
+      onResume: (r) => reporter.report({ type: "resume", ...r }),
+      onProgress: (p) => reporter.report({ type: "progress", ...p }),
+      signal,
+    });
+    seconds = (performance.now() - start) / 1000;
+  } finally {
+    // After a failure too: the other side reads what this side said last.
+    await connection.close();
+  }
+  reporter.report({
+    type: "done",
+    path: last.path,
+    files: result.files,
+    bytes: result.bytes,
+    ...(result.resumed > 0 ? { resumed: result.resumed } : {}),
+    seconds,
+  });
 }

@@ -11,7 +11,8 @@ import type { BusFactory } from "../edge/bus.ts";
 import { createRendezvous } from "../edge/handler.ts";
 import type { HubStats } from "../edge/hub.ts";
 import { RendezvousClient, RendezvousError } from "../lib/rendezvous/client.ts";
-import { openReceiver, openSender, WrongCodeError } from "../lib/session/session.ts";
+import { openReceiver, openSender } from "../lib/connection/open.ts";
+import { PunchError } from "../lib/errors.ts";
 import { scanPaths } from "../lib/transfer/manifest.ts";
 import { receiveFiles } from "../lib/transfer/receive.ts";
 import { sendFiles } from "../lib/transfer/send.ts";
@@ -84,40 +85,28 @@ export async function relayTransfer(
   out: string,
 ) {
   const scan = await scanPaths(paths);
-  const code = Promise.withResolvers<string>();
-  const sending = openSender(senderUrl, { onCode: code.resolve }).then(async (session) => {
-    try {
-      const result = await sendFiles(session.channel, scan);
-      await session.client.release("happy");
-      return result;
-    } catch (error) {
-      await session.client.release("errory");
-      throw error;
-    }
-  });
-  sending.catch(code.reject);
+  const options = { direct: "never", portMapping: false } as const;
+  await using sender = await openSender(senderUrl, options);
   const start = performance.now();
-  const receiving = openReceiver(receiverUrl, await code.promise).then(async (session) => {
-    const result = await receiveFiles(session.channel, { out });
-    await session.client.release("happy");
-    return result;
-  });
-  const [sent, received] = await Promise.all([sending, receiving]);
+  await using receiver = await openReceiver(receiverUrl, sender.code, options);
+  const [sent, received] = await Promise.all([
+    sendFiles(sender, scan),
+    receiveFiles(receiver, { out }),
+  ]);
   return { sent, received, seconds: (performance.now() - start) / 1000 };
 }
 
 /** Opens a sender on `senderUrl` and a receiver with a wrong code on `receiverUrl`. */
 export async function wrongCode(senderUrl: string, receiverUrl: string) {
-  const code = Promise.withResolvers<string>();
-  const sending = openSender(senderUrl, { onCode: code.resolve });
-  sending.catch(code.reject);
-  const right = await code.promise;
-  const nameplate = right.split("-")[0];
-  const outcomes = await Promise.allSettled([sending, openReceiver(receiverUrl, misspell(right))]);
+  const options = { direct: "never", portMapping: false } as const;
+  const sender = await openSender(senderUrl, options);
+  const nameplate = sender.code.split("-")[0];
+  const receiver = await openReceiver(receiverUrl, misspell(sender.code), options);
+  const outcomes = await Promise.allSettled([sender.ready, receiver.ready]);
   const errors = outcomes.map((o) => o.status === "rejected" ? o.reason : undefined);
   return {
     nameplate: nameplate!,
-    wrongCode: errors.every((e) => e instanceof WrongCodeError),
+    wrongCode: errors.every((e) => e instanceof PunchError && e.kind === "wrong_code"),
     errors,
   };
 }

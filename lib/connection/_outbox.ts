@@ -50,9 +50,13 @@ export class Outbox {
     return this.#head === this.#items.length;
   }
 
-  /** Keeps a sealed message (numbered {@linkcode next}) until it is taken. */
-  add(record: Uint8Array, bytes: number, carrier: number | null): Sent {
-    const sent = { sequence: this.#next++, record, bytes, carrier };
+  /** Keeps sealed message `sequence` (the next in order) until it is taken. */
+  add(sequence: number, record: Uint8Array, bytes: number, carrier: number | null): Sent {
+    if (sequence !== this.#next) {
+      throw new RangeError(`Cannot keep message ${sequence}: message ${this.#next} comes first`);
+    }
+    this.#next++;
+    const sent = { sequence, record, bytes, carrier };
     this.#items.push(sent);
     this.#bytes += bytes;
     return sent;

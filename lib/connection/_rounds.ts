@@ -34,6 +34,8 @@ export class Rounds {
   /** The round that runs or ran last. */
   current = 0;
   #stop: AbortController | undefined;
+  /** The running round, settled once it ends (found, missed or failed). */
+  #running: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #backoffMs: number;
 
@@ -57,7 +59,7 @@ export class Rounds {
     this.current = round;
     this.#stop?.abort();
     const stop = this.#stop = new AbortController();
-    (this.#policy.search ?? runRound)({
+    this.#running = (this.#policy.search ?? runRound)({
       round,
       side: this.#side,
       keys: this.#keys,
@@ -108,6 +110,16 @@ export class Rounds {
   stop(): void {
     clearTimeout(this.#timer);
     this.#stop?.abort();
+  }
+
+  /**
+   * Ends the running round and the timer, and resolves once the round has
+   * said what it found (a round stopped early still says why there is no
+   * direct path, as far as it knows).
+   */
+  async finish(): Promise<void> {
+    this.stop();
+    await this.#running;
   }
 
   #heardFor(round: number): PromiseWithResolvers<Candidates> {

@@ -45,6 +45,10 @@ export class MessageStream {
   #inHand: number | undefined;
   #ackedTaken = 0;
   #owedBytes = 0;
+  /** Messages sealed so far: the next one's number. */
+  #sealed = 0;
+  /** The last send queued: the next one goes after it. */
+  #sending: Promise<void> = Promise.resolve();
   /** Closing: whatever arrives is taken at once, so that the other side's close can finish. */
   #draining = false;
 
@@ -64,20 +68,32 @@ export class MessageStream {
     return this.#inbox.ended;
   }
 
-  /** Seals, keeps and sends one message (empty: the end of this direction). */
-  async send(message: Uint8Array): Promise<void> {
-    await this.#room();
+  /**
+   * Seals one message at once (so that {@linkcode sentTag} is its tag when
+   * this returns), then keeps and sends it once the window has room; an
+   * empty message ends this direction. Calls made without waiting for the
+   * last one go out in call order.
+   */
+  send(message: Uint8Array): Promise<void> {
     let record = recordAround(message);
     if (record === null) {
       const copy = allocateMessage(message.length);
       copy.set(message);
       record = recordAround(copy)!;
     }
-    this.#seal.message(this.#outbox.next, record);
+    const sequence = this.#sealed++;
+    this.#seal.message(sequence, record);
     this.#meter.count(record.length);
     this.sentTag = record.slice(record.length - 16);
+    const sent = this.#sending.then(() => this.#keep(sequence, record, message.length));
+    this.#sending = sent.catch(() => {});
+    return sent;
+  }
+
+  async #keep(sequence: number, record: Uint8Array, bytes: number): Promise<void> {
+    await this.#room();
     const carrier = this.#hooks.carrier();
-    this.#outbox.add(record, message.length, carrier?.id ?? null);
+    this.#outbox.add(sequence, record, bytes, carrier?.id ?? null);
     await carrier?.write(record);
   }
 

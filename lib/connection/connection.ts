@@ -87,6 +87,8 @@ export class PunchConnection implements Connection {
   readonly #toldBroken = new Set<number>();
   /** Why a direct path is missing has been said since the last move. */
   #whySaid = false;
+  /** A direct path was found at some point: at the end, a missed round is no news. */
+  #everDirect = false;
   #liveness: ReturnType<typeof setInterval> | undefined;
   #error: PunchError | undefined;
   #closing = false;
@@ -155,17 +157,28 @@ export class PunchConnection implements Connection {
     this.#input("confirmed");
   }
 
-  async send(message: Uint8Array): Promise<void> {
+  /**
+   * Seals the message at once once the connection is ready (so that
+   * `sentTag` is its tag when this returns), and resolves once the window
+   * has room for more.
+   */
+  send(message: Uint8Array): Promise<void> {
     if (message.length === 0 || message.length > RECORD_MAX_PLAINTEXT) {
-      throw new TypeError(
-        `Cannot send a message of ${message.length} bytes: 1 to ${RECORD_MAX_PLAINTEXT}`,
+      return Promise.reject(
+        new TypeError(
+          `Cannot send a message of ${message.length} bytes: 1 to ${RECORD_MAX_PLAINTEXT}`,
+        ),
       );
     }
-    if (this.#closing) throw new TypeError("Cannot send on a connection being closed");
-    await this.#ready.promise;
-    if (this.#error) throw this.#error;
-    await this.#stream!.send(message);
-    if (this.#error) throw this.#error;
+    if (this.#closing) {
+      return Promise.reject(new TypeError("Cannot send on a connection being closed"));
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    const stream = this.#stream;
+    if (stream === undefined) return this.#ready.promise.then(() => this.send(message));
+    return stream.send(message).then(() => {
+      if (this.#error) throw this.#error;
+    });
   }
 
   async receive(options: { signal?: AbortSignal } = {}): Promise<Uint8Array | null> {
@@ -181,6 +194,8 @@ export class PunchConnection implements Connection {
       if (this.#state === "closed" || !await this.#ready.promise.then(() => true, () => false)) {
         return;
       }
+      // Why there is no direct path, if a round ran to the end without one.
+      await this.#rounds!.finish();
       const stream = this.#stream!;
       stream.drain();
       await stream.send(new Uint8Array(0));
@@ -355,13 +370,14 @@ export class PunchConnection implements Connection {
         return this.#stream!.resend(null);
       }
       case "announce_direct":
+        this.#everDirect = true;
         return this.#events.emit({ type: "path", path: "direct", address: detail.found!.address });
       case "reset_backoff":
         this.#whySaid = false;
         return this.#rounds!.resetBackoff();
       case "announce_why":
         this.#rounds!.missed();
-        if (this.#whySaid) return;
+        if (this.#whySaid || this.#closing && this.#everDirect) return;
         this.#whySaid = true;
         if (this.#policy.direct === "only") return;
         return this.#events.emit({ type: "path", path: "relay", reason: detail.reason! });
