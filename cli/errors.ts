@@ -64,7 +64,6 @@ const ADVICE: Readonly<Partial<Record<ErrorKind, string>>> = Object.freeze({
 function kindOf(error: unknown): ErrorKind | "error" {
   if (error instanceof PunchError) return error.kind;
   if (error instanceof TransferError) return error.code;
-  if (error instanceof SyntaxError) return "bad_code";
   if (error instanceof RendezvousError) {
     const kinds: Record<string, ErrorKind> = {
       unknown_nameplate: "unknown_nameplate",

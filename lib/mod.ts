@@ -1,68 +1,43 @@
 /**
- * punch's library: everything both programs (`cli/`, `edge/`) are built on,
- * importable by others as `@x/punch/lib`.
+ * punch's library, `@x/punch/lib`: a connection to the holder of a code —
+ * paired through a rendezvous, keyed by CPace, on the relay at once and on
+ * a direct path as soon as one is found, back and forth as the network
+ * needs — and the file transfer that runs over it. docs/api.md lists every
+ * name exported here, one line each.
  *
- * - Code phrases: {@linkcode generateCode}, {@linkcode parseCode}.
- * - Crypto: {@linkcode startCPace}, {@linkcode deriveSessionKeys},
- *   {@linkcode RecordSealer}, {@linkcode RecordOpener}.
- * - Rendezvous: {@linkcode RendezvousClient} and the wire messages.
- * - Sessions: {@linkcode openSender}, {@linkcode openReceiver}.
- * - Transfer: {@linkcode scanPaths}, {@linkcode sendFiles},
- *   {@linkcode receiveFiles}.
- * - Discovery of an embedded rendezvous: {@linkcode announce},
- *   {@linkcode discover}.
- * - Direct paths: {@linkcode goDirect} (candidates, punching, moving a
- *   running transfer), built on {@linkcode Transit},
- *   {@linkcode MigratingChannel} and the socket primitives of `lib/net`
- *   ({@linkcode listenReusable}, {@linkcode dialFrom}, {@linkcode reflectFrom}).
- *
- * @example Send a file through a rendezvous
+ * @example Send a file: direct when a path is found, the relay meanwhile and after a break
  * ```ts ignore
  * import { openSender, scanPaths, sendFiles } from "@x/punch/lib";
  *
- * const scan = await scanPaths(["report.pdf"]);
- * const session = await openSender("https://punch.example", { onCode: console.log });
- * await sendFiles(session.channel, scan);
- * await session.client.release("happy");
+ * await using connection = await openSender("https://punch.example");
+ * console.log(`On the other machine: punch receive ${connection.code}`);
+ * await sendFiles(connection, await scanPaths(["report.pdf"]));
+ * ```
+ *
+ * @example Receive it
+ * ```ts ignore
+ * import { openReceiver, receiveFiles } from "@x/punch/lib";
+ *
+ * await using connection = await openReceiver("https://punch.example", "4812-velvet-harbor");
+ * await receiveFiles(connection, { out: "." });
  * ```
  *
  * @module
  */
 
-export * from "./code/mod.ts";
-export * from "./crypto/mod.ts";
-export * from "./discovery/mod.ts";
-export * from "./link/channel.ts";
-export * from "./link/frames.ts";
-export * from "./link/framing.ts";
-export * from "./link/migrating.ts";
-export * from "./net/mod.ts";
-export * from "./rendezvous/client.ts";
-export {
-  type ClientToServerMsg,
-  decodeBase64,
-  encodeBase64,
-  type Mood,
-  parseClientMessage,
-  parseServerMessage,
-  ProtocolError,
-  type ServerErrorCode,
-  type ServerToClientMsg,
-} from "./rendezvous/messages.ts";
-export * from "./session/direct.ts";
-export * from "./session/fallback.ts";
-export * from "./session/session.ts";
-export * from "./transit/candidates.ts";
-export * from "./transit/handshake.ts";
-export * from "./transit/punch.ts";
-export {
-  type Manifest,
-  type ManifestEntry,
-  ManifestError,
-  scanPaths,
-  type ScanResult,
-} from "./transfer/manifest.ts";
-export * from "./transfer/messages.ts";
-export { PathError } from "./transfer/paths.ts";
-export * from "./transfer/receive.ts";
-export * from "./transfer/send.ts";
+export { openReceiver, openSender } from "./connection/open.ts";
+export type { OpenReceiverOptions, OpenSenderOptions } from "./connection/open.ts";
+export type { Connection, ConnectionEvent } from "./connection/types.ts";
+export type { Path } from "./connection/path.ts";
+export { PROTOCOL_VERSION } from "./connection/_wire.ts";
+export type { Side } from "./crypto/keys.ts";
+export { sendFiles } from "./transfer/send.ts";
+export type { Progress, Resumed, SendOptions, SendResult } from "./transfer/send.ts";
+export { receiveFiles } from "./transfer/receive.ts";
+export type { ReceiveOptions, ReceiveResult } from "./transfer/receive.ts";
+export { scanPaths } from "./transfer/manifest.ts";
+export type { Manifest, ManifestEntry, ScanResult } from "./transfer/manifest.ts";
+export { PunchError } from "./errors.ts";
+export type { ErrorKind } from "./errors.ts";
+export { parseCode } from "./code/phrase.ts";
+export type { Code } from "./code/phrase.ts";

@@ -42,3 +42,22 @@ Deno.test("one Deno version in .ci/run, the workflows and the README", async () 
     deepEqual(new Set(versions), new Set([ci]), `${file} names another Deno version than .ci/run`);
   }
 });
+
+Deno.test("the published package holds no test, testdata, test utility or bench file", async () => {
+  const { stdout, stderr, success } = await new Deno.Command(Deno.execPath(), {
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    cwd: new URL(".", ROOT).pathname,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  ok(success, text);
+  const files = [...text.matchAll(/file:\/\/\S+/g)].map((m) => m[0]);
+  ok(files.some((f) => f.endsWith("/lib/mod.ts")), text);
+  const testing = files.filter((f) =>
+    /_test\.ts$|\/testdata\/|_test_utils\.ts$|\/_testing\.ts$|\/_contract\.ts$|\/_test_worker\.ts$|\/_worker_factory\.ts$|\/_kv_echo_process\.ts$|\/_redis_server\.ts$|_bench\.ts$|\/tests\/|\/bench\//
+      .test(f)
+  );
+  deepEqual(testing, []);
+});

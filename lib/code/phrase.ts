@@ -9,6 +9,7 @@
  * @module
  */
 
+import { PunchError } from "../errors.ts";
 import { editDistance } from "./_distance.ts";
 import { WORDS } from "./words.ts";
 
@@ -123,7 +124,7 @@ export function generateCode(nameplate: string, options: GenerateCodeOptions = {
  *
  * @param input The code as typed.
  * @returns The nameplate, the two words and the normalized code.
- * @throws {SyntaxError} If `input` is not a code; the message says what is
+ * @throws {PunchError} Of kind `bad_code` if `input` is not a code; the message says what is
  * wrong and, for a mistyped word, suggests the closest words.
  */
 export function parseCode(input: string): Code {
@@ -132,9 +133,13 @@ export function parseCode(input: string): Code {
   }
   const trimmed = input.trim();
   if (trimmed === "") {
-    throw new SyntaxError(`Cannot parse code: it is empty, expected something like ${EXAMPLE}`);
+    throw new PunchError(
+      "bad_code",
+      `Cannot parse code: it is empty, expected something like ${EXAMPLE}`,
+    );
   }
-  const fail = (detail: string) => new SyntaxError(`Cannot parse code ${show(trimmed)}: ${detail}`);
+  const fail = (detail: string) =>
+    new PunchError("bad_code", `Cannot parse code ${show(trimmed)}: ${detail}`);
   const parts = trimmed.toLowerCase().split(SEPARATORS).filter((part) => part !== "");
   const [nameplate, ...rest] = parts;
   if (nameplate === undefined) {

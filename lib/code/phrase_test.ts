@@ -1,11 +1,12 @@
 import { deepEqual, ok, throws } from "node:assert/strict";
+import { PunchError } from "../errors.ts";
 import { generateCode, isValidNameplate, parseCode } from "./phrase.ts";
 import { WORDS } from "./words.ts";
 
-/** Asserts that `fn` throws a SyntaxError whose message is exactly `message`. */
+/** Asserts that `fn` throws a PunchError of kind `bad_code` whose message is exactly `message`. */
 function assertSyntaxError(fn: () => unknown, message: string) {
   throws(fn, (error: unknown) => {
-    ok(error instanceof SyntaxError, `expected SyntaxError, got ${error}`);
+    ok(error instanceof PunchError && error.kind === "bad_code", `expected bad_code, got ${error}`);
     deepEqual(error.message, message);
     return true;
   });
@@ -184,7 +185,7 @@ Deno.test("parseCode() names an unknown word and suggests the closest", () => {
 Deno.test("parseCode() shortens a long input in its message", () => {
   const long = "4812-velvet-" + "q".repeat(500);
   throws(() => parseCode(long), (error: unknown) => {
-    ok(error instanceof SyntaxError);
+    ok(error instanceof PunchError && error.kind === "bad_code");
     ok(error.message.length < 250, error.message);
     ok(error.message.includes("…"));
     return true;

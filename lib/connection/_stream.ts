@@ -58,9 +58,9 @@ export class MessageStream {
     this.#hooks = hooks;
   }
 
-  /** Whether both directions ended: this side's end taken, the other side's end here. */
-  get ended(): boolean {
-    return this.#outbox.empty && this.#inbox.ended;
+  /** Whether the other side has taken every message this side sent. */
+  get allTaken(): boolean {
+    return this.#outbox.empty;
   }
 
   /** Whether the other side's end of stream has arrived. */

@@ -199,7 +199,7 @@ export class PunchConnection implements Connection {
       const stream = this.#stream!;
       stream.drain();
       await stream.send(new Uint8Array(0));
-      await this.#whenEnded(this.#timings.closeWaitMs);
+      await this.#whenTaken(this.#timings.closeWaitMs);
       for (const carrier of [this.#direct, this.#relay]) {
         if (carrier && !carrier.ended) {
           await this.#sendControl(carrier, { type: "final" });
@@ -233,10 +233,14 @@ export class PunchConnection implements Connection {
     this.#fail(error);
   }
 
-  /** Resolves once both directions ended, the other side cannot be heard any more, or `ms` passed. */
-  async #whenEnded(ms: number): Promise<void> {
+  /**
+   * Resolves once the other side has taken everything this side sent, its
+   * end included, or cannot be heard any more, or `ms` passed. It need not
+   * have ended its own direction: what it sends later is taken and dropped.
+   */
+  async #whenTaken(ms: number): Promise<void> {
     const deadline = performance.now() + ms;
-    while (!this.#stream!.ended && performance.now() < deadline) {
+    while (!this.#stream!.allTaken && performance.now() < deadline) {
       if (this.#error) throw this.#error;
       if (this.#relay!.ended && !this.#direct) return;
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -68,7 +68,7 @@ export async function openSender(
   server: string,
   options: OpenSenderOptions = {},
 ): Promise<Connection> {
-  const wanted = options.code === undefined ? undefined : parse(options.code);
+  const wanted = options.code === undefined ? undefined : parseCode(options.code);
   const client = await connect(server, options.signal);
   try {
     const nameplate = await client.allocate(wanted?.nameplate);
@@ -92,7 +92,7 @@ export async function openReceiver(
   code: string,
   options: OpenReceiverOptions = {},
 ): Promise<Connection> {
-  const parsed = parse(code);
+  const parsed = parseCode(code);
   const client = await connect(server, options.signal);
   try {
     const paired = await client.claim(parsed.nameplate);
@@ -107,14 +107,6 @@ export async function openReceiver(
   } catch (error) {
     client.close();
     throw fromRendezvous(error);
-  }
-}
-
-function parse(code: string): Code {
-  try {
-    return parseCode(code);
-  } catch (error) {
-    throw asPunchError(error, "bad_code");
   }
 }
 
@@ -225,6 +217,5 @@ export function fromRendezvous(error: unknown): PunchError {
   if (error instanceof RendezvousError) {
     return asPunchError(error, RENDEZVOUS_KINDS[error.code] ?? "server");
   }
-  if (error instanceof SyntaxError) return asPunchError(error, "bad_code");
   return asPunchError(error, "network");
 }

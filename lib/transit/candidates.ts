@@ -1,13 +1,12 @@
 /**
  * Candidates: the addresses where one side can be reached directly, sent to
- * the other side through the mailbox, encrypted.
+ * the other side for each search round in a `candidates` control record on
+ * the relay (docs/protocol/connection.md), which seals it.
  *
  * ```
- * mailbox phase "candidates": one record sealed with
- *   HKDF(ISK, "punch/v1 candidates sender-to-receiver" | "… receiver-to-sender")
- * plaintext: {"v":1,"port":41234,"public":"203.0.113.7:41234"|null,
- *             "candidates":["192.168.1.5:41234","203.0.113.7:41234"],
- *             "forwarded":"203.0.113.7:50000"|null}     (forwarded: optional)
+ * {"v":1,"port":41234,"public":"203.0.113.7:41234"|null,
+ *  "candidates":["192.168.1.5:41234","203.0.113.7:41234"],
+ *  "forwarded":"203.0.113.7:50000"|null}     (forwarded: optional)
  * ```
  *
  * An empty candidate list means: this side takes no direct connection
@@ -15,9 +14,6 @@
  *
  * @module
  */
-
-import type { SessionKeys, Side } from "../crypto/keys.ts";
-import { RecordOpener, RecordSealer } from "../crypto/records.ts";
 
 /** What one side tells the other about how to reach it. */
 export interface Candidates {
@@ -39,34 +35,6 @@ export interface Candidates {
 export const MAX_CANDIDATES = 32;
 
 const ADDRESS_RE = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/;
-
-function purpose(from: Side): string {
-  return from === "sender"
-    ? "punch/v1 candidates sender-to-receiver"
-    : "punch/v1 candidates receiver-to-sender";
-}
-
-/** Seals this side's candidates for the mailbox. */
-export async function sealCandidates(
-  keys: SessionKeys,
-  side: Side,
-  value: Candidates,
-): Promise<Uint8Array> {
-  const sealer = new RecordSealer(await keys.deriveBytes(purpose(side)));
-  return sealer.seal(new TextEncoder().encode(JSON.stringify({ v: 1, ...value })));
-}
-
-/** Opens and checks the peer's candidates; throws on anything malformed. */
-export async function openCandidates(
-  keys: SessionKeys,
-  side: Side,
-  sealed: Uint8Array,
-): Promise<Candidates> {
-  const peer: Side = side === "sender" ? "receiver" : "sender";
-  const opened = new RecordOpener(await keys.deriveBytes(purpose(peer))).open(sealed);
-  if (opened === null) throw new TypeError("Cannot read candidates: empty");
-  return decodeCandidates(opened);
-}
 
 /** What a side that takes no direct connection tells the other. */
 export const NO_CANDIDATES: Readonly<Candidates> = Object.freeze({

@@ -1,30 +1,27 @@
 import { deepEqual, rejects } from "node:assert/strict";
-import { deriveSessionKeys } from "../crypto/keys.ts";
-import { RecordSealer } from "../crypto/records.ts";
-import { type Candidates, MAX_CANDIDATES, openCandidates, sealCandidates } from "./candidates.ts";
+import {
+  type Candidates,
+  decodeCandidates,
+  encodeCandidates,
+  MAX_CANDIDATES,
+} from "./candidates.ts";
 
-const ISK = new Uint8Array(64).fill(7);
-const [senderKeys, receiverKeys] = await Promise.all([
-  deriveSessionKeys(ISK, "sender"),
-  deriveSessionKeys(ISK, "receiver"),
-]);
-
-/** What a sender would seal, as raw JSON, opened by the receiver. */
-async function openRaw(json: unknown): Promise<Candidates> {
-  const key = await senderKeys.deriveBytes("punch/v1 candidates sender-to-receiver");
-  const sealed = await new RecordSealer(key).seal(new TextEncoder().encode(JSON.stringify(json)));
-  return openCandidates(receiverKeys, "receiver", sealed);
+/** Raw JSON as the other side would send it, decoded. */
+function openRaw(json: unknown): Promise<Candidates> {
+  return Promise.resolve().then(() =>
+    decodeCandidates(new TextEncoder().encode(JSON.stringify(json)))
+  );
 }
 
-Deno.test("candidates cross sealed, the forwarded port with them", async () => {
+Deno.test("candidates round-trip, the forwarded port with them", async () => {
   const sent: Candidates = {
     port: 41234,
     public: "203.0.113.7:41234",
     candidates: ["192.168.1.5:41234", "[2001:db8:a::10]:41234", "203.0.113.7:50000"],
     forwarded: "203.0.113.7:50000",
   };
-  const sealed = await sealCandidates(senderKeys, "sender", sent);
-  deepEqual(await openCandidates(receiverKeys, "receiver", sealed), sent);
+  deepEqual(decodeCandidates(encodeCandidates(sent)), sent);
+  await Promise.resolve();
 });
 
 Deno.test("candidates from a side that does not say what is forwarded read as none", async () => {

@@ -44,23 +44,3 @@ export const HANDSHAKE_TIMEOUT_MS = 3000;
  * transfer runs on the relay meanwhile.
  */
 export const REFLECT_WAIT_MS = 3000;
-
-/**
- * After its direct connection broke, a side waits this long on the relay for
- * the other side to come back before it gives up. The other side reads the
- * relay all along and answers at once unless it is busy where it cannot (a
- * receiver whose user is still reading the prompt); beyond a minute it is
- * surely gone, as the transfer's stall timeout (lib/transfer/defaults.ts) judges a
- * silent peer.
- */
-export const FALLBACK_WAIT_MS = 60_000;
-
-/**
- * The sender writes its nomination on the direct connection before its
- * `moved` record on the relay, so a receiver reads the nomination first or
- * soon after, unless the nominated connection broke. Once the sender's
- * `moved` record is in, a receiver waits this long for the nomination, then
- * stops punching and falls back to the relay. Three seconds cover a
- * nomination resent after a lost segment on a slow link.
- */
-export const NOMINATION_GRACE_MS = 3000;

@@ -3,7 +3,7 @@
  * side trusts it.
  *
  * Protocol flow (docs/protocol/transit.md has the bytes):
- * - Both sides write `hello = "punch/v1 transit\n" || side || nonce(16)`,
+ * - Both sides write `hello = "punch/v2 transit\n" || side || nonce(16)`,
  *   side `S` (0x53) for the sender, `R` (0x52) for the receiver.
  * - Both read the other's hello; a wrong magic, or our own side (a connection
  *   to ourselves), ends the connection.
@@ -13,17 +13,15 @@
  *   us can prove it.
  * - The sender nominates one proven connection with `01` and refuses the
  *   others with `00`; the receiver waits for that byte.
- * - Records follow, length-prefixed, with keys bound to both nonces.
+ * - Records follow, length-prefixed (protocol 2's records, bound to the
+ *   connection by the round that found it: docs/protocol/connection.md).
  *
  * @module
  */
 
-import { bytesToHex } from "@noble/hashes/utils.js";
 import { createHmac } from "node:crypto";
 import type { SessionKeys, Side } from "../crypto/keys.ts";
-import { RECORD_MAX_PLAINTEXT, RECORD_OVERHEAD } from "../crypto/records.ts";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
-import { SecureChannel } from "../link/channel.ts";
 import { type BytePipe, framedPipe } from "../link/framing.ts";
 import type { FramePipe } from "../link/frames.ts";
 import { SEALED_MAX_BYTES } from "../crypto/sealing.ts";
@@ -31,18 +29,18 @@ import type { FrameReads } from "../net/_adopt.ts";
 import { ByteReader } from "./bytes.ts";
 
 /** The first bytes of every direct connection. */
-export const TRANSIT_MAGIC: Uint8Array = new TextEncoder().encode("punch/v1 transit\n");
+export const TRANSIT_MAGIC: Uint8Array = new TextEncoder().encode("punch/v2 transit\n");
 /** Bytes of a hello: magic, side, nonce. */
 export const HELLO_BYTES = TRANSIT_MAGIC.length + 1 + 16;
 /** Bytes of a proof. */
 export const PROOF_BYTES = 32;
 /** The longest frame a direct connection carries: one record. */
-const MAX_FRAME_BYTES = RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD;
+const MAX_FRAME_BYTES = SEALED_MAX_BYTES;
 /** The HKDF purpose of the key that proofs are made with. */
-export const TRANSIT_PURPOSE = "punch/v1 transit";
+export const TRANSIT_PURPOSE = "punch/v2 transit";
 
 const SIDE_BYTE = { sender: 0x53, receiver: 0x52 } as const;
-const PROOF_LABEL = new TextEncoder().encode("punch/v1 transit proof");
+const PROOF_LABEL = new TextEncoder().encode("punch/v2 transit proof");
 
 /** A connection failed the handshake: not a punch peer, or not ours. */
 export class TransitError extends Error {
@@ -149,25 +147,6 @@ export async function awaitNomination(connection: ProvenConnection): Promise<boo
 export function directPipe(connection: ProvenConnection): FramePipe {
   return framedPipe(
     { readable: connection.reader.rest(), writable: connection.writable },
-    SEALED_MAX_BYTES,
-  );
-}
-
-/** The secure channel over a nominated connection, with keys bound to both nonces. */
-export async function directChannel(
-  connection: ProvenConnection,
-  keys: SessionKeys,
-): Promise<SecureChannel> {
-  const bound = bytesToHex(connection.senderNonce) + bytesToHex(connection.receiverNonce);
-  const [toReceiver, toSender] = await Promise.all([
-    keys.deriveBytes(`punch/v1 direct sender-to-receiver ${bound}`),
-    keys.deriveBytes(`punch/v1 direct receiver-to-sender ${bound}`),
-  ]);
-  const pipe = framedPipe(
-    { readable: connection.reader.rest(), writable: connection.writable },
     MAX_FRAME_BYTES,
   );
-  return connection.side === "sender"
-    ? new SecureChannel(pipe, { send: toReceiver, receive: toSender })
-    : new SecureChannel(pipe, { send: toSender, receive: toReceiver });
 }

@@ -3,7 +3,7 @@ import { deriveSessionKeys } from "../crypto/keys.ts";
 import { memoryFramePipes } from "../link/frames.ts";
 import {
   awaitNomination,
-  directChannel,
+  directPipe,
   encodeHello,
   nominate,
   proveConnection,
@@ -31,11 +31,11 @@ async function sessionPair(sameIsk = true) {
 Deno.test("encodeHello() pins the hello bytes", () => {
   equal(
     hex(encodeHello("sender", new Uint8Array(16).fill(0xaa))),
-    hex(new TextEncoder().encode("punch/v1 transit\n")) + "53" + "aa".repeat(16),
+    hex(new TextEncoder().encode("punch/v2 transit\n")) + "53" + "aa".repeat(16),
   );
 });
 
-Deno.test("proveConnection() lets two holders of the session key talk over a nominated connection", async () => {
+Deno.test("proveConnection() lets two holders of the session key pass frames over a nominated connection", async () => {
   const keys = await sessionPair();
   const [a, b] = memoryFramePipes();
   const [s, r] = await Promise.all([
@@ -46,14 +46,11 @@ Deno.test("proveConnection() lets two holders of the session key talk over a nom
   deepEqual(s.receiverNonce, r.receiverNonce);
   const [, chosen] = await Promise.all([nominate(s, true), awaitNomination(r)]);
   equal(chosen, true);
-  const [cs, cr] = await Promise.all([
-    directChannel(s, keys.sender),
-    directChannel(r, keys.receiver),
-  ]);
-  await cs.send(Uint8Array.of(1, 2, 3));
-  await cr.send(Uint8Array.of(4));
-  deepEqual(await cr.receive(), Uint8Array.of(1, 2, 3));
-  deepEqual(await cs.receive(), Uint8Array.of(4));
+  const [ps, pr] = [directPipe(s), directPipe(r)];
+  await ps.writable.getWriter().write(Uint8Array.of(1, 2, 3));
+  await pr.writable.getWriter().write(Uint8Array.of(4));
+  deepEqual((await pr.readable.getReader().read()).value, Uint8Array.of(1, 2, 3));
+  deepEqual((await ps.readable.getReader().read()).value, Uint8Array.of(4));
 });
 
 Deno.test("proveConnection() refuses a peer without the session key", async () => {
