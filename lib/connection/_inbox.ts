@@ -17,7 +17,8 @@ export class Inbox {
   readonly #maxBytes: number;
   #expected = 0;
   #taken = 0;
-  #ready: Arrived[] = [];
+  /** Ready from `#readyHead` on; the slots before it were taken and emptied. */
+  #ready: (Arrived | undefined)[] = [];
   #readyHead = 0;
   #early = new Map<number, Arrived>();
   #heldBytes = 0;
@@ -82,7 +83,8 @@ export class Inbox {
       if (this.#error) throw this.#error;
       return undefined;
     }
-    const arrived = this.#ready[this.#readyHead++]!;
+    const arrived = this.#ready[this.#readyHead]!;
+    this.#ready[this.#readyHead++] = undefined;
     if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
       this.#ready = this.#ready.slice(this.#readyHead);
       this.#readyHead = 0;

@@ -18,7 +18,8 @@ export interface Sent {
 export class Outbox {
   readonly #windowBytes: number;
   readonly #slackBytes: number;
-  #items: Sent[] = [];
+  /** In flight from `#head` on; those before it were taken, and their slots emptied. */
+  #items: (Sent | undefined)[] = [];
   #head = 0;
   #next = 0;
   #bytes = 0;
@@ -72,7 +73,9 @@ export class Outbox {
     }
     let freed = false;
     while (this.#head < this.#items.length && this.#items[this.#head]!.sequence < taken) {
-      this.#bytes -= this.#items[this.#head++]!.bytes;
+      this.#bytes -= this.#items[this.#head]!.bytes;
+      // The record is the other side's now: let it go at once, not at the next compaction.
+      this.#items[this.#head++] = undefined;
       freed = true;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
