@@ -96,3 +96,9 @@ export function reportEvents(
   })();
   return last;
 }
+
+/** The `done` event's account of what this side sent where, when anything went over the relay. */
+export function traffic(connection: Connection): { relayed?: number; resent?: number } {
+  const { relay, resent } = connection.traffic;
+  return { ...(relay > 0 ? { relayed: relay } : {}), ...(resent > 0 ? { resent } : {}) };
+}

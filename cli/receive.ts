@@ -18,6 +18,7 @@ import {
   PATH_OPTIONS,
   type PathArgs,
   reportEvents,
+  traffic,
 } from "./connection.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
@@ -209,5 +210,6 @@ export async function receive(
     bytes: result.bytes,
     ...(result.resumed > 0 ? { resumed: result.resumed } : {}),
     seconds,
+    ...traffic(connection),
   });
 }

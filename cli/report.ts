@@ -45,6 +45,10 @@ export type Event =
     bytes: number;
     resumed?: number;
     seconds: number;
+    /** Bytes this side sent over the relay (sent again after a break included), where any were. */
+    relayed?: number;
+    /** Bytes this side sent again after the path they went on first broke. */
+    resent?: number;
   }
   | { type: "warning"; message: string }
   | { type: "error"; error: string; message: string };
@@ -206,9 +210,12 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
           return draw(event.type, event.bytes, event.total);
         case "done": {
           const rate = event.seconds > 0 ? event.bytes / event.seconds : 0;
+          const relayed = event.path === "direct" && event.relayed
+            ? `; ${formatBytes(event.relayed)} of it went through the relay`
+            : "";
           return line(
             `Done: ${files(event.files)}, ${formatBytes(event.bytes)} ` +
-              `in ${event.seconds.toFixed(1)} s (${formatBytes(rate)}/s, ${event.path})`,
+              `in ${event.seconds.toFixed(1)} s (${formatBytes(rate)}/s, ${event.path}${relayed})`,
           );
         }
         case "warning":

@@ -14,6 +14,7 @@ import {
   PATH_OPTIONS,
   type PathArgs,
   reportEvents,
+  traffic,
 } from "./connection.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
@@ -124,5 +125,6 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
     bytes: result.bytes,
     ...(result.resumed > 0 ? { resumed: result.resumed } : {}),
     seconds,
+    ...traffic(connection),
   });
 }

@@ -39,6 +39,8 @@ export class MessageStream {
   readonly #meter = new GarbageMeter();
   /** The last control number seen on each carrier. */
   readonly #lastControl = new Map<number, number>();
+  /** Message bytes this side sent on the relay and on direct carriers, and sent again. */
+  readonly traffic = { relay: 0, direct: 0, resent: 0 };
   sentTag: Uint8Array = new Uint8Array(16);
   receivedTag: Uint8Array = new Uint8Array(16);
   /** The size of the message `receive()` returned last; taken once `receive()` is called again. */
@@ -94,7 +96,13 @@ export class MessageStream {
     await this.#room();
     const carrier = this.#hooks.carrier();
     this.#outbox.add(sequence, record, bytes, carrier?.id ?? null);
+    if (carrier) this.#count(carrier, bytes);
     await carrier?.write(record);
+  }
+
+  #count(carrier: Carrier, bytes: number): void {
+    if (carrier.id === 0) this.traffic.relay += bytes;
+    else this.traffic.direct += bytes;
   }
 
   /** The next message in order, `null` at the other side's end. */
@@ -162,7 +170,9 @@ export class MessageStream {
     const next = this.#hooks.carrier();
     if (!next) return;
     for (const sent of this.#outbox.on(carrier)) {
+      if (sent.carrier !== null) this.traffic.resent += sent.bytes;
       sent.carrier = next.id;
+      this.#count(next, sent.bytes);
       next.write(sent.record);
     }
   }

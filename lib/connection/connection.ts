@@ -47,6 +47,7 @@ import {
   type ConnectionTimings,
   DEFAULT_TIMINGS,
   type DirectPolicy,
+  type Traffic,
 } from "./types.ts";
 
 /** Details an input carries into the machine's outputs. */
@@ -116,6 +117,10 @@ export class PunchConnection implements Connection {
 
   get receivedTag(): Uint8Array {
     return this.#stream?.receivedTag ?? new Uint8Array(16);
+  }
+
+  get traffic(): Readonly<Traffic> {
+    return this.#stream?.traffic ?? { relay: 0, direct: 0, resent: 0 };
   }
 
   events(): AsyncIterableIterator<ConnectionEvent> {

@@ -40,6 +40,18 @@ export interface Connection extends AsyncDisposable {
   abort(reason?: unknown): void;
   readonly sentTag: Uint8Array;
   readonly receivedTag: Uint8Array;
+  /** Message bytes this side sent over the relay and over direct paths, and how many of them again. */
+  readonly traffic: Readonly<Traffic>;
+}
+
+/** What {@linkcode Connection.traffic} counts. */
+export interface Traffic {
+  /** Message bytes sent over the relay, those sent again included. */
+  relay: number;
+  /** Message bytes sent over direct connections. */
+  direct: number;
+  /** Message bytes sent again because the carrier they went on first died. */
+  resent: number;
 }
 
 /** The timings of a connection (defaults.ts); tests shorten them. */
