@@ -277,104 +277,152 @@ Deno.test({
 });
 
 /**
- * How router a cuts the direct connection between a and b mid-transfer, as
- * a NAT that rebooted or lost its mapping; the rendezvous stays reachable.
- * `reset`: every segment is answered with a RST. `silent`: every segment is
- * dropped, and the sender's unacknowledged data times out (UNACKED_TIMEOUT_MS).
+ * How router a cuts the direct connection between a and b, as a NAT that
+ * rebooted or lost its mapping; the rendezvous stays reachable. `reset`:
+ * every segment is answered with a RST. `silent`: every segment is dropped,
+ * so the break is seen only by the missing acknowledgements or records.
  */
 const CUTS = {
   reset: ["REJECT", "--reject-with", "tcp-reset"],
   silent: ["DROP"],
 } as const;
 
-for (const [how, target] of Object.entries(CUTS)) {
-  Deno.test({
-    name:
-      `punch through the NAT lab: a direct connection cut mid-transfer (${how}), back on the relay`,
-    ignore: !SUPPORT.ok,
-    sanitizeResources: false,
-    sanitizeOps: false,
-    async fn() {
-      await using dir = await tempDir();
-      const file = join(dir.path, "data.bin");
-      await writeRandomFile(file, FILE_BYTES);
-      const out = join(dir.path, "out");
-      await using lab = await createLab("home-both");
-      const router = lab.routers.find((r) => r.side === "a")!;
-      const peer = lab.hosts.b.publicIp;
-      const cut = async () => {
-        for (const way of [["-s", peer], ["-d", peer]]) {
-          const rule = ["-I", "FORWARD", "-p", "tcp", ...way, "-j", ...target];
-          const { success, stderr } = await new Deno.Command("ip", {
-            args: ["netns", "exec", router.ns, "iptables", ...rule],
-            stdout: "null",
-            stderr: "piped",
-          }).output();
-          ok(success, new TextDecoder().decode(stderr));
-        }
-      };
-      // The sender is held from its move until the cut, so the cut lands
-      // mid-transfer; the receiver's move comes meanwhile (it reads the
-      // nomination the sender sent), so that the case is the same every run. A
-      // connection that breaks before the receiver read the nomination has its
-      // unit test (lib/session/fallback_test.ts).
-      const moved = { sender: false, receiver: false };
-      let cutting: Promise<void> | undefined;
-      let held: ReturnType<typeof setTimeout> | undefined;
-      const { sent, received } = await transfer(lab, file, out, (side, e, sender) => {
-        if (e.type !== "path" || e.path !== "direct") return;
-        moved[side] = true;
-        if (side === "sender") {
-          sender.kill("SIGSTOP");
-          held = setTimeout(() => sender.kill("SIGCONT"), 10_000);
-        }
-        if (moved.sender && moved.receiver) {
-          clearTimeout(held);
-          cutting = cut().finally(() => sender.kill("SIGCONT"));
-        }
-      });
-      clearTimeout(held);
-      await cutting;
+/** The cuts of one transfer, in order; each heals once both sides are back on the relay. */
+const CUT_PLAN = ["reset", "silent", "reset"] as const;
 
-      for (const events of [sent, received]) {
-        const paths = events.filter((e) => e.type === "path").map((e) => e.path);
-        deepEqual(
-          paths,
-          ["direct", "relay"],
-          JSON.stringify(events.filter((e) => e.type === "path")),
-        );
-        const back = events.find((e) => e.type === "path" && e.path === "relay")!;
-        equal(back.from, "direct");
-        match(String(back.reason), /direct connection broke/);
-        equal(events.find((e) => e.type === "done")?.path, "relay");
-      }
-      // What the receiver kept depends on whether data flowed before the cut
-      // (the move can come before the offer is accepted); that it is kept and
-      // resumed is lib/session/fallback_test.ts' to show.
-      const resumed = Number(received.find((e) => e.type === "resume")?.bytes ?? 0);
-      ok(resumed < FILE_BYTES, `resumed ${resumed} of ${FILE_BYTES} bytes`);
-      // To the user it is one transfer: progress runs towards the whole file
-      // on both paths (on the receiver without going back), and done counts
-      // every byte as moved, none as held before.
-      for (const events of [sent, received]) {
-        const progress = events.filter((e) => e.type === "progress");
-        deepEqual(new Set(progress.map((e) => e.total)), new Set([FILE_BYTES]));
-        const done = events.find((e) => e.type === "done");
-        equal(done?.bytes, FILE_BYTES, JSON.stringify(done));
-        equal(done?.resumed, undefined, JSON.stringify(done));
-      }
-      const got = received.filter((e) => e.type === "progress").map((e) => Number(e.bytes));
-      deepEqual(got, got.toSorted((a, b) => a - b), "the receiver's progress went back");
-      MATRIX.push(
-        `${`cut-${how}`.padEnd(15)} relay   direct, then back on the relay: ${
-          [...sent, ...received].find((e) =>
-            e.type === "path" && e.from === "direct" && !String(e.reason).includes("other side")
-          )?.reason
-        }; ${resumed} bytes kept and resumed`,
-      );
-    },
-  });
+/** The transfer of the cut test: long enough, at the direct path's cap below, to outlast three cuts. */
+const CUT_FILE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What router a lets through from a to b, on its internet side (htb): a
+ * direct path at 80 Mbit/s (10 MB/s) takes half a minute for the file,
+ * while the relay keeps its own cap (SERVER_UPLINK, 25 MB/s).
+ */
+const DIRECT_RATE = "80mbit";
+
+/** The connection's window (lib/connection/defaults.ts): what a cut may cost again. */
+const WINDOW_BYTES = 8 * 1024 * 1024;
+
+/** Runs a command in a namespace; fails the test if it fails. */
+async function inNs(ns: string, ...args: string[]): Promise<void> {
+  const { success, stderr } = await new Deno.Command("ip", {
+    args: ["netns", "exec", ns, ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  ok(success, `${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
 }
+
+Deno.test({
+  name:
+    "punch through the NAT lab: three cuts in one transfer, each back to the relay and direct again",
+  ignore: !SUPPORT.ok,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using dir = await tempDir();
+    const file = join(dir.path, "data.bin");
+    await writeRandomFile(file, CUT_FILE_BYTES);
+    await using lab = await createLab("home-both");
+    const router = lab.routers.find((r) => r.side === "a")!;
+    const peer = lab.hosts.b.publicIp;
+    const tc = (...args: string[]) => inNs(router.ns, "tc", ...args);
+    await tc("qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1");
+    await tc(
+      "class",
+      "add",
+      "dev",
+      "wan0",
+      "parent",
+      "1:",
+      "classid",
+      "1:1",
+      "htb",
+      "rate",
+      "10gbit",
+    );
+    await tc(
+      "class",
+      "add",
+      "dev",
+      "wan0",
+      "parent",
+      "1:",
+      "classid",
+      "1:2",
+      "htb",
+      "rate",
+      DIRECT_RATE,
+    );
+    await tc(
+      ..."filter add dev wan0 protocol ip parent 1: prio 1 u32 match ip dst".split(" "),
+      `${peer}/32`,
+      "flowid",
+      "1:2",
+    );
+    const rules = (how: keyof typeof CUTS) =>
+      [["-s", peer], ["-d", peer]].map((
+        way,
+      ) => ["FORWARD", "-p", "tcp", ...way, "-j", ...CUTS[how]]);
+    const cut = async (how: keyof typeof CUTS) => {
+      for (const rule of rules(how)) await inNs(router.ns, "iptables", "-I", ...rule);
+    };
+    const heal = async (how: keyof typeof CUTS) => {
+      for (const rule of rules(how)) await inNs(router.ns, "iptables", "-D", ...rule);
+    };
+
+    // Each side's count of moves onto a direct path and back: the k-th cut
+    // comes once both are direct for the k-th time (and data flowed a
+    // moment), and heals once both are back on the relay.
+    const direct = { sender: 0, receiver: 0 };
+    const back = { sender: 0, receiver: 0 };
+    let done = 0;
+    let pending: Promise<void> = Promise.resolve();
+    const step = () => {
+      const k = done;
+      if (k >= CUT_PLAN.length) return;
+      if (direct.sender > k && direct.receiver > k && back.sender === k && back.receiver === k) {
+        pending = pending.then(() => new Promise((r) => setTimeout(r, 1500))).then(() =>
+          cut(CUT_PLAN[k]!)
+        );
+      } else if (back.sender > k && back.receiver > k) {
+        done++;
+        pending = pending.then(() => heal(CUT_PLAN[k]!));
+      }
+    };
+    const { sent, received } = await transfer(lab, file, join(dir.path, "out"), (side, e) => {
+      if (e.type !== "path") return;
+      if (e.path === "direct") direct[side]++;
+      else if (e.from === "direct") back[side]++;
+      step();
+    });
+    await pending;
+
+    for (const events of [sent, received]) {
+      const moves = events.filter((e) => e.type === "path" && (e.path === "direct" || e.from));
+      deepEqual(
+        moves.map((e) => e.path),
+        ["direct", "relay", "direct", "relay", "direct", "relay", "direct"],
+        JSON.stringify(events.filter((e) => e.type === "path")),
+      );
+      for (const e of moves.filter((e) => e.path === "relay")) {
+        match(String(e.reason), /direct connection broke/);
+      }
+      equal(events.find((e) => e.type === "done")?.path, "direct");
+    }
+    // What the cuts cost: at most a window sent again for each.
+    const summary = sent.find((e) => e.type === "done")!;
+    const resent = Number(summary.resent ?? 0);
+    const relayed = Number(summary.relayed ?? 0);
+    ok(resent <= CUT_PLAN.length * WINDOW_BYTES, `${resent} bytes sent again`);
+    ok(relayed < CUT_FILE_BYTES, `${relayed} bytes through the relay`);
+    MATRIX.push(
+      `${"cuts".padEnd(15)} direct  reset, silent, reset: back on the relay and direct again ` +
+        `each time; ${(relayed / 2 ** 20).toFixed(1)} MiB relayed, ` +
+        `${(resent / 2 ** 20).toFixed(1)} MiB of it sent again`,
+    );
+  },
+});
 
 Deno.test({
   name: "punch through the NAT lab: the matrix",
