@@ -25,7 +25,9 @@ await using sender = await openSender(url, { portMapping: false });
 await using receiver = await openReceiver(url, sender.code, { portMapping: false });
 (async () => {
   for await (const event of sender.events()) {
-    if (event.type === "path") console.log(`path: ${event.path} ${event.address ?? ""}`.trim());
+    if (event.type === "path") {
+      console.log(`path: ${event.path} ${event.address ?? event.reason ?? ""}`.trim());
+    }
     if (event.type === "fallback") console.log(`back on the relay: ${event.reason}`);
   }
 })();

@@ -6,7 +6,9 @@ const EXAMPLE = new URL("../examples/send_a_file.ts", import.meta.url).pathname;
 
 Deno.test("examples/send_a_file.ts sends a file, going direct on loopback", async () => {
   const file = await Deno.makeTempFile({ prefix: "punch-example-" });
-  await Deno.writeTextFile(file, "sent by the example\n");
+  // Large enough that the transfer still runs when the direct path is found.
+  const body = "sent by the example\n".repeat(3 * 1024 * 1024);
+  await Deno.writeTextFile(file, body);
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", EXAMPLE, file],
@@ -19,7 +21,7 @@ Deno.test("examples/send_a_file.ts sends a file, going direct on loopback", asyn
     match(text, /^path: direct /m);
     const out = /into (\S+)$/m.exec(text)![1]!;
     const name = file.split("/").pop()!;
-    equal(await Deno.readTextFile(`${out}/${name}`), "sent by the example\n");
+    equal(await Deno.readTextFile(`${out}/${name}`), body);
     await Deno.remove(out, { recursive: true });
   } finally {
     await Deno.remove(file);

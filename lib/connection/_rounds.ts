@@ -6,13 +6,24 @@ import type { SessionKeys, Side } from "../crypto/keys.ts";
 import { asPunchError, type PunchError } from "../errors.ts";
 import type { FramePipe } from "../link/frames.ts";
 import { type Candidates, decodeCandidates, encodeCandidates } from "../transit/candidates.ts";
+import type { Transit } from "../transit/punch.ts";
 import { runRound } from "./_search.ts";
+import type { Control } from "./_wire.ts";
 import type { ConnectionTimings, DirectPolicy } from "./types.ts";
+
+/**
+ * How long the sender waits for the echo of its probe: the relay's round
+ * trip is milliseconds to a few hundred; past this the dialing starts
+ * untimed rather than late.
+ */
+const ECHO_WAIT_MS = 1_000;
+/** How long the receiver waits for `go` once it has both sides' candidates. */
+const GO_WAIT_MS = 2_000;
 
 /** What the rounds tell their connection. */
 export interface RoundHooks {
-  /** Sends this side's candidates for `round` on the relay. */
-  tell(round: number, json: Uint8Array): Promise<void>;
+  /** Sends a control record on the relay (candidates, probe, go). */
+  send(control: Control): Promise<void>;
   /** The round found a direct connection. */
   found(round: number, found: { pipe: FramePipe; address: string }): void;
   /** The round found none; `final` when no later round can. */
@@ -31,6 +42,10 @@ export class Rounds {
   readonly #timings: ConnectionTimings;
   readonly #hooks: RoundHooks;
   readonly #heard = new Map<number, PromiseWithResolvers<Candidates>>();
+  /** Per round: the echo of the sender's probe (sender), or the sender's go (receiver). */
+  readonly #timing = new Map<number, PromiseWithResolvers<void>>();
+  /** Round 1's Transit, opened while the key exchange ran. */
+  #early: Promise<Transit> | undefined;
   /** The round that runs or ran last. */
   current = 0;
   #stop: AbortController | undefined;
@@ -45,6 +60,7 @@ export class Rounds {
     policy: DirectPolicy,
     timings: ConnectionTimings,
     hooks: RoundHooks,
+    early?: Promise<Transit>,
   ) {
     this.#side = side;
     this.#keys = keys;
@@ -52,6 +68,7 @@ export class Rounds {
     this.#timings = timings;
     this.#hooks = hooks;
     this.#backoffMs = timings.retryMinMs;
+    this.#early = early;
   }
 
   /** Starts `round` (the next one by default), ending any that runs. */
@@ -66,11 +83,14 @@ export class Rounds {
       server: this.#policy.server,
       port: this.#policy.port,
       portMapping: this.#policy.portMapping,
-      tell: (own) => this.#hooks.tell(round, encodeCandidates(own)),
+      tell: (own) => this.#hooks.send({ type: "candidates", round, json: encodeCandidates(own) }),
       heard: this.#heardFor(round).promise,
+      align: () => this.#align(round),
+      ...(round === 1 && this.#early ? { transit: this.#early } : {}),
       signal: stop.signal,
     }).then((result) => {
       this.#heard.delete(round);
+      this.#timing.delete(round);
       if (result.found) return this.#hooks.found(round, result);
       this.#hooks.missed(round, result.reason, result.final);
       // The sender may have begun the next round while this one ran here.
@@ -85,6 +105,36 @@ export class Rounds {
     if (round < this.current) return;
     this.#heardFor(round).resolve(candidates);
     if (this.#side === "receiver" && round > this.current) this.#hooks.began(round);
+  }
+
+  /** The echo of this side's probe for `round` came (the sender), or the sender's go (the receiver). */
+  timed(round: number): void {
+    this.#timingFor(round).resolve();
+  }
+
+  /**
+   * Resolves with how long to wait before dialing in `round`. The sender
+   * probes the relay, sends `go` on the echo, and waits half the round
+   * trip: then its first SYN leaves as the receiver's does, which dials on
+   * `go`. A side that hears nothing in time dials at once.
+   */
+  async #align(round: number): Promise<number> {
+    const heard = this.#timingFor(round).promise;
+    if (this.#side === "receiver") {
+      await within(heard, GO_WAIT_MS);
+      return 0;
+    }
+    const started = performance.now();
+    await this.#hooks.send({ type: "probe", round, id: round });
+    const echoed = await within(heard, ECHO_WAIT_MS);
+    await this.#hooks.send({ type: "go", round });
+    return echoed ? (performance.now() - started) / 2 : 0;
+  }
+
+  #timingFor(round: number): PromiseWithResolvers<void> {
+    let timing = this.#timing.get(round);
+    if (!timing) this.#timing.set(round, timing = Promise.withResolvers<void>());
+    return timing;
   }
 
   /** The next round is due after the backoff (the sender's timer), which then doubles. */
@@ -127,4 +177,11 @@ export class Rounds {
     if (!heard) this.#heard.set(round, heard = Promise.withResolvers<Candidates>());
     return heard;
   }
+}
+
+/** Whether `promise` settles within `ms`. */
+function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  return Promise.race([promise.then(() => true), late]).finally(() => clearTimeout(timer));
 }

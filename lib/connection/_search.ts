@@ -23,6 +23,14 @@ export interface RoundOptions {
   tell(candidates: Candidates): Promise<void>;
   /** The other side's candidates for the round, when they come. */
   heard: Promise<Candidates>;
+  /**
+   * Times the dialing: resolves with how long to wait before the first dial,
+   * so that both sides' first SYNs leave together (the sender measures the
+   * relay's round trip and tells the receiver when; see _rounds.ts).
+   */
+  align(): Promise<number>;
+  /** This round's Transit, opened already (round 1 opens while the key exchange runs). */
+  transit?: Promise<Transit>;
   /** Ends the round early (the connection closes, or the other side moved on). */
   signal: AbortSignal;
 }
@@ -53,13 +61,7 @@ function timeout<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promi
 export async function runRound(options: RoundOptions): Promise<RoundResult> {
   let transit: Transit | undefined;
   try {
-    transit = await Transit.open({
-      server: options.server,
-      side: options.side,
-      port: options.port,
-      portMapping: options.portMapping,
-      signal: options.signal,
-    });
+    transit = await (options.transit ?? openTransit(options));
   } catch (error) {
     if (options.port) throw error;
   }
@@ -76,10 +78,28 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     if (!transit || peer.candidates.length === 0) {
       return { found: false, reason: explainNoDirect(own, peer), final: true };
     }
-    const result = await transit.punch(peer, { keys: options.keys, signal: options.signal });
+    const dialAfterMs = await options.align();
+    const result = await transit.punch(peer, {
+      keys: options.keys,
+      signal: options.signal,
+      dialAfterMs,
+    });
     if (result.connection === null) return { found: false, reason: result.reason, final: false };
     return { found: true, pipe: directPipe(result.connection), address: result.address };
   } finally {
     await transit?.close();
   }
+}
+
+/** Listens on P and gathers this side's candidates for a round. */
+export function openTransit(
+  options: Pick<RoundOptions, "server" | "side" | "port" | "portMapping" | "signal">,
+): Promise<Transit> {
+  return Transit.open({
+    server: options.server,
+    side: options.side,
+    port: options.port,
+    portMapping: options.portMapping,
+    signal: options.signal,
+  });
 }

@@ -13,6 +13,9 @@ export const CONTROL = Object.freeze({
   PING: 0x03,
   CANDIDATES: 0x04,
   FINAL: 0x05,
+  PROBE: 0x06,
+  ECHO: 0x07,
+  GO: 0x08,
 });
 
 /** A decoded control record. */
@@ -25,7 +28,13 @@ export type Control =
   /** Round `round` of the direct search: this side's candidates (JSON, transit/candidates.ts). */
   | { type: "candidates"; round: number; json: Uint8Array }
   /** Nothing more comes from this side on this carrier. */
-  | { type: "final" };
+  | { type: "final" }
+  /** The sender times the relay for round `round`: answer with `echo` at once. */
+  | { type: "probe"; round: number; id: number }
+  /** The answer to `probe` `id`. */
+  | { type: "echo"; round: number; id: number }
+  /** The sender dials half a round trip after sending this: dial when it arrives. */
+  | { type: "go"; round: number };
 
 function protocol(detail: string): never {
   throw new PunchError("protocol", `Cannot read control record: ${detail}`);
@@ -50,6 +59,21 @@ export function encodeControl(control: Control): Uint8Array {
       return Uint8Array.of(CONTROL.PING);
     case "final":
       return Uint8Array.of(CONTROL.FINAL);
+    case "probe":
+    case "echo": {
+      const out = new Uint8Array(9);
+      out[0] = control.type === "probe" ? CONTROL.PROBE : CONTROL.ECHO;
+      const view = new DataView(out.buffer);
+      view.setUint32(1, control.round);
+      view.setUint32(5, control.id);
+      return out;
+    }
+    case "go": {
+      const out = new Uint8Array(5);
+      out[0] = CONTROL.GO;
+      new DataView(out.buffer).setUint32(1, control.round);
+      return out;
+    }
     case "candidates": {
       const out = new Uint8Array(5 + control.json.length);
       out[0] = CONTROL.CANDIDATES;
@@ -85,6 +109,17 @@ export function decodeControl(bytes: Uint8Array): Control {
     case CONTROL.FINAL:
       length(1, "final");
       return { type: "final" };
+    case CONTROL.PROBE:
+    case CONTROL.ECHO:
+      length(9, bytes[0] === CONTROL.PROBE ? "probe" : "echo");
+      return {
+        type: bytes[0] === CONTROL.PROBE ? "probe" : "echo",
+        round: view.getUint32(1),
+        id: view.getUint32(5),
+      };
+    case CONTROL.GO:
+      length(5, "go");
+      return { type: "go", round: view.getUint32(1) };
     case CONTROL.CANDIDATES:
       if (bytes.length < 5 || bytes.length > 5 + MAX_CANDIDATES_BYTES) {
         protocol(`candidates must be 5 to ${5 + MAX_CANDIDATES_BYTES} bytes`);

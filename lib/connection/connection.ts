@@ -29,7 +29,9 @@ import type { RendezvousClient } from "../rendezvous/client.ts";
 import { encodeCandidates, NO_CANDIDATES } from "../transit/candidates.ts";
 import { Carrier } from "./_carrier.ts";
 import { EventFeed } from "./_events.ts";
+import type { Transit } from "../transit/punch.ts";
 import { Rounds } from "./_rounds.ts";
+import { openTransit } from "./_search.ts";
 import { MessageStream } from "./_stream.ts";
 import type { Control } from "./_wire.ts";
 import {
@@ -91,6 +93,9 @@ export class PunchConnection implements Connection {
   /** A direct path was found at some point: at the end, a missed round is no news. */
   #everDirect = false;
   #liveness: ReturnType<typeof setInterval> | undefined;
+  /** Round 1's Transit, opened at pairing; closed by its round, or here if none runs. */
+  #early: Promise<Transit> | undefined;
+  readonly #earlyStop = new AbortController();
   #error: PunchError | undefined;
   #closing = false;
 
@@ -127,9 +132,16 @@ export class PunchConnection implements Connection {
     return this.#events.watch();
   }
 
-  /** The rendezvous paired this side (open.ts). */
+  /**
+   * The rendezvous paired this side (open.ts): round 1's listening port and
+   * its public address are set up while the key exchange runs.
+   */
   paired(): void {
     this.#events.emit({ type: "paired" });
+    const policy = this.#policy;
+    if (policy.direct === "never" || policy.search !== undefined) return;
+    this.#early = openTransit({ ...policy, side: this.side, signal: this.#earlyStop.signal });
+    this.#early.catch(() => {});
   }
 
   /** The key is confirmed and the hellos agree (open.ts): messages flow on the relay. */
@@ -146,7 +158,7 @@ export class PunchConnection implements Connection {
       flowStallMs: this.#timings.flowStallMs,
     });
     this.#rounds = new Rounds(this.side, keys, this.#policy, this.#timings, {
-      tell: (round, json) => this.#sendControl(this.#relay, { type: "candidates", round, json }),
+      send: (control) => this.#sendControl(this.#relay, control),
       found: (round, found) => this.#input("found", { round, found }),
       missed: (round, reason, final) => {
         this.#sendControl(this.#relay, { type: "broken", carrier: round });
@@ -154,7 +166,7 @@ export class PunchConnection implements Connection {
       },
       began: (round) => this.#input("candidates", { round }),
       fail: (error) => this.#fail(error),
-    });
+    }, this.#early);
     this.#relay = new Carrier(0, null, relay, this.#handlers);
     this.#relay.read();
     const tick = this.#timings.keepaliveMs / LIVENESS_TICKS_PER_KEEPALIVE;
@@ -280,6 +292,15 @@ export class PunchConnection implements Connection {
         } catch (error) {
           return this.#fail(asPunchError(error, "protocol"));
         }
+      case "probe":
+        return void this.#sendControl(carrier, {
+          type: "echo",
+          round: control.round,
+          id: control.id,
+        });
+      case "echo":
+      case "go":
+        return this.#rounds!.timed(control.round);
       case "final":
         carrier.finalHeard = true;
         if (carrier !== this.#direct || this.#stream!.peerEnded) return;
@@ -438,5 +459,9 @@ export class PunchConnection implements Connection {
   #stop(): void {
     clearInterval(this.#liveness);
     this.#rounds?.stop();
+    if (!this.#rounds) {
+      this.#earlyStop.abort();
+      this.#early?.then((transit) => transit.close(), () => {});
+    }
   }
 }

@@ -76,6 +76,13 @@ export interface PunchOptions {
   keys: SessionKeys;
   /** @default {PUNCH_WINDOW_MS} */
   windowMs?: number;
+  /**
+   * Waits this long before the first dial (connections are accepted from
+   * the start): both sides' first SYNs leave together when each waits the
+   * time the other side's news takes to come.
+   * @default {0}
+   */
+  dialAfterMs?: number;
   signal?: AbortSignal;
 }
 
@@ -272,6 +279,7 @@ export class Transit {
     const dialing = peer.candidates.map(async (candidate) => {
       const { hostname: host, port } = parseHostPort(candidate);
       let timeoutMs = DIAL_ATTEMPT_TIMEOUT_MS;
+      await sleep(options.dialAfterMs ?? 0, done.signal);
       while (!done.signal.aborted) {
         try {
           const socket = await dialFrom({
