@@ -538,13 +538,23 @@ export async function receiveFiles(
           sink = open(msg.index);
         }
         const entry = entries[sink.index]!;
-        if (
-          !sink.file || msg.offset !== sink.written ||
-          sink.written + msg.bytes.length > entry.size
-        ) {
+        if (!sink.file) {
           throw new TransferError(
             "protocol",
-            `Data for ${entry.path} at offset ${msg.offset} does not follow ${sink.written}`,
+            `Data for ${entry.path}, which the receiver holds whole: no data was due`,
+          );
+        }
+        if (msg.offset !== sink.written) {
+          throw new TransferError(
+            "protocol",
+            `Data for ${entry.path} at offset ${msg.offset}, where ${sink.written} was due`,
+          );
+        }
+        if (msg.offset + msg.bytes.length > entry.size) {
+          const end = msg.offset + msg.bytes.length;
+          throw new TransferError(
+            "protocol",
+            `Data for ${entry.path} runs to byte ${end}, past its size of ${entry.size}`,
           );
         }
         sink.digest.add(channel.receivedTag);

@@ -104,27 +104,37 @@ Deno.test("receiveFiles() refuses a path through a link that escapes --out", asy
   }
 });
 
-Deno.test("receiveFiles() rejects data that does not match the manifest or the digest", async () => {
-  const cases: [string, (c: Channel) => Promise<void>][] = [
+Deno.test("receiveFiles() rejects data that does not match the manifest or the digest, saying which", async () => {
+  // What is left: nothing, or the bytes that came in order, kept to resume.
+  const cases: [string, (c: Channel) => Promise<void>, RegExp, string[]?][] = [
     ["data beyond the declared size", async (c) => {
       const msg = allocateData(0, 0, 5);
       await c.send(msg);
-    }],
+    }, /^Data for f runs to byte 5, past its size of 4$/],
     ["data at the wrong offset", async (c) => {
       await c.send(allocateData(0, 2, 1));
-    }],
+    }, /^Data for f at offset 2, where 0 was due$/],
+    [
+      "data past the end once the file is complete",
+      async (c) => {
+        await c.send(allocateData(0, 0, 4));
+        await c.send(allocateData(0, 4, 1));
+      },
+      /^Data for f runs to byte 5, past its size of 4$/,
+      [partialName("f")],
+    ],
     ["a wrong digest", async (c) => {
       await c.send(allocateData(0, 0, 4));
       await c.send(encodeMessage({ type: "file_end", index: 0, digest: new Uint8Array(32) }));
-    }],
+    }, /^Cannot keep f: its digest does not match the sender's$/],
     ["done before every file", async (c) => {
       await c.send(encodeMessage({ type: "done" }));
-    }],
+    }, /^The sender finished before sending every file$/],
     ["an unknown file index", async (c) => {
       await c.send(allocateData(7, 0, 1));
-    }],
+    }, /^Unexpected file index 7$/],
   ];
-  for (const [name, script] of cases) {
+  for (const [name, script, message, left = []] of cases) {
     const out = await tempDir();
     try {
       const [a, b] = channels();
@@ -136,14 +146,51 @@ Deno.test("receiveFiles() rejects data that does not match the manifest or the d
       })();
       await rejects(
         receiveFiles(b, { out }),
-        (e) => e instanceof TransferError && ["protocol", "integrity"].includes(e.code),
+        (e) =>
+          e instanceof TransferError && ["protocol", "integrity"].includes(e.code) &&
+          message.test(e.message),
         name,
       );
       await attack;
-      deepEqual(await listTree(out), [], `${name}: nothing kept, no .part left`);
+      deepEqual(await listTree(out), left, `${name}: no .part left`);
     } finally {
       await Deno.remove(out, { recursive: true });
     }
+  }
+});
+
+Deno.test("receiveFiles() refuses data for a file it holds whole, saying so", async () => {
+  const out = await tempDir();
+  try {
+    await Deno.writeTextFile(join(out, "f"), "same");
+    const [a, b] = channels();
+    const attack = (async () => {
+      await hostileOffer(a, manifestOf([{ path: "f", kind: "file", size: 4, mode: 0o644 }]));
+      deepEqual(decodeMessage((await a.receive())!), {
+        type: "answer",
+        accept: true,
+        window: 8 * 1024 * 1024,
+        have: 1,
+      });
+      equal(decodeMessage((await a.receive())!).type, "have");
+      const sha256 = new Uint8Array(createHash("sha256").update("same").digest());
+      await a.send(encodeMessage({ type: "check", entries: [{ index: 0, sha256 }] }));
+      deepEqual(decodeMessage((await a.receive())!), {
+        type: "resume",
+        entries: [{ index: 0, offset: 4 }],
+      });
+      await a.send(allocateData(0, 0, 1));
+    })();
+    await rejects(
+      receiveFiles(b, { out }),
+      (e) =>
+        e instanceof TransferError && e.code === "protocol" &&
+        e.message === "Data for f, which the receiver holds whole: no data was due",
+    );
+    await attack;
+    equal(await Deno.readTextFile(join(out, "f")), "same");
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });
 
