@@ -47,6 +47,7 @@ import {
   type Resumed,
   sendEntries,
 } from "./send.ts";
+import { processUmask } from "./_fs.ts";
 
 /** Options for {@linkcode receiveFiles}. */
 export interface ReceiveOptions {
@@ -360,6 +361,8 @@ export async function receiveFiles(
 ): Promise<ReceiveResult> {
   const root = resolve(options.out);
   const overwrite = options.overwrite ?? false;
+  // Modes arrive as the sender's; the receiver's umask decides what it grants.
+  const umask = processUmask();
   let sink: Sink | undefined;
   const held = new Map<number, Held>();
   const fail = async (error: unknown): Promise<never> => {
@@ -585,7 +588,7 @@ export async function receiveFiles(
         }
         if (sink.file) {
           sink.file.close();
-          if (Deno.build.os !== "windows") Deno.chmodSync(sink.temp!, entry.mode);
+          if (Deno.build.os !== "windows") Deno.chmodSync(sink.temp!, entry.mode & 0o777 & ~umask);
         }
         const done = sink;
         sink = undefined;

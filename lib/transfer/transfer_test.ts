@@ -219,6 +219,29 @@ Deno.test("receiveFiles() keeps a file whose digest of record tags matches", asy
   }
 });
 
+Deno.test({
+  name: "receiveFiles() honours the receiver's umask: mode 0777 arrives as 0750 under umask 027",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const src = await tempDir();
+    const out = await tempDir();
+    const before = Deno.umask(0o027);
+    try {
+      await Deno.writeTextFile(join(src, "run.sh"), "#!/bin/sh\n");
+      await Deno.chmod(join(src, "run.sh"), 0o777);
+      const scan = await scanPaths([join(src, "run.sh")]);
+      equal(scan.manifest.entries[0]!.mode, 0o777);
+      const [a, b] = channels();
+      await Promise.all([sendFiles(a, scan), receiveFiles(b, { out })]);
+      equal((await Deno.stat(join(out, "run.sh"))).mode! & 0o777, 0o750);
+    } finally {
+      Deno.umask(before);
+      await Deno.remove(src, { recursive: true });
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
 Deno.test("sendFiles() reports a receiver that declines", async () => {
   const src = await tempDir();
   const out = await tempDir();
