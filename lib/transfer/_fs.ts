@@ -677,7 +677,7 @@ class CheckedOutDir implements OutDir {
       file.close();
       return null;
     }
-    return new CheckedFile(file, at, id, name);
+    return new CheckedFile(file, at, id, name, path);
   }
 
   openOwn(path: string, name: string): OwnFile | null {
@@ -708,7 +708,7 @@ class CheckedOutDir implements OutDir {
       file.close();
       throw error;
     }
-    return new CheckedFile(file, at, id, name);
+    return new CheckedFile(file, at, id, name, path);
   }
 
   #mine(info: FileStat): boolean {
@@ -779,20 +779,21 @@ class CheckedFile implements OwnFile {
   readonly name: string;
   readonly id: string;
   readonly #file: Deno.FsFile;
-  readonly #path: string;
+  /** Where it is, and the manifest path it is for (for errors). */
+  readonly #at: string;
+  readonly #for: string;
 
-  constructor(file: Deno.FsFile, path: string, id: string, name: string) {
+  constructor(file: Deno.FsFile, at: string, id: string, name: string, path: string) {
     this.#file = file;
-    this.#path = path;
+    this.#at = at;
     this.id = id;
     this.name = name;
+    this.#for = path;
   }
 
   #same(): void {
-    const named = lstatOrNull(this.#path);
-    if (named === null || fromInfo(named).id !== this.id) {
-      throw new Deno.errors.NotFound(`Cannot use ${this.#path}: it was moved or replaced`);
-    }
+    const named = lstatOrNull(this.#at);
+    if (named === null || fromInfo(named).id !== this.id) throw pathChanged(this.#for);
   }
 
   stat(): FileStat {
@@ -804,17 +805,17 @@ class CheckedFile implements OwnFile {
   }
 
   reader(): Deno.FsFile {
-    const file = Deno.openSync(this.#path, { read: true });
+    const file = Deno.openSync(this.#at, { read: true });
     if (fromInfo(file.statSync()).id !== this.id) {
       file.close();
-      throw new Deno.errors.NotFound(`Cannot read ${this.#path}: it was moved or replaced`);
+      throw pathChanged(this.#for);
     }
     return file;
   }
 
   chmod(mode: number): void {
     this.#same();
-    Deno.chmodSync(this.#path, mode);
+    Deno.chmodSync(this.#at, mode);
   }
 
   close(): void {
