@@ -48,6 +48,7 @@ import {
   S_IFREG,
 } from "./_fs_libc.ts";
 import { isStrictlyInside, pathBlocked, pathChanged, pathOutside } from "./paths.ts";
+import type { HashReader } from "./resume.ts";
 
 /**
  * The mask used where the process's umask cannot be read: the usual default,
@@ -111,8 +112,12 @@ export interface OwnFile {
   stat(): FileStat;
   /** The file for reading and writing; opened on first use, the same each time, closed by `close()`. */
   file(): Deno.FsFile;
-  /** A new read-only handle on the same file, at its start; the caller closes it. */
-  reader(): Deno.FsFile;
+  /**
+   * The file's bytes from its start, to hash them; the caller disposes of
+   * it. By handles a second open file; by checks the file itself, moved to
+   * its start, since Windows' locks keep other handles out.
+   */
+  reader(): HashReader;
   chmod(mode: number): void;
   /** Closes the file, which releases its lock. */
   close(): void;
@@ -804,13 +809,10 @@ class CheckedFile implements OwnFile {
     return this.#file;
   }
 
-  reader(): Deno.FsFile {
-    const file = Deno.openSync(this.#at, { read: true });
-    if (fromInfo(file.statSync()).id !== this.id) {
-      file.close();
-      throw pathChanged(this.#for);
-    }
-    return file;
+  reader(): HashReader {
+    const file = this.#file;
+    file.seekSync(0, Deno.SeekMode.Start);
+    return { read: (into) => file.read(into), [Symbol.dispose]() {} };
   }
 
   chmod(mode: number): void {

@@ -131,10 +131,11 @@ for (const checksOnly of [false, true]) {
       equal(out.openOwn("mine", "mine"), null, "locked by the first");
       const other = openOutDir(root, { checksOnly });
       equal(other.openOwn("mine", "mine"), null, "locked for another tree too");
-      const reader = held.reader();
       const bytes = new Uint8Array(7);
-      equal(reader.readSync(bytes), 7);
-      reader.close();
+      {
+        using reader = held.reader();
+        equal(await reader.read(bytes), 7);
+      }
       equal(new TextDecoder().decode(bytes), "partial");
       held.close();
       const again = other.openOwn("mine", "mine");

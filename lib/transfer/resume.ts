@@ -56,12 +56,17 @@ export function partialName(path: string): string {
   return `.punch-${digest.slice(0, 16)}.partial`;
 }
 
+/** An open file's bytes from its start, let go of when disposed: a `Deno.FsFile` will do. */
+export interface HashReader extends Disposable {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
 /**
- * A file to hash: its path, or a function that opens it (the receiver opens
- * what it holds relative to its output directory, see `_fs.ts`). Either way
- * the file is closed once hashed.
+ * A file to hash: its path, or a function that opens it (the receiver
+ * reads what it holds through its output directory, see `_fs.ts`). Either
+ * way the file is disposed of once hashed.
  */
-export type HashSource = string | (() => Deno.FsFile);
+export type HashSource = string | (() => HashReader);
 
 /**
  * SHA-256 of the first `bytes` bytes of the file `source`, or `null` if the
