@@ -4,9 +4,10 @@
  * earlier receives, claimed by locking them. While it reads a directory for
  * them, it sweeps the stale partial and temporary files there.
  *
- * It reads each directory of the offer once, and looks at a file only when
- * the listing holds a name it could be: an offer into new or empty
- * directories costs no call per file. It gives the event loop a turn every
+ * It reads each directory that an offered file goes to once, and looks at
+ * a file only when the listing holds a name it could be: an offer into new
+ * or empty directories costs no call per file. It gives the event loop a
+ * turn every
  * {@linkcode SYNC_SLICE_MS}, so that an offer of a million files does not
  * stop keepalives and timers meanwhile.
  *
