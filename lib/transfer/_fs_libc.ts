@@ -142,8 +142,8 @@ let cached: FsLibc | null | undefined;
 
 /**
  * The calls, or `null` where they cannot be used: not Linux, no FFI
- * permission (never prompts), no `/proc/self/fd` this process may open, or
- * a C library without them.
+ * permission (never prompts), no `/proc/self/fd` (or none this process may
+ * open), or a C library without them.
  */
 export function openFsLibc(): FsLibc | null {
   if (cached !== undefined) return cached;
@@ -157,6 +157,12 @@ export function openFsLibc(): FsLibc | null {
     } catch {
       return null;
     }
+  }
+  try {
+    // A container may have no /proc: then files cannot be reopened by descriptor.
+    if (!Deno.statSync("/proc/self/fd").isDirectory) return null;
+  } catch {
+    return null;
   }
   for (const path of ["libc.so.6", "libc.so"]) {
     try {
