@@ -21,6 +21,7 @@ import {
   TEMP_MAX_AGE_MS,
 } from "./defaults.ts";
 import type { Manifest } from "./manifest.ts";
+import { baseOf, dirOf } from "./paths.ts";
 import { partialName } from "./resume.ts";
 import type { OutDir, OwnFile } from "./_fs.ts";
 
@@ -205,17 +206,6 @@ function sweep(
     }
   }
   return swept;
-}
-
-/** The directory that holds manifest path `path`: "" for a top-level name. */
-function dirOf(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash < 0 ? "" : path.slice(0, slash);
-}
-
-/** The last component of manifest path `path`. */
-export function baseOf(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /** A name as a case-insensitive, normalizing file system may compare it. */

@@ -197,6 +197,17 @@ export function pathChanged(relPath: string): PathError {
   );
 }
 
+/** The directory that holds manifest path `path`: "" for a top-level name. */
+export function dirOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
+
+/** The last component of manifest path `path`. */
+export function baseOf(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
 /** Whether `target` lies strictly below `base` (both absolute platform paths). */
 export function isStrictlyInside(base: string, target: string): boolean {
   const rel = relative(base, target);

@@ -36,7 +36,7 @@ import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
-import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
+import { baseOf, checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
@@ -49,7 +49,7 @@ import {
   type Resumed,
   sendEntries,
 } from "./send.ts";
-import { baseOf, claimHeld, type Held, Slices } from "./_claim.ts";
+import { claimHeld, type Held, Slices } from "./_claim.ts";
 import { openOutDir, type OutDir, type OwnFile, processUmask } from "./_fs.ts";
 
 /** Options for {@linkcode receiveFiles}. */
