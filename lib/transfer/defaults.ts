@@ -39,11 +39,11 @@ export const CREDIT_QUIET_MS = 1_000;
 
 /**
  * The receiver keeps this many directories of the output tree open between
- * files (lib/transfer/_fs.ts), so that each file is created relative to its
- * directory's handle without opening every directory above it again. A
- * sorted manifest keeps a directory's files together except where its
- * subdirectories come between, so a few would do; 64 descriptors stay far
- * below any process's limit.
+ * files (lib/transfer/_fs_handles.ts), so that each file is created
+ * relative to its directory's handle without opening every directory above
+ * it again. A sorted manifest keeps a directory's files together except
+ * where its subdirectories come between, so a few would do; 64 descriptors
+ * stay far below any process's limit.
  */
 export const MAX_OPEN_DIRS = 64;
 

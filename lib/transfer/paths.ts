@@ -184,9 +184,9 @@ export function pathOutside(relPath: string, real: string, realBase: string): Pa
 }
 
 /**
- * The error for writing `relPath` when a check after a step found that the
- * step went elsewhere: a directory on the way was moved or swapped for a link
- * meanwhile (only where the receiver works by path, see `_fs.ts`).
+ * The error for writing `relPath` when a directory on the way was moved or
+ * swapped for a link after the receiver looked at it or opened it (see
+ * `_fs.ts`).
  */
 export function pathChanged(relPath: string): PathError {
   return new PathError(
