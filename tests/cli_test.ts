@@ -5,6 +5,7 @@
 
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import { partialName } from "../lib/transfer/resume.ts";
 import { exec } from "./natlab/_exec.ts";
 import {
   assertWrongCode,
@@ -331,5 +332,55 @@ Deno.test("punch resumes an interrupted transfer where it stopped and keeps file
   equal(done.resumed, 3 * MiB + keptBytes);
   equal(done.bytes, 256 * MiB - keptBytes);
   equal(sent.events.find((e) => e.type === "done")?.bytes, 256 * MiB - keptBytes);
+  deepEqual(await describeTree(join(out, "src")), await describeTree(src));
+});
+
+Deno.test("punch resumes after the receiver is killed with SIGKILL, and leaves nothing hidden behind", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const src = join(dir.path, "src");
+  await Deno.mkdir(src);
+  await writeRandomFile(join(src, "big.bin"), 256 * MiB);
+  const out = join(dir.path, "out");
+
+  // Killed outright once data flows: the receiver parks nothing itself.
+  const sender = new Punch(["send", "--json", "--relay-only", "--server", server.url, src]);
+  const code = (await sender.event("code")).code as string;
+  const receiver = new Punch(
+    ["receive", "--json", "--yes", "--relay-only", "--server", server.url, "--out", out, code],
+  );
+  await receiver.event("progress", (e) => (e.bytes as number) > 4 * MiB);
+  receiver.kill();
+  const killed = await receiver.done;
+  equal(killed.events.find((e) => e.type === "done"), undefined, "killed before the end");
+  // The sender hears of it from the relay; it is stopped if it waits on.
+  const stop = setTimeout(() => sender.child.kill("SIGINT"), 15_000);
+  const stopped = await sender.done;
+  clearTimeout(stop);
+  ok(stopped.code !== 0, stopped.stderr);
+  // The bytes are under the name a rerun looks for, and nowhere else.
+  const partial = partialName("src/big.bin");
+  deepEqual((await describeTree(out)).map((line) => line.split(" ")[0]!), [
+    "src",
+    `src/${partial}`,
+  ]);
+  const held = (await Deno.stat(join(out, "src", partial))).size;
+  ok(held > 0 && held < 256 * MiB, String(held));
+
+  // The same commands again: only the rest moves, and nothing is left over.
+  const { sent, received } = await transfer(server.url, [src], out, {
+    sendArgs: ["--relay-only"],
+  });
+  equal(received.code, 0, received.stderr);
+  equal(sent.code, 0, sent.stderr);
+  deepEqual(received.events.find((e) => e.type === "resume"), {
+    type: "resume",
+    files: 1,
+    bytes: held,
+  });
+  const done = received.events.find((e) => e.type === "done")!;
+  equal(done.resumed, held);
+  equal(done.bytes, 256 * MiB - held);
+  deepEqual((await describeTree(out)).map((line) => line.split(" ")[0]!), ["src", "src/big.bin"]);
   deepEqual(await describeTree(join(out, "src")), await describeTree(src));
 });

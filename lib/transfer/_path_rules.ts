@@ -20,6 +20,14 @@ export const MAX_COMPONENT_BYTES = 255;
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *(\..*)?$/i;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/**
+ * The names the receiver writes under while it receives (receive.ts): a
+ * partial file, `.punch-<16 hex>.partial`, and a temporary one,
+ * `.punch-<12 hex>.part`, in any case (a case-insensitive file system
+ * would take one spelling for the other). A file offered under one would
+ * be taken for the receiver's own by a later receive: resumed, or swept.
+ */
+const WORKING_NAME = /^\.punch-(?:[0-9a-f]{16}\.partial|[0-9a-f]{12}\.part)$/i;
 
 /**
  * Returns why `path` is not a safe manifest path, as a phrase that can follow
@@ -59,6 +67,11 @@ export function pathProblem(path: string): string | undefined {
       return `the name ${
         show(component)
       } is ${length} bytes long, more than the ${MAX_COMPONENT_BYTES} file systems allow`;
+    }
+    if (WORKING_NAME.test(component)) {
+      return `${
+        show(component)
+      } is a name punch writes under while receiving, refused so that no file is taken for one; rename it`;
     }
     if (WINDOWS_RESERVED.test(component)) {
       return `${

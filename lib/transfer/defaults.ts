@@ -38,6 +38,56 @@ export const CREDIT_BATCH_BYTES = WINDOW_BYTES / 4;
 export const CREDIT_QUIET_MS = 1_000;
 
 /**
+ * The receiver keeps this many directories of the output tree open between
+ * files (lib/transfer/_fs_handles.ts), so that each file is created
+ * relative to its directory's handle without opening every directory above
+ * it again. A sorted manifest keeps a directory's files together except
+ * where its subdirectories come between, so a few would do; 64 descriptors
+ * stay far below any process's limit.
+ */
+export const MAX_OPEN_DIRS = 64;
+
+/**
+ * At most this many partial files are claimed for one receive; each stays
+ * open, holding its lock, until it is written or given back. A receive
+ * leaves at most one new partial file behind when it fails, so real trees
+ * hold a few; 256 descriptors stay well below the 1024 a process commonly
+ * may open. Partial files beyond it are left for a later receive.
+ */
+export const MAX_HELD_PARTIALS = 256;
+
+/**
+ * A partial file (`.punch-<hash>.partial`) that no receive has written for
+ * this long, and that the offer being received does not name, is removed
+ * when a receive reads its directory: a week, so that a transfer retried
+ * after a weekend or a trip still resumes, while the bytes of one that was
+ * abandoned (a crash, a source deleted, a mind changed) do not hold disk
+ * space for ever.
+ */
+export const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600_000;
+
+/**
+ * A temporary file (`.punch-<random>.part`) that no receive holds locked
+ * and that nothing has written for this long is removed when a receive
+ * reads its directory. No receive can resume it (its name is random: one
+ * that lost the race for a partial name, or punch before partial files were
+ * written in place, crashed), so a day is only a margin for a receive of
+ * that older punch still running, which never pauses writing for longer
+ * than its 60 s stall timeout.
+ */
+export const TEMP_MAX_AGE_MS = 24 * 3600_000;
+
+/**
+ * The receiver's synchronous file work around the answer (claiming partial
+ * files, creating directories) gives the event loop a turn after this much,
+ * so that keepalives, stall timers and the connection's reads are not held
+ * up: with a garbage collector's pause on top (20–60 ms with an offer of a
+ * million entries in memory, measured here) turns stay about 50 ms apart,
+ * far below any timeout on the other side.
+ */
+export const SYNC_SLICE_MS = 25;
+
+/**
  * Once the receiver accepted (the resume exchange, then the data), either
  * side gives up after this long without a message from the other: a
  * direct connection whose NAT mapping died, or a relay that stopped

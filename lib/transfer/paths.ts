@@ -133,7 +133,7 @@ export function checkNoLinks(root: string, relPath: string): void {
   let deepest: string | undefined;
   for (const [index, name] of components.entries()) {
     current = join(current, name);
-    const shown = show(components.slice(0, index + 1).join("/"));
+    const shown = components.slice(0, index + 1).join("/");
     let info: Deno.FileInfo;
     try {
       info = Deno.lstatSync(current);
@@ -141,24 +141,10 @@ export function checkNoLinks(root: string, relPath: string): void {
       if (error instanceof Deno.errors.NotFound) break;
       throw error;
     }
-    const fail = (detail: string) =>
-      new PathError(`Cannot write ${show(relPath)}: ${shown} ${detail}`, relPath);
-    if (info.isSymlink) {
-      throw fail(
-        "is a symbolic link in the output directory, and punch never writes through links; remove it or choose another output directory",
-      );
-    }
+    if (info.isSymlink) throw pathBlocked(relPath, shown, "link");
     const last = index === components.length - 1;
-    if (!last && !info.isDirectory) {
-      throw fail(
-        "already exists and is not a directory; move it or choose another output directory",
-      );
-    }
-    if (last && !info.isFile && !info.isDirectory) {
-      throw fail(
-        "already exists and is not a regular file or directory; move it or choose another output directory",
-      );
-    }
+    if (!last && !info.isDirectory) throw pathBlocked(relPath, shown, "not a directory");
+    if (last && !info.isFile && !info.isDirectory) throw pathBlocked(relPath, shown, "special");
     deepest = current;
   }
   // Belt and braces for links lstat() does not report: the real path of the
@@ -167,17 +153,63 @@ export function checkNoLinks(root: string, relPath: string): void {
     const realBase = Deno.realPathSync(base);
     const realDeepest = Deno.realPathSync(deepest);
     if (!isStrictlyInside(realBase, realDeepest)) {
-      throw new PathError(
-        `Cannot write ${
-          show(relPath)
-        }: it leads to ${realDeepest}, outside the output directory ${realBase}`,
-        relPath,
-      );
+      throw pathOutside(relPath, realDeepest, realBase);
     }
   }
 }
 
-function isStrictlyInside(base: string, target: string): boolean {
+/** What can stand in the way of writing a path, at one of its components. */
+export type PathBlock = "link" | "not a directory" | "special";
+
+/**
+ * The error for writing `relPath` when `component` (`relPath` itself or a
+ * directory above it) is a link, a non-directory where a directory goes,
+ * or neither a regular file nor a directory.
+ */
+export function pathBlocked(relPath: string, component: string, block: PathBlock): PathError {
+  const detail = block === "link"
+    ? "is a symbolic link in the output directory, and punch never writes through links; remove it or choose another output directory"
+    : block === "not a directory"
+    ? "already exists and is not a directory; move it or choose another output directory"
+    : "already exists and is not a regular file or directory; move it or choose another output directory";
+  return new PathError(`Cannot write ${show(relPath)}: ${show(component)} ${detail}`, relPath);
+}
+
+/** The error for writing `relPath` when its real path `real` lies outside the real `realBase`. */
+export function pathOutside(relPath: string, real: string, realBase: string): PathError {
+  return new PathError(
+    `Cannot write ${show(relPath)}: it leads to ${real}, outside the output directory ${realBase}`,
+    relPath,
+  );
+}
+
+/**
+ * The error for writing `relPath` when a directory on the way was moved or
+ * swapped for a link after the receiver looked at it or opened it (see
+ * `_fs.ts`).
+ */
+export function pathChanged(relPath: string): PathError {
+  return new PathError(
+    `Cannot write ${
+      show(relPath)
+    }: a directory on the way was moved or replaced while receiving; nothing more is written there`,
+    relPath,
+  );
+}
+
+/** The directory that holds manifest path `path`: "" for a top-level name. */
+export function dirOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
+
+/** The last component of manifest path `path`. */
+export function baseOf(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/** Whether `target` lies strictly below `base` (both absolute platform paths). */
+export function isStrictlyInside(base: string, target: string): boolean {
   const rel = relative(base, target);
   return rel !== "" && !isAbsolute(rel) && rel !== ".." && !rel.startsWith(`..${sep}`);
 }

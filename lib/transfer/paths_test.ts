@@ -42,6 +42,8 @@ Deno.test("validateManifestPath() accepts plain relative paths, unicode included
       "console.log",
       "COM10",
       "nullable",
+      ".punch-notes.txt",
+      ".punch-7a5ef20a1ddebf2.partial",
       "a".repeat(255),
       "é".repeat(127),
       "😀".repeat(63) + "abc",
@@ -95,6 +97,9 @@ Deno.test("validateManifestPath() rejects every hostile path kind", () => {
     ["dir./x", "ends with a dot"],
     ["notes ", "ends with a space"],
     ["...", "ends with a dot"],
+    [".punch-7a5ef20a1ddebf21.partial", "a name punch writes under while receiving"],
+    ["a/.punch-0123456789ab.part", "a name punch writes under while receiving"],
+    [".PUNCH-7A5EF20A1DDEBF21.PARTIAL", "a name punch writes under while receiving"],
   ];
   for (const [path, detail] of cases) assertRefused(() => validateManifestPath(path), path, detail);
 });

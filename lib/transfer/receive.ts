@@ -9,20 +9,22 @@
  *   ({@linkcode claimHeld}): `answer {accept, window, have}` and the `have`
  *   list. Hash their bytes, compare with the sender's `check`, and answer
  *   `resume`: where the sender starts each (see resume.ts).
- * - Write each file to a temporary name in its final directory (or on after
- *   the bytes a partial file holds), granting `credit` once a quarter
- *   window is on disk (or at a file's end after a second without a grant).
+ * - Write each file under its partial name in its final directory, locked
+ *   (or on after the bytes a claimed partial file holds), so that a rerun
+ *   finds it even after a crash; grant `credit` once a quarter window is on
+ *   disk (or at a file's end after a second without a grant).
  * - On `file_end`, compare size and digest ({@linkcode FileDigest}), set the
- *   mode, and link the file
- *   to its final name (which fails rather than clobber) or rename it over the
- *   old one with `overwrite`.
+ *   mode (less the umask), and move the file to its final name (which fails
+ *   rather than clobber) or over the old one with `overwrite`.
  * - On `done`, answer `result` and wait for the sender's final record.
- * - On failure, park the file being written and any unused partial file
+ * - On failure, leave the file being written and any unused partial file
  *   under their partial names, unless the digest failed.
  *
- * File operations here are synchronous. Each asynchronous one is handed to
- * another thread and back, which for a directory of small files cost more
- * than the files did (about ten per file).
+ * Every file operation after the answer goes through an {@linkcode OutDir}
+ * (`_fs.ts`), which reaches each directory and file without following a
+ * link. File operations here are synchronous. Each asynchronous one is
+ * handed to another thread and back, which for a directory of small files
+ * cost more than the files did (about ten per file).
  *
  * @module
  */
@@ -34,7 +36,7 @@ import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
 import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
-import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
+import { baseOf, checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
@@ -47,6 +49,8 @@ import {
   type Resumed,
   sendEntries,
 } from "./send.ts";
+import { claimHeld, type Held, Slices } from "./_claim.ts";
+import { openOutDir, type OutDir, type OwnFile, processUmask } from "./_fs.ts";
 
 /** Options for {@linkcode receiveFiles}. */
 export interface ReceiveOptions {
@@ -104,33 +108,16 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
 
 interface Sink {
   index: number;
+  /** The manifest path. */
+  path: string;
   /**
-   * The file being written; `null` for an existing file kept as it is, whose
-   * `written` is its size.
+   * The file being written, locked; `null` for an existing file kept as it
+   * is, whose `written` is its size.
    */
-  temp: string | null;
-  target: string;
-  /** Where `temp` is parked if the transfer fails. */
-  parked: string;
+  own: OwnFile | null;
   file: Deno.FsFile | null;
   digest: FileDigest;
   written: number;
-}
-
-/**
- * The start of a file the receiver holds: a claimed partial file (`temp`),
- * or the existing target itself (`temp` null). `offset` is where the sender
- * said it starts: `bytes` if it kept them, 0 if not.
- */
-interface Held {
-  index: number;
-  target: string;
-  temp: string | null;
-  parked: string;
-  bytes: number;
-  /** SHA-256 of the held bytes; `null` until hashed, or if the file shrank meanwhile. */
-  sha256: Uint8Array | null;
-  offset?: number;
 }
 
 function lstatOrNull(path: string): Deno.FileInfo | null {
@@ -249,45 +236,15 @@ function exists(path: string, root: string): TransferError {
   );
 }
 
-/** A name of its own for a file being written, in `dir`. */
-function tempIn(dir: string): string {
-  return join(dir, `.punch-${bytesToHex(crypto.getRandomValues(new Uint8Array(6)))}.part`);
-}
-
 /**
- * What the receiver holds of the offered files: for each file, an existing
- * target of the offered size, else a partial file parked by an earlier
- * transfer, which it claims by renaming it to a name of its own. A partial
- * file longer than the offered file is removed. Fills `held` as it goes, so
- * that a failure half-way parks what it claimed; the caller hashes.
+ * A name of its own for a file being written, where its partial name is
+ * taken (another receive holds it, or a file there is not one to write):
+ * `.punch-<12 hex>.part`. No receive finds it again, so it is made a
+ * partial file on a failure if it can be, and swept after
+ * `TEMP_MAX_AGE_MS` if a crash leaves it.
  */
-function claimHeld(root: string, manifest: Manifest, held: Map<number, Held>): void {
-  for (const [index, entry] of manifest.entries.entries()) {
-    if (entry.kind !== "file") continue;
-    const target = resolveInside(root, entry.path);
-    const parked = join(dirname(target), partialName(entry.path));
-    const info = lstatOrNull(target);
-    let temp: string | null = null;
-    let bytes: number;
-    if (info?.isFile && info.size === entry.size) {
-      bytes = entry.size;
-    } else {
-      const part = lstatOrNull(parked);
-      if (!part?.isFile) continue;
-      temp = tempIn(dirname(target));
-      try {
-        Deno.renameSync(parked, temp); // the claim: one receiver wins
-      } catch {
-        continue;
-      }
-      bytes = Deno.lstatSync(temp).size;
-      if (bytes > entry.size) {
-        removeQuietly(temp);
-        continue;
-      }
-    }
-    held.set(index, { index, target, temp, parked, bytes, sha256: null });
-  }
+function tempName(): string {
+  return `.punch-${bytesToHex(crypto.getRandomValues(new Uint8Array(6)))}.part`;
 }
 
 /**
@@ -314,43 +271,24 @@ async function readCheck(
   });
 }
 
-/** Moves a partial file to its parked name for the next transfer. */
-function park(temp: string, parked: string): boolean {
+/**
+ * Lets go of a file being written for the manifest path `path`: kept as
+ * its partial file for the next receive if `keep` (moved to the partial
+ * name first, if it was written under a temporary one and that name is
+ * free), else removed; closed either way, which releases its lock. Returns
+ * whether it was kept.
+ */
+function release(out: OutDir, path: string, own: OwnFile, keep: boolean): boolean {
   try {
-    Deno.renameSync(temp, parked);
-    return true;
+    const partial = partialName(path);
+    if (keep && own.name !== partial && !out.place(path, own, partial)) keep = false;
+    if (!keep) out.remove(path, own);
   } catch {
-    removeQuietly(temp);
-    return false;
+    keep = false;
+  } finally {
+    own.close();
   }
-}
-
-/** Moves a verified temporary file to its final name without clobbering. */
-function place(temp: string, target: string, overwrite: boolean, path: string): void {
-  if (overwrite) return Deno.renameSync(temp, target);
-  try {
-    Deno.linkSync(temp, target);
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) {
-      throw new TransferError(
-        "conflict",
-        `Cannot write ${path}: it appeared while receiving; kept both, nothing overwritten`,
-      );
-    }
-    // No hard links on this file system: check, then rename.
-    if (lstatOrNull(target)) {
-      throw new TransferError("conflict", `Cannot write ${path}: it appeared while receiving`);
-    }
-    return Deno.renameSync(temp, target);
-  }
-  Deno.removeSync(temp);
-}
-
-/** Removes a temporary file, if it is still there. */
-function removeQuietly(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch { /* gone already */ }
+  return keep;
 }
 
 /** Receives an offer over a channel and writes it under `options.out`. */
@@ -360,8 +298,13 @@ export async function receiveFiles(
 ): Promise<ReceiveResult> {
   const root = resolve(options.out);
   const overwrite = options.overwrite ?? false;
+  // Modes arrive as the sender's; the receiver's umask decides what it grants.
+  const umask = processUmask();
   let sink: Sink | undefined;
   const held = new Map<number, Held>();
+  let out: OutDir | undefined;
+  /** Files kept as partial files outside `sink` and `held`: one that found its name taken. */
+  const aside = { files: 0, bytes: 0 };
   const fail = async (error: unknown): Promise<never> => {
     const code = error instanceof TransferError
       ? error.code
@@ -370,26 +313,24 @@ export async function receiveFiles(
       : error instanceof ManifestError
       ? "bad_manifest"
       : "io";
-    const kept = { files: 0, bytes: 0 };
-    if (sink?.file) {
-      try {
-        sink.file.close();
-      } catch { /* closed */ }
+    const kept = { ...aside };
+    if (sink?.own) {
       // What was written came in authenticated records at the right
       // offsets; only a digest that failed makes the file suspect.
-      if (code !== "integrity" && sink.written > 0 && park(sink.temp!, sink.parked)) {
+      const keep = code !== "integrity" && sink.written > 0;
+      if (release(out!, sink.path, sink.own, keep)) {
         kept.files++;
         kept.bytes += sink.written;
-      } else {
-        removeQuietly(sink.temp!);
       }
     }
+    // Claimed and never reached: left as they were, for the next receive.
     for (const item of held.values()) {
-      if (item.temp !== null && park(item.temp, item.parked)) {
-        kept.files++;
-        kept.bytes += item.bytes;
-      }
+      if (item.file === null) continue;
+      item.file.close();
+      kept.files++;
+      kept.bytes += item.bytes;
     }
+    out?.close();
     if (kept.files > 0) options.onKept?.(kept);
     if (!(error instanceof TransferError && error.code === "peer_error")) {
       const message = error instanceof Error ? error.message : String(error);
@@ -445,7 +386,8 @@ export async function receiveFiles(
     }
   };
   try {
-    claimHeld(root, manifest, held);
+    const tree = out = openOutDir(root);
+    await claimHeld(tree, manifest, held);
     await channel.send(
       encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
     );
@@ -458,7 +400,12 @@ export async function receiveFiles(
       channel,
       (signal) =>
         hashPrefixes(
-          order.map((item) => ({ path: item.temp ?? item.target, bytes: item.bytes })),
+          order.map((item) => ({
+            source: item.file
+              ? () => item.file!.reader()
+              : () => openHeld(tree, entries[item.index]!.path),
+            bytes: item.bytes,
+          })),
           { signal, onProgress: options.onCheckProgress },
         ),
       { signal: options.signal },
@@ -470,7 +417,7 @@ export async function receiveFiles(
       if (item.offset === item.bytes) {
         resumed += item.bytes;
         if (item.bytes > 0) resumedFiles++;
-      } else if (item.temp === null && !overwrite) {
+      } else if (item.file === null && !overwrite) {
         // An existing file of the same size with other bytes.
         throw exists(entries[item.index]!.path, root);
       }
@@ -483,12 +430,46 @@ export async function receiveFiles(
     if (resumed > 0) options.onResume?.({ files: resumedFiles, bytes: resumed });
     const total = manifest.bytes - resumed;
 
-    Deno.mkdirSync(root, { recursive: true });
+    // Every directory on the way is opened without following a link, and
+    // created relative to its parent (lib/transfer/_fs.ts).
+    tree.makeDirs("");
+    const slices = new Slices();
     for (const entry of entries) {
-      if (entry.kind === "dir") {
-        Deno.mkdirSync(resolveInside(root, entry.path), { recursive: true });
-      }
+      if (entry.kind !== "dir") continue;
+      tree.makeDirs(entry.path);
+      if (slices.due()) await slices.turn();
     }
+
+    /**
+     * Sets a verified file's mode and moves it to its final name, without
+     * clobbering unless `overwrite`; closes it, which releases its lock.
+     */
+    const put = (own: OwnFile, entry: Manifest["entries"][number]): void => {
+      const name = baseOf(entry.path);
+      if (Deno.build.os !== "windows") own.chmod(entry.mode & 0o777 & ~umask);
+      if (overwrite) {
+        tree.replace(entry.path, own, name);
+      } else if (!tree.place(entry.path, own, name)) {
+        // Kept for the next receive: as a partial file of the whole size, a
+        // rerun with --overwrite hashes it instead of receiving it again.
+        if (Deno.build.os !== "windows") own.chmod(0o600);
+        sink = undefined;
+        const kept = release(tree, entry.path, own, true);
+        if (kept) {
+          aside.files++;
+          aside.bytes += entry.size;
+        }
+        throw new TransferError(
+          "conflict",
+          `Cannot write ${entry.path}: it appeared while receiving, and nothing was overwritten; ${
+            kept
+              ? "the received copy is kept, so receiving again with --overwrite replaces it without sending it again"
+              : "the received copy was removed"
+          }`,
+        );
+      }
+      own.close();
+    };
 
     const open = (index: number): Sink => {
       const entry = entries[index];
@@ -496,33 +477,32 @@ export async function receiveFiles(
         throw new TransferError("protocol", `Unexpected file index ${index}`);
       }
       next = index + 1;
-      const target = resolveInside(root, entry.path);
       const digest = new FileDigest();
       const item = held.get(index);
-      const parked = item?.parked ?? join(dirname(target), partialName(entry.path));
-      if (item?.temp === null && item.offset === item.bytes) {
+      if (item?.file === null && item.offset === item.bytes) {
         // The existing file is the sender's: nothing to write.
         held.delete(index);
-        return { index, temp: null, target, parked, file: null, digest, written: entry.size };
+        return { index, path: entry.path, own: null, file: null, digest, written: entry.size };
       }
-      Deno.mkdirSync(dirname(target), { recursive: true });
-      checkNoLinks(root, entry.path);
-      if (item?.temp) {
-        // Until it is open, the partial file stays in `held`, parked on failure.
+      if (item?.file) {
+        // Until it is open, the partial file stays in `held`, given back on failure.
         const written = item.offset!;
-        const file = Deno.openSync(item.temp, { write: true, truncate: written === 0 });
-        try {
-          file.seekSync(written, Deno.SeekMode.Start);
-        } catch (error) {
-          file.close();
-          throw error;
-        }
+        const file = item.file.file();
+        if (written === 0) file.truncateSync(0);
+        file.seekSync(written, Deno.SeekMode.Start);
         held.delete(index);
-        return { index, temp: item.temp, target, parked, file, digest, written };
+        return { index, path: entry.path, own: item.file, file, digest, written };
       }
-      const temp = tempIn(dirname(target));
-      const file = Deno.openSync(temp, { createNew: true, write: true, mode: 0o600 });
-      return { index, temp, target, parked, file, digest, written: 0 };
+      // Written under its partial name, so that a rerun after a crash finds it.
+      const own = tree.create(entry.path, partialName(entry.path)) ??
+        tree.create(entry.path, tempName());
+      if (own === null) {
+        throw new TransferError("io", `Cannot write ${entry.path}: no free name to write it under`);
+      }
+      // Set before the file is opened for Deno, so that a failure there still removes it.
+      sink = { index, path: entry.path, own, file: null, digest, written: 0 };
+      sink.file = own.file();
+      return sink;
     };
 
     for (;;) {
@@ -538,13 +518,23 @@ export async function receiveFiles(
           sink = open(msg.index);
         }
         const entry = entries[sink.index]!;
-        if (
-          !sink.file || msg.offset !== sink.written ||
-          sink.written + msg.bytes.length > entry.size
-        ) {
+        if (!sink.file) {
           throw new TransferError(
             "protocol",
-            `Data for ${entry.path} at offset ${msg.offset} does not follow ${sink.written}`,
+            `Data for ${entry.path}, which the receiver holds whole: no data was due`,
+          );
+        }
+        if (msg.offset !== sink.written) {
+          throw new TransferError(
+            "protocol",
+            `Data for ${entry.path} at offset ${msg.offset}, where ${sink.written} was due`,
+          );
+        }
+        if (msg.offset + msg.bytes.length > entry.size) {
+          const end = msg.offset + msg.bytes.length;
+          throw new TransferError(
+            "protocol",
+            `Data for ${entry.path} runs to byte ${end}, past its size of ${entry.size}`,
           );
         }
         sink.digest.add(channel.receivedTag);
@@ -573,20 +563,8 @@ export async function receiveFiles(
             `Cannot keep ${entry.path}: its digest does not match the sender's`,
           );
         }
-        if (sink.file) {
-          sink.file.close();
-          if (Deno.build.os !== "windows") Deno.chmodSync(sink.temp!, entry.mode);
-        }
-        const done = sink;
+        if (sink.own) put(sink.own, entry);
         sink = undefined;
-        if (done.temp) {
-          try {
-            place(done.temp, done.target, overwrite, entry.path);
-          } catch (error) {
-            removeQuietly(done.temp);
-            throw error;
-          }
-        }
         files++;
       } else if (msg.type === "done") {
         if (sink || entries.slice(next).some((e) => e.kind === "file")) {
@@ -599,6 +577,7 @@ export async function receiveFiles(
         throw new TransferError("protocol", `Unexpected ${msg.type} from the sender`);
       }
     }
+    tree.close();
     await channel.send(encodeMessage({ type: "result", files, bytes: received }));
   } catch (error) {
     return await fail(error);
@@ -606,4 +585,11 @@ export async function receiveFiles(
   // Everything is verified and in place; the final record only closes the stream.
   await channel.receive().catch(() => null);
   return { manifest, files, bytes: received, resumed };
+}
+
+/** Opens an existing target held whole, to hash it. */
+function openHeld(tree: OutDir, path: string): Deno.FsFile {
+  const file = tree.openRead(path, baseOf(path));
+  if (file === null) throw new Deno.errors.NotFound(`Cannot read ${path}: it is gone or changed`);
+  return file;
 }

@@ -56,17 +56,29 @@ export function partialName(path: string): string {
   return `.punch-${digest.slice(0, 16)}.partial`;
 }
 
+/** An open file's bytes from its start, let go of when disposed: a `Deno.FsFile` will do. */
+export interface HashReader extends Disposable {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
 /**
- * SHA-256 of the first `bytes` bytes of the file at `path`, or `null` if the
+ * A file to hash: its path, or a function that opens it (the receiver
+ * reads what it holds through its output directory, see `_fs.ts`). Either
+ * way the file is disposed of once hashed.
+ */
+export type HashSource = string | (() => HashReader);
+
+/**
+ * SHA-256 of the first `bytes` bytes of the file `source`, or `null` if the
  * file is shorter. Reads asynchronously, so a long hash does not stop the
  * event loop (and with it the connection's keepalives).
  */
 export async function hashPrefix(
-  path: string,
+  source: HashSource,
   bytes: number,
   options: { signal?: AbortSignal | undefined; onRead?: (bytes: number) => void } = {},
 ): Promise<Uint8Array | null> {
-  using file = await Deno.open(path, { read: true });
+  using file = typeof source === "string" ? await Deno.open(source, { read: true }) : source();
   const hash = createHash("sha256");
   const buffer = new Uint8Array(Math.min(HASH_READ_BYTES, Math.max(bytes, 1)));
   for (let done = 0; done < bytes;) {
@@ -93,7 +105,7 @@ export interface HashOptions {
  * any two reads when `signal` aborts.
  */
 export async function hashPrefixes(
-  items: readonly { path: string; bytes: number }[],
+  items: readonly { source: HashSource; bytes: number }[],
   options: HashOptions = {},
 ): Promise<(Uint8Array | null)[]> {
   const total = items.reduce((sum, item) => sum + item.bytes, 0);
@@ -104,7 +116,7 @@ export async function hashPrefixes(
   };
   const sums: (Uint8Array | null)[] = [];
   for (const item of items) {
-    sums.push(await hashPrefix(item.path, item.bytes, { signal: options.signal, onRead }));
+    sums.push(await hashPrefix(item.source, item.bytes, { signal: options.signal, onRead }));
   }
   return sums;
 }
@@ -173,7 +185,7 @@ export async function hashHeld(
   sources: readonly string[],
   options: HashOptions = {},
 ): Promise<CheckEntry[]> {
-  const items = have.map(({ index, bytes }) => ({ path: sources[index]!, bytes }));
+  const items = have.map(({ index, bytes }) => ({ source: sources[index]!, bytes }));
   const sums = await hashPrefixes(items, options);
   return have.map(({ index }, i) => ({ index, sha256: sums[i] ?? new Uint8Array(32) }));
 }

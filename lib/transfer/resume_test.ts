@@ -54,7 +54,10 @@ Deno.test("hashPrefixes() counts progress over all files and stops between reads
     const data = crypto.getRandomValues(new Uint8Array(65536));
     await Deno.writeFile(join(src, "a"), data);
     await Deno.writeFile(join(src, "b"), new Uint8Array(3 * MiB));
-    const items = [{ path: join(src, "a"), bytes: 1000 }, { path: join(src, "b"), bytes: 3 * MiB }];
+    const items = [
+      { source: join(src, "a"), bytes: 1000 },
+      { source: () => Deno.openSync(join(src, "b")), bytes: 3 * MiB },
+    ];
     const seen: number[] = [];
     const sums = await hashPrefixes(items, {
       onProgress: ({ bytes, total }) => {
@@ -245,6 +248,47 @@ Deno.test("an existing file of the same size with other bytes is refused before 
     ]);
     equal(done.files, 2);
     equal(await Deno.readTextFile(join(out, "d", "b")), "sender");
+  });
+});
+
+Deno.test("a file that appears at the target while receiving is not overwritten, and the received copy is kept to resume", async () => {
+  await withDirs(async (src, out) => {
+    const data = random(3 * MiB);
+    await Deno.writeFile(join(src, "f"), data);
+    const scan = await scanPaths([join(src, "f")]);
+    const [a, b] = channels();
+    const kept: Resumed[] = [];
+    let appeared = false;
+    const [, failed] = await Promise.allSettled([
+      sendFiles(a, scan),
+      receiveFiles(b, {
+        out,
+        onKept: (k) => kept.push(k),
+        onProgress: () => {
+          if (!appeared) Deno.writeTextFileSync(join(out, "f"), "theirs");
+          appeared = true;
+        },
+      }),
+    ]);
+    a.abort();
+    ok(failed.status === "rejected" && failed.reason instanceof TransferError);
+    equal(failed.reason.code, "conflict");
+    equal(
+      failed.reason.message,
+      "Cannot write f: it appeared while receiving, and nothing was overwritten; the received copy is kept, so receiving again with --overwrite replaces it without sending it again",
+    );
+    equal(await Deno.readTextFile(join(out, "f")), "theirs");
+    deepEqual(kept, [{ files: 1, bytes: data.length }]);
+    deepEqual(await listTree(out), [partialName("f"), "f"].sort());
+
+    const [c, d] = channels();
+    const [, done] = await Promise.all([
+      sendFiles(c, scan),
+      receiveFiles(d, { out, overwrite: true }),
+    ]);
+    deepEqual({ bytes: done.bytes, resumed: done.resumed }, { bytes: 0, resumed: data.length });
+    deepEqual(await listTree(out), ["f"]);
+    deepEqual(await Deno.readFile(join(out, "f")), data);
   });
 });
 
