@@ -56,3 +56,35 @@ export const STALL_TIMEOUT_MS = 60_000;
  * a slow path is not taken for a dead connection.
  */
 export const HASHING_KEEPALIVE_MS = STALL_TIMEOUT_MS / 4;
+
+/**
+ * The most entries a manifest may list. It bounds the objects and checks a
+ * peer can make the receiver create, is far above any real folder, and keeps
+ * file indexes well inside the u32 of data messages.
+ */
+export const MAX_MANIFEST_ENTRIES = 1_000_000;
+
+/**
+ * The most bytes an encoded manifest may take: 64 MiB. An entry takes about
+ * 50 bytes plus its path, so with paths of 30 to 40 bytes this limit binds
+ * first, near 750,000 entries; 10^6 entries fit with paths of up to about
+ * 15 bytes (`d123/f456.txt`).
+ */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * How deep JSON may nest in a manifest: the manifest, `entries` and an
+ * entry are 3 levels; the rest leaves room for unknown fields of a later
+ * version (skipped, never kept). The parser keeps one small number per
+ * level, so this bounds nothing but junk.
+ */
+export const MAX_MANIFEST_DEPTH = 32;
+
+/**
+ * The most JSON values (objects, arrays, strings, numbers, literals) a
+ * manifest may hold, counting those of unknown fields: an entry is 5 today
+ * (the object and its four fields), so ten per entry of the largest
+ * manifest leaves room for later fields, and 64 MiB of tiny junk values
+ * (`0,0,0,…`, 33 million) is refused a third of the way in.
+ */
+export const MAX_MANIFEST_VALUES = 10 * MAX_MANIFEST_ENTRIES;

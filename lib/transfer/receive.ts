@@ -2,8 +2,9 @@
  * The receiving side of a transfer.
  *
  * Protocol flow:
- * - Wait for `offer`; check every path and every existing target before
- *   asking the user, so a refusal costs nothing.
+ * - Read the `offer` pieces, parsing each as it comes; check every path and
+ *   every existing target before asking the user, so a refusal costs
+ *   nothing.
  * - Once accepted, claim the partial files an earlier transfer left, and
  *   list them and any existing file of the offered size
  *   ({@linkcode claimHeld}): `answer {accept, window, have}` and the `have`
@@ -27,12 +28,12 @@
  * @module
  */
 
-import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { statfsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
-import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
+import { type Manifest, ManifestDecoder, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
@@ -142,10 +143,14 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
   }
 }
 
-/** Collects the manifest pieces of an offer, refusing one over the size limit. */
-async function receiveOffer(channel: Channel): Promise<Uint8Array> {
-  const pieces: Uint8Array[] = [];
-  let size = 0;
+/**
+ * Reads the offer's pieces as they come and parses each at once, keeping
+ * nothing of the manifest but its entries ({@linkcode ManifestDecoder}): a
+ * hostile manifest is refused at the first piece that shows it, and costs
+ * no more memory than its entries.
+ */
+async function receiveOffer(channel: Channel): Promise<Manifest> {
+  const decoder = new ManifestDecoder();
   for (;;) {
     const msg = await receiveMessage(channel);
     if (msg.type === "error") {
@@ -154,17 +159,15 @@ async function receiveOffer(channel: Channel): Promise<Uint8Array> {
     if (msg.type !== "offer") {
       throw new TransferError("protocol", `Expected offer, got ${msg.type}`);
     }
-    size += msg.piece.length;
-    if (size > MAX_MANIFEST_BYTES) {
+    if (decoder.size + msg.piece.length > MAX_MANIFEST_BYTES) {
       throw new TransferError(
         "bad_manifest",
         `Cannot accept offer: manifest exceeds ${MAX_MANIFEST_BYTES} bytes`,
       );
     }
-    pieces.push(msg.piece.slice());
-    if (!msg.more) break;
+    decoder.push(msg.piece);
+    if (!msg.more) return decoder.finish();
   }
-  return concatBytes(...pieces);
 }
 
 /**
@@ -403,7 +406,7 @@ export async function receiveFiles(
 
   let manifest: Manifest;
   try {
-    manifest = decodeManifest(await receiveOffer(channel));
+    manifest = await receiveOffer(channel);
     preflight(root, manifest, overwrite, options.freeBytes ?? freeBytesAt);
   } catch (error) {
     return await fail(error);
