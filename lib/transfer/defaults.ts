@@ -88,3 +88,12 @@ export const MAX_MANIFEST_DEPTH = 32;
  * (`0,0,0,…`, 33 million) is refused a third of the way in.
  */
 export const MAX_MANIFEST_VALUES = 10 * MAX_MANIFEST_ENTRIES;
+
+/**
+ * Offer bytes the sender may have in flight before the receiver takes them:
+ * every offer piece but the last is acknowledged with `credit` once the
+ * receiver has parsed it. One data window, as the relay holds at most one
+ * window per transfer (it drops a side whose queue passes 16 MiB, twice
+ * this); 8 pieces in flight keep the pipe full while the receiver parses.
+ */
+export const OFFER_WINDOW_BYTES = WINDOW_BYTES;

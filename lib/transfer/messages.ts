@@ -4,11 +4,13 @@
  *
  * ```
  * 0x01 offer     u8 more | a piece of the manifest JSON (see manifest.ts);
- *                more = 1: another piece follows, 0: this is the last
+ *                more = 1: another piece follows, 0: this is the last;
+ *                every piece but the last holds exactly 1 MiB
  * 0x02 answer    JSON {"accept":true,"window":N[,"have":K]} | {"accept":false,"reason":"…"}
  * 0x03 data      u32 file index | u64 offset | bytes          (big-endian)
  * 0x04 file_end  u32 file index | 32-byte SHA-256 of the file
- * 0x05 credit    u64 bytes the receiver can take more
+ * 0x05 credit    u64 bytes the receiver can take more: of data once it
+ *                accepted, of offer pieces before (each piece but the last)
  * 0x06 done      (empty) the sender has sent every file
  * 0x07 result    JSON {"ok":true,"files":N,"bytes":N}
  * 0x08 error     JSON {"error":"code","message":"…"}
@@ -27,7 +29,11 @@
 
 import { allocateMessage } from "../link/room.ts";
 
-/** Largest manifest piece in one offer message: a 1 MiB record leaves room for it. */
+/**
+ * Bytes of manifest in each offer message but the last, which holds the
+ * rest (1 to this many): a 1 MiB record leaves room for it, and a receiver
+ * reads at most 64 pieces for the largest manifest.
+ */
 export const OFFER_PIECE_BYTES = 1024 * 1024;
 
 /** Bytes before the payload of a data message. */

@@ -52,6 +52,7 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
     "0b" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
   ],
   ["hashing", { type: "hashing" }, "0c"],
+  ["credit for an offer piece", { type: "credit", bytes: 1048576 }, "050000000000100000"],
 ];
 
 for (const [name, msg, expected] of VECTORS) {

@@ -1,7 +1,9 @@
-// The offer phase over in-memory channels.
+// The offer phase over in-memory channels: flow control, and parsing as
+// the pieces arrive.
 
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import type { Channel } from "../link/channel.ts";
+import { type Manifest, type ManifestEntry } from "./manifest.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -9,8 +11,26 @@ import {
   TransferError,
   type TransferMsg,
 } from "./messages.ts";
+import { OFFER_WINDOW_BYTES } from "./defaults.ts";
 import { receiveFiles } from "./receive.ts";
+import { sendFiles } from "./send.ts";
 import { channels, tempDir } from "./_test_utils.ts";
+
+/** A manifest of `count` empty files in directories of 1000, sorted. */
+function manyFiles(count: number): Manifest {
+  const entries: ManifestEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const dir = `d${String(Math.floor(i / 1000)).padStart(4, "0")}`;
+    if (i % 1000 === 0) entries.push({ path: dir, kind: "dir", size: 0, mode: 0o755 });
+    entries.push({
+      path: `${dir}/${String(i % 1000).padStart(3, "0")}`,
+      kind: "file",
+      size: 0,
+      mode: 0o644,
+    });
+  }
+  return { entries, files: count, bytes: 0 };
+}
 
 /** Settles with `promise`, or fails the test if it takes longer than `ms`: a hang is a failure. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -25,10 +45,112 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
+/** `channel`, with hooks that see each message sent and received. */
+function spy(
+  channel: Channel,
+  hooks: { sent?: (m: Uint8Array) => void; received?: (m: Uint8Array | null) => void },
+): Channel {
+  return {
+    send: (message) => {
+      hooks.sent?.(message);
+      return channel.send(message);
+    },
+    receive: async () => {
+      const message = await channel.receive();
+      hooks.received?.(message);
+      return message;
+    },
+    close: () => channel.close(),
+    abort: (reason) => channel.abort(reason),
+    get sentTag() {
+      return channel.sentTag;
+    },
+    get receivedTag() {
+      return channel.receivedTag;
+    },
+  };
+}
+
 /** The next message, decoded. */
 async function next(channel: Channel): Promise<TransferMsg> {
   return decodeMessage((await channel.receive())!);
 }
+
+Deno.test("sendFiles() has at most OFFER_WINDOW_BYTES of the offer unacknowledged", async () => {
+  // 200 000 entries encode to about 11 MiB: more than the window.
+  const manifest = manyFiles(200_000);
+  const [a, b] = channels();
+  const sending = sendFiles(a, { manifest, sources: [], warnings: [] }, { stallMs: 300 });
+  sending.catch(() => {});
+  // A receiver that reads the pieces but never acknowledges them, as an
+  // older punch did: the sender stops at the window.
+  let pieces = 0;
+  let msg: TransferMsg;
+  for (;;) {
+    msg = await within(next(b), 10_000, "the sender");
+    if (msg.type !== "offer") break;
+    pieces++;
+  }
+  equal(pieces, OFFER_WINDOW_BYTES / OFFER_PIECE_BYTES);
+  equal(msg.type, "error");
+  const error = await sending.then(() => undefined, (e) => e);
+  ok(error instanceof TransferError && error.code === "stalled", String(error));
+  ok(error.message.includes("the receiver runs an older punch"), error.message);
+});
+
+Deno.test("receiveFiles() acknowledges each offer piece but the last, and reads a manifest over the window", async () => {
+  const manifest = manyFiles(200_000);
+  const out = await tempDir();
+  try {
+    const [a, b] = channels();
+    const credits: number[] = [];
+    const pieces: boolean[] = [];
+    let decodedEntries = 0;
+    const receiving = receiveFiles(b, {
+      out,
+      confirm: (offered) => {
+        decodedEntries = offered.entries.length;
+        return false;
+      },
+    });
+    const sender = spy(a, {
+      sent: (m) => m[0] === 0x01 && pieces.push(m[1] === 1),
+      received: (m) => {
+        const msg = m && decodeMessage(m);
+        if (msg?.type === "credit") credits.push(msg.bytes);
+      },
+    });
+    const sending = sendFiles(sender, { manifest, sources: [], warnings: [] });
+    await rejects(receiving, (e) => e instanceof TransferError && e.code === "refused");
+    await rejects(sending, (e) => e instanceof TransferError && e.code === "refused");
+    // About 11 MiB in 1 MiB pieces: all but the last acknowledged, in full.
+    ok(pieces.length > OFFER_WINDOW_BYTES / OFFER_PIECE_BYTES, `${pieces.length} pieces`);
+    deepEqual(pieces, [...Array(pieces.length - 1).fill(true), false]);
+    deepEqual(credits, Array(pieces.length - 1).fill(OFFER_PIECE_BYTES));
+    equal(decodedEntries, manifest.entries.length);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("receiveFiles() refuses an offer piece before the last that is not full", async () => {
+  const out = await tempDir();
+  try {
+    const [a, b] = channels();
+    const receiving = receiveFiles(b, { out });
+    await a.send(
+      encodeMessage({ type: "offer", more: true, piece: new TextEncoder().encode("{") }),
+    );
+    await rejects(
+      within(receiving, 10_000, "receiveFiles()"),
+      (e) => e instanceof TransferError && e.code === "protocol",
+    );
+    const reply = await next(a);
+    equal(reply.type === "error" && reply.error, "protocol");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
 
 Deno.test("receiveFiles() refuses a hostile manifest at its first piece, before the rest comes", async () => {
   const out = await tempDir();

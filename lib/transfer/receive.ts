@@ -2,9 +2,9 @@
  * The receiving side of a transfer.
  *
  * Protocol flow:
- * - Read the `offer` pieces, parsing each as it comes; check every path and
- *   every existing target before asking the user, so a refusal costs
- *   nothing.
+ * - Read the `offer` pieces, parsing each as it comes and acknowledging each
+ *   but the last with `credit`; check every path and every existing target
+ *   before asking the user, so a refusal costs nothing.
  * - Once accepted, claim the partial files an earlier transfer left, and
  *   list them and any existing file of the offered size
  *   ({@linkcode claimHeld}): `answer {accept, window, have}` and the `have`
@@ -34,7 +34,7 @@ import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
 import { type Manifest, ManifestDecoder, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
-import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
+import { encodeMessage, OFFER_PIECE_BYTES, TransferError, type TransferMsg } from "./messages.ts";
 import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
@@ -147,17 +147,26 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
  * Reads the offer's pieces as they come and parses each at once, keeping
  * nothing of the manifest but its entries ({@linkcode ManifestDecoder}): a
  * hostile manifest is refused at the first piece that shows it, and costs
- * no more memory than its entries.
+ * no more memory than its entries. Each piece but the last is acknowledged
+ * with `credit` once parsed: the sender may have only OFFER_WINDOW_BYTES
+ * unacknowledged, so a manifest of any size crosses a relay that drops a
+ * side whose queue passes 16 MiB.
  */
 async function receiveOffer(channel: Channel): Promise<Manifest> {
   const decoder = new ManifestDecoder();
   for (;;) {
-    const msg = await receiveMessage(channel);
+    const msg = await receiveMessage(channel, STALL_TIMEOUT_MS);
     if (msg.type === "error") {
       throw peerError(msg, "sender");
     }
     if (msg.type !== "offer") {
       throw new TransferError("protocol", `Expected offer, got ${msg.type}`);
+    }
+    if (msg.more && msg.piece.length !== OFFER_PIECE_BYTES) {
+      throw new TransferError(
+        "protocol",
+        `An offer piece before the last holds ${msg.piece.length} bytes, not ${OFFER_PIECE_BYTES}`,
+      );
     }
     if (decoder.size + msg.piece.length > MAX_MANIFEST_BYTES) {
       throw new TransferError(
@@ -167,6 +176,7 @@ async function receiveOffer(channel: Channel): Promise<Manifest> {
     }
     decoder.push(msg.piece);
     if (!msg.more) return decoder.finish();
+    await channel.send(encodeMessage({ type: "credit", bytes: msg.piece.length }));
   }
 }
 

@@ -2,7 +2,11 @@
  * The sending side of a transfer.
  *
  * Protocol flow:
- * - `offer {manifest}`; the receiver answers `answer {accept, window}`.
+ * - `offer {more, piece}` messages carry the manifest in pieces of 1 MiB;
+ *   the receiver acknowledges each but the last with `credit` once it has
+ *   parsed it, and this side never has more than
+ *   {@linkcode OFFER_WINDOW_BYTES} of them unacknowledged. Then the
+ *   receiver answers `answer {accept, window}`.
  * - If the answer says the receiver holds the start of some files, read its
  *   `have` list, send `check` with SHA-256 of as many bytes of each file
  *   here ({@linkcode hashHeld}), and read `resume`: where each starts.
@@ -17,7 +21,7 @@
  */
 
 import type { Channel } from "../link/channel.ts";
-import { encodeManifest, type ScanResult } from "./manifest.ts";
+import { encodeManifestPieces, type Manifest, type ScanResult } from "./manifest.ts";
 import {
   allocateData,
   type CheckEntry,
@@ -31,7 +35,7 @@ import {
   TransferError,
   type TransferMsg,
 } from "./messages.ts";
-import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
+import { CHUNK_BYTES, OFFER_WINDOW_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
 import { checkHave, checkResume, hashHeld, keepingAlive } from "./resume.ts";
 import { whenAborted } from "../_abort.ts";
@@ -64,6 +68,12 @@ export interface SendOptions {
   onCheckProgress?: (progress: Progress) => void;
   /** Called when the receiver holds some of the files already, before sending. */
   onResume?: (resumed: Resumed) => void;
+  /**
+   * Gives up as `stalled` after this long without a message from the
+   * receiver, where it waits for credit.
+   * @default {STALL_TIMEOUT_MS}
+   */
+  stallMs?: number;
   signal?: AbortSignal;
 }
 
@@ -119,23 +129,16 @@ export async function sendFiles(
   options: SendOptions = {},
 ): Promise<SendResult> {
   const { manifest, sources } = scan;
-  const encoded = encodeManifest(manifest);
-  for (let at = 0; at === 0 || at < encoded.length; at += OFFER_PIECE_BYTES) {
-    const piece = encoded.subarray(at, at + OFFER_PIECE_BYTES);
-    const more = at + OFFER_PIECE_BYTES < encoded.length;
-    await channel.send(encodeMessage({ type: "offer", more, piece }));
-  }
-
-  const answer = await receiveMessage(channel);
-  if (answer.type === "error") throw peerError(answer);
-  if (answer.type !== "answer") {
-    throw new TransferError("protocol", `Expected answer, got ${answer.type}`);
-  }
-  if (!answer.accept) {
-    throw new TransferError(
-      "refused",
-      `The receiver declined the files${answer.reason ? `: ${answer.reason}` : ""}`,
-    );
+  const stallMs = options.stallMs ?? STALL_TIMEOUT_MS;
+  let answer: Extract<TransferMsg, { type: "answer"; accept: true }>;
+  try {
+    answer = await offer(channel, manifest, stallMs, options.signal);
+  } catch (error) {
+    // The receiver knows why if it stopped or declined.
+    if (!(error instanceof TransferError && ["peer_error", "refused"].includes(error.code))) {
+      await tell(channel, error);
+    }
+    throw error;
   }
   options.onAccepted?.();
   let starts: Map<number, number>;
@@ -158,7 +161,7 @@ export async function sendFiles(
   let result: Extract<TransferMsg, { type: "result" }> | undefined;
   const listener = (async () => {
     for (;;) {
-      const msg = await receiveMessage(channel, STALL_TIMEOUT_MS);
+      const msg = await receiveMessage(channel, stallMs);
       if (msg.type === "credit") credit.grant(msg.bytes);
       else if (msg.type === "result") return result = msg;
       else if (msg.type === "error") throw peerError(msg);
@@ -224,6 +227,73 @@ export async function sendFiles(
   }
   await channel.close();
   return { files: result?.files ?? manifest.files, bytes: sent, resumed };
+}
+
+/**
+ * Sends the manifest in `offer` pieces under the offer's flow control, and
+ * waits for the answer. Resolves with an answer that accepts; throws
+ * `refused` for one that declines.
+ */
+async function offer(
+  channel: Channel,
+  manifest: Manifest,
+  stallMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Extract<TransferMsg, { type: "answer"; accept: true }>> {
+  /** Bytes of pieces sent but not yet acknowledged. */
+  let unacknowledged = 0;
+  const acknowledge = (msg: TransferMsg): boolean => {
+    if (msg.type !== "credit") return false;
+    if (msg.bytes > unacknowledged) {
+      throw new TransferError(
+        "protocol",
+        `The receiver acknowledged ${msg.bytes} bytes of the offer, of ${unacknowledged} sent`,
+      );
+    }
+    unacknowledged -= msg.bytes;
+    return true;
+  };
+  const pieces = encodeManifestPieces(manifest, { pieceBytes: OFFER_PIECE_BYTES });
+  let next = pieces.next();
+  while (!next.done) {
+    const piece = next.value;
+    next = pieces.next(); // made before this piece leaves: is it the last?
+    while (unacknowledged + piece.length > OFFER_WINDOW_BYTES) {
+      const msg = await receiveMessage(channel, stallMs, signal).catch((error) => {
+        throw error instanceof TransferError && error.code === "stalled"
+          ? new TransferError(
+            "stalled",
+            `The receiver acknowledged no part of the offer for ${stallMs / 1000} s: ` +
+              "the connection seems dead, or the receiver runs an older punch",
+          )
+          : error;
+      });
+      if (msg.type === "error") throw peerError(msg);
+      if (!acknowledge(msg)) {
+        throw new TransferError("protocol", `Expected credit for the offer, got ${msg.type}`);
+      }
+    }
+    await channel.send(encodeMessage({ type: "offer", more: !next.done, piece }));
+    if (!next.done) unacknowledged += piece.length;
+  }
+  for (;;) {
+    const msg = await receiveMessage(channel, undefined, signal);
+    if (acknowledge(msg)) continue;
+    if (msg.type === "error") throw peerError(msg);
+    if (msg.type !== "answer") {
+      throw new TransferError("protocol", `Expected answer, got ${msg.type}`);
+    }
+    if (unacknowledged > 0) {
+      throw new TransferError("protocol", "The receiver answered before it took the whole offer");
+    }
+    if (!msg.accept) {
+      throw new TransferError(
+        "refused",
+        `The receiver declined the files${msg.reason ? `: ${msg.reason}` : ""}`,
+      );
+    }
+    return msg;
+  }
 }
 
 /** Tells the receiver why the send stops, if the channel still works. */
