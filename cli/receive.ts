@@ -9,7 +9,7 @@ import { parseCode } from "../lib/code/phrase.ts";
 import { timingSafeEqual } from "../lib/crypto/timing_safe_equal.ts";
 import { RendezvousError } from "../lib/rendezvous/client.ts";
 import { openReceiver, type Session } from "../lib/session/session.ts";
-import { encodeManifest, type Manifest } from "../lib/transfer/manifest.ts";
+import { type Manifest, manifestDigest } from "../lib/transfer/manifest.ts";
 import { TransferError } from "../lib/transfer/messages.ts";
 import { receiveFiles } from "../lib/transfer/receive.ts";
 import {
@@ -130,7 +130,7 @@ export function confirmOnce(
 ): (manifest: Manifest, again: boolean) => Promise<boolean> {
   let accepted: Uint8Array | undefined;
   return async (manifest, again) => {
-    const offer = encodeManifest(manifest);
+    const offer = manifestDigest(manifest);
     if (again && accepted) {
       if (!timingSafeEqual(offer, accepted)) {
         throw new TransferError(

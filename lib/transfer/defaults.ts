@@ -97,3 +97,12 @@ export const MAX_MANIFEST_VALUES = 10 * MAX_MANIFEST_ENTRIES;
  * this); 8 pieces in flight keep the pipe full while the receiver parses.
  */
 export const OFFER_WINDOW_BYTES = WINDOW_BYTES;
+
+/**
+ * Long synchronous work on a large manifest (scanning, encoding, decoding,
+ * checking it against the disk) gives the event loop a turn at least this
+ * often, so that sockets, their pings, keepalives and timers run meanwhile:
+ * 10^6 entries take seconds, and a relay or rendezvous connection must not
+ * look dead.
+ */
+export const YIELD_EVERY_MS = 50;

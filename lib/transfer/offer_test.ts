@@ -1,7 +1,8 @@
-// The offer phase over in-memory channels: flow control, and parsing as
-// the pieces arrive.
+// The offer phase over in-memory channels: flow control, parsing as the
+// pieces arrive, and turns for the event loop.
 
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { join } from "node:path";
 import type { Channel } from "../link/channel.ts";
 import { type Manifest, type ManifestEntry } from "./manifest.ts";
 import {
@@ -178,6 +179,39 @@ Deno.test("receiveFiles() refuses a hostile manifest at its first piece, before 
       await rejects(receiving, TransferError);
     }
     deepEqual([...Deno.readDirSync(out)], []);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("receiveFiles() gives the event loop turns while it checks an offer of 10^6 entries", async () => {
+  const manifest = manyFiles(999_000);
+  const out = await tempDir();
+  try {
+    // Part of what the checks see: directories that exist, one with files.
+    await Deno.mkdir(join(out, "d0001"), { recursive: true });
+    await Deno.writeFile(join(out, "d0001", "other"), new Uint8Array());
+    const [a, b] = channels();
+    let ticks = 0;
+    let ticksAtPrompt = -1;
+    let lastPiece = false;
+    const ticker = setInterval(() => lastPiece && ticks++, 1);
+    // Over memory, the pieces themselves arrive without a turn for timers:
+    // count the turns from the last piece on, while the receiver checks.
+    const sender = spy(a, { sent: (m) => m[0] === 0x01 && m[1] === 0 && (lastPiece = true) });
+    const sending = sendFiles(sender, { manifest, sources: [], warnings: [] });
+    const receiving = receiveFiles(b, {
+      out,
+      confirm: (offered) => {
+        ticksAtPrompt = ticks;
+        equal(offered.entries.length, 1_000_000 - 1000 + 999);
+        return false;
+      },
+    });
+    await rejects(receiving, (e) => e instanceof TransferError && e.code === "refused");
+    await rejects(sending, (e) => e instanceof TransferError && e.code === "refused");
+    clearInterval(ticker);
+    ok(ticksAtPrompt > 0, `${ticksAtPrompt} timer turns between the last piece and the prompt`);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -39,6 +39,8 @@ import { checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
+import { OutputTree } from "./_output_tree.ts";
+import { Pacer } from "./_pace.ts";
 import { hashPrefixes, keepingAlive, partialName } from "./resume.ts";
 import {
   peerError,
@@ -182,25 +184,31 @@ async function receiveOffer(channel: Channel): Promise<Manifest> {
 
 /**
  * Checks every target before anything is written, and that the files can
- * fit; throws the first problem.
+ * fit; throws the first problem. Each directory on the way is looked at once
+ * ({@linkcode OutputTree}), and the event loop gets a turn every
+ * YIELD_EVERY_MS, so that 10^6 entries take seconds and the connection
+ * stays alive meanwhile.
  */
-function preflight(
+async function preflight(
   root: string,
   manifest: Manifest,
   overwrite: boolean,
   freeBytes: (dir: string) => number | null,
-): void {
+  signal: AbortSignal | undefined,
+): Promise<void> {
   // The fewest bytes the files can take: each file's size, less what an
   // existing file of that size (which may be the same file) or a partial
   // file of an earlier transfer may supply. A resume that finds other bytes
   // there needs more; this only refuses what surely cannot fit.
   let needed = 0;
+  const tree = new OutputTree(root);
+  const pacer = new Pacer();
   for (const entry of manifest.entries) {
-    checkNoLinks(root, entry.path);
-    const target = resolveInside(root, entry.path);
-    const info = lstatOrNull(target);
+    if (pacer.due()) await pacer.pause(signal);
+    // What checkNoLinks(root, entry.path) checks, and the target's lstat.
+    const info = tree.look(entry.path);
     if (entry.kind === "file" && !(info?.isFile && info.size === entry.size)) {
-      const part = lstatOrNull(join(dirname(target), partialName(entry.path)));
+      const part = tree.partial(entry.path);
       needed += entry.size - (part?.isFile && part.size <= entry.size ? part.size : 0);
     }
     if (!info) continue;
@@ -417,7 +425,7 @@ export async function receiveFiles(
   let manifest: Manifest;
   try {
     manifest = await receiveOffer(channel);
-    preflight(root, manifest, overwrite, options.freeBytes ?? freeBytesAt);
+    await preflight(root, manifest, overwrite, options.freeBytes ?? freeBytesAt, options.signal);
   } catch (error) {
     return await fail(error);
   }
