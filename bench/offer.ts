@@ -107,7 +107,7 @@ async function offerBytes(channel: Channel, bytes: Uint8Array): Promise<[Transfe
   const sentAt = performance.now();
   for (;;) {
     const msg = await next();
-    if (msg.type !== "credit") return [msg, sentAt];
+    if (msg.type !== "credit" && msg.type !== "deciding") return [msg, sentAt];
   }
 }
 

@@ -38,11 +38,13 @@ export const CREDIT_BATCH_BYTES = WINDOW_BYTES / 4;
 export const CREDIT_QUIET_MS = 1_000;
 
 /**
- * Once the receiver accepted (the resume exchange, then the data), either
- * side gives up after this long without a message from the other: a
- * direct connection whose NAT mapping died, or a relay that stopped
- * forwarding, must not leave a transfer hanging for ever. Long enough for
- * a slow disk to catch up; the prompt before accepting is not timed.
+ * Either side gives up after this long without a message from the other,
+ * and the sender after this long with a send waiting for room: a direct
+ * connection whose NAT mapping died, a relay that stopped forwarding, or a
+ * peer that stopped reading must not leave a transfer hanging for ever.
+ * Long enough for a slow disk to catch up. The receiver's prompt is not
+ * timed: it sends `deciding` keepalives meanwhile
+ * ({@linkcode DECIDING_KEEPALIVE_MS}).
  */
 export const STALL_TIMEOUT_MS = 60_000;
 
@@ -106,3 +108,20 @@ export const OFFER_WINDOW_BYTES = WINDOW_BYTES;
  * look dead.
  */
 export const YIELD_EVERY_MS = 50;
+
+/**
+ * A side waits at most this long for its `error` message to leave before it
+ * stops: a peer that stopped reading must not hold a side that is already
+ * failing, nor a user who pressed Ctrl-C. Two seconds is long for a message
+ * to leave a socket with room, short for a person.
+ */
+export const ERROR_SEND_TIMEOUT_MS = 2_000;
+
+/**
+ * While the receiver checks an offer and asks its user, which takes seconds
+ * for 10^6 entries and as long as the user likes, it sends a `deciding`
+ * keepalive this often, so that the sender can wait for the answer under
+ * its {@linkcode STALL_TIMEOUT_MS} and still give up on a dead connection.
+ * A quarter of the stall timeout, as for {@linkcode HASHING_KEEPALIVE_MS}.
+ */
+export const DECIDING_KEEPALIVE_MS = STALL_TIMEOUT_MS / 4;

@@ -22,6 +22,8 @@
  *                listed file: after the held bytes if they match, else 0 (R→S)
  * 0x0c hashing   (empty) a side is still hashing held bytes; a keepalive
  *                before its check or resume (both)
+ * 0x0d deciding  (empty) the receiver is still checking the offer or asking
+ *                its user; a keepalive before its answer (R→S)
  * ```
  *
  * @module
@@ -66,6 +68,7 @@ export const MSG = Object.freeze({
   CHECK: 0x0a,
   RESUME: 0x0b,
   HASHING: 0x0c,
+  DECIDING: 0x0d,
 });
 
 /** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
@@ -132,7 +135,8 @@ export type TransferMsg =
   | { type: "have"; entries: HaveEntry[] }
   | { type: "check"; entries: CheckEntry[] }
   | { type: "resume"; entries: ResumeEntry[] }
-  | { type: "hashing" };
+  | { type: "hashing" }
+  | { type: "deciding" };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -192,6 +196,8 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
       return Uint8Array.of(MSG.DONE);
     case "hashing":
       return Uint8Array.of(MSG.HASHING);
+    case "deciding":
+      return Uint8Array.of(MSG.DECIDING);
     case "result":
       return withType(
         MSG.RESULT,
@@ -320,6 +326,9 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
     case MSG.HASHING:
       if (bytes.length !== 1) protocol("hashing carries no body");
       return { type: "hashing" };
+    case MSG.DECIDING:
+      if (bytes.length !== 1) protocol("deciding carries no body");
+      return { type: "deciding" };
     case MSG.RESULT: {
       const body = jsonBody(bytes);
       return { type: "result", files: Number(body.files) || 0, bytes: Number(body.bytes) || 0 };

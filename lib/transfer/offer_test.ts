@@ -1,5 +1,5 @@
 // The offer phase over in-memory channels: flow control, parsing as the
-// pieces arrive, and turns for the event loop.
+// pieces arrive, turns for the event loop, and the sender's timed waits.
 
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
@@ -14,8 +14,10 @@ import {
 } from "./messages.ts";
 import { OFFER_WINDOW_BYTES } from "./defaults.ts";
 import { receiveFiles } from "./receive.ts";
-import { sendFiles } from "./send.ts";
+import { receiveMessage, sendFiles, whileDeciding } from "./send.ts";
 import { channels, tempDir } from "./_test_utils.ts";
+
+const MiB = 1024 * 1024;
 
 /** A manifest of `count` empty files in directories of 1000, sorted. */
 function manyFiles(count: number): Manifest {
@@ -75,6 +77,21 @@ function spy(
 /** The next message, decoded. */
 async function next(channel: Channel): Promise<TransferMsg> {
   return decodeMessage((await channel.receive())!);
+}
+
+/** Reads the offer's pieces as a receiver, crediting each but the last; returns the bytes. */
+async function takeOffer(channel: Channel): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  for (;;) {
+    const msg = await next(channel);
+    if (msg.type !== "offer") throw new Error(`expected offer, got ${msg.type}`);
+    pieces.push(msg.piece.slice());
+    if (!msg.more) break;
+    await channel.send(encodeMessage({ type: "credit", bytes: msg.piece.length }));
+  }
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  pieces.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
 }
 
 Deno.test("sendFiles() has at most OFFER_WINDOW_BYTES of the offer unacknowledged", async () => {
@@ -215,4 +232,112 @@ Deno.test("receiveFiles() gives the event loop turns while it checks an offer of
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+/** A receiver that takes the offer and answers `accept` with `window`, for the tests below. */
+async function accepting(channel: Channel, window: number): Promise<void> {
+  await takeOffer(channel);
+  await channel.send(encodeMessage({ type: "answer", accept: true, window }));
+}
+
+Deno.test("sendFiles() refuses a result before done, instead of waiting for credit for ever", async () => {
+  const src = await tempDir();
+  try {
+    await Deno.writeFile(join(src, "f"), new Uint8Array(3 * MiB));
+    const manifest: Manifest = {
+      entries: [{ path: "f", kind: "file", size: 3 * MiB, mode: 0o644 }],
+      files: 1,
+      bytes: 3 * MiB,
+    };
+    const [a, b] = channels();
+    const sending = sendFiles(a, { manifest, sources: [join(src, "f")], warnings: [] });
+    sending.catch(() => {});
+    // A hostile receiver: it grants one chunk, says `result` at once, and
+    // then says nothing more (it keeps reading, so sends never wait).
+    await accepting(b, MiB);
+    await b.send(encodeMessage({ type: "result", files: 1, bytes: 3 * MiB }));
+    (async () => {
+      while (await b.receive().catch(() => null) !== null) { /* read on */ }
+    })();
+    const error = await within(sending.then(() => undefined, (e) => e), 10_000, "sendFiles()");
+    ok(error instanceof TransferError && error.code === "protocol", String(error));
+    equal(error.message, "The receiver sent result before done");
+  } finally {
+    await Deno.remove(src, { recursive: true });
+  }
+});
+
+Deno.test("sendFiles() gives up on a receiver that stops reading, as stalled", async () => {
+  const src = await tempDir();
+  try {
+    await Deno.writeFile(join(src, "f"), new Uint8Array(2 * MiB));
+    const manifest: Manifest = {
+      entries: [{ path: "f", kind: "file", size: 2 * MiB, mode: 0o644 }],
+      files: 1,
+      bytes: 2 * MiB,
+    };
+    // Two frames of room each way: once the receiver stops reading, a send waits.
+    const [a, b] = channels(undefined, 2);
+    const sending = sendFiles(a, { manifest, sources: [join(src, "f")], warnings: [] }, {
+      stallMs: 300,
+    });
+    sending.catch(() => {});
+    await accepting(b, 64 * MiB);
+    // And now it neither reads nor speaks.
+    const error = await within(sending.then(() => undefined, (e) => e), 10_000, "sendFiles()");
+    ok(error instanceof TransferError && error.code === "stalled", String(error));
+  } finally {
+    await Deno.remove(src, { recursive: true });
+  }
+});
+
+Deno.test("sendFiles() waits for the answer under its stall timer, kept alive by deciding", async () => {
+  const manifest = manyFiles(10);
+  // A receiver that keeps saying `deciding`, then answers: the sender waits.
+  {
+    const [a, b] = channels();
+    const sending = sendFiles(a, { manifest, sources: [], warnings: [] }, { stallMs: 300 });
+    await takeOffer(b);
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await b.send(encodeMessage({ type: "deciding" }));
+    }
+    await b.send(encodeMessage({ type: "answer", accept: false, reason: "no" }));
+    await rejects(sending, (e) => e instanceof TransferError && e.code === "refused");
+  }
+  // A receiver that goes silent after the offer: the sender stops.
+  {
+    const [a, b] = channels();
+    const sending = sendFiles(a, { manifest, sources: [], warnings: [] }, { stallMs: 300 });
+    await takeOffer(b);
+    await rejects(
+      within(sending, 10_000, "sendFiles()"),
+      (e) => e instanceof TransferError && e.code === "stalled",
+    );
+  }
+});
+
+Deno.test("whileDeciding() sends deciding while the work runs, and none after", async () => {
+  const [a, b] = channels();
+  const seen: string[] = [];
+  const reading = (async () => {
+    for (;;) {
+      const msg = await receiveMessage(b).catch(() => null);
+      if (msg === null) return;
+      seen.push(msg.type);
+    }
+  })();
+  const result = await whileDeciding(
+    a,
+    () => new Promise((resolve) => setTimeout(() => resolve(7), 100)),
+    { everyMs: 20 },
+  );
+  equal(result, 7);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const count = seen.length;
+  ok(count >= 3 && seen.every((type) => type === "deciding"), seen.join());
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  equal(seen.length, count);
+  await a.close();
+  await reading;
 });

@@ -4,7 +4,8 @@
  * Protocol flow:
  * - Read the `offer` pieces, parsing each as it comes and acknowledging each
  *   but the last with `credit`; check every path and every existing target
- *   before asking the user, so a refusal costs nothing.
+ *   before asking the user, so a refusal costs nothing, and send `deciding`
+ *   meanwhile.
  * - Once accepted, claim the partial files an earlier transfer left, and
  *   list them and any existing file of the offered size
  *   ({@linkcode claimHeld}): `answer {accept, window, have}` and the `have`
@@ -49,6 +50,8 @@ import {
   receiveMessage,
   type Resumed,
   sendEntries,
+  sendWithin,
+  whileDeciding,
 } from "./send.ts";
 
 /** Options for {@linkcode receiveFiles}. */
@@ -178,7 +181,7 @@ async function receiveOffer(channel: Channel): Promise<Manifest> {
     }
     decoder.push(msg.piece);
     if (!msg.more) return decoder.finish();
-    await channel.send(encodeMessage({ type: "credit", bytes: msg.piece.length }));
+    await sendWithin(channel, encodeMessage({ type: "credit", bytes: msg.piece.length }));
   }
 }
 
@@ -425,14 +428,16 @@ export async function receiveFiles(
   let manifest: Manifest;
   try {
     manifest = await receiveOffer(channel);
-    await preflight(root, manifest, overwrite, options.freeBytes ?? freeBytesAt, options.signal);
+    const free = options.freeBytes ?? freeBytesAt;
+    await whileDeciding(channel, () => preflight(root, manifest, overwrite, free, options.signal));
   } catch (error) {
     return await fail(error);
   }
 
   let accepted: boolean;
   try {
-    accepted = await (options.confirm ?? (() => true))(manifest);
+    const confirm = options.confirm ?? (() => true);
+    accepted = await whileDeciding(channel, async () => await confirm(manifest));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     await channel.send(encodeMessage({ type: "answer", accept: false, reason })).catch(() => {});

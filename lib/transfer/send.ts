@@ -5,8 +5,9 @@
  * - `offer {more, piece}` messages carry the manifest in pieces of 1 MiB;
  *   the receiver acknowledges each but the last with `credit` once it has
  *   parsed it, and this side never has more than
- *   {@linkcode OFFER_WINDOW_BYTES} of them unacknowledged. Then the
- *   receiver answers `answer {accept, window}`.
+ *   {@linkcode OFFER_WINDOW_BYTES} of them unacknowledged.
+ * - While the receiver checks the offer and asks its user, it sends
+ *   `deciding` every 15 s; then `answer {accept, window}`.
  * - If the answer says the receiver holds the start of some files, read its
  *   `have` list, send `check` with SHA-256 of as many bytes of each file
  *   here ({@linkcode hashHeld}), and read `resume`: where each starts.
@@ -16,6 +17,10 @@
  *   data records ({@linkcode FileDigest}).
  * - `done`; the receiver checks everything and answers `result`; then the
  *   channel is closed with its final record.
+ *
+ * Every wait for the receiver, and every send that waits for room, gives up
+ * as `stalled` after {@linkcode STALL_TIMEOUT_MS}: a receiver that stops
+ * talking, or reading, cannot hold the sender for ever.
  *
  * @module
  */
@@ -35,7 +40,13 @@ import {
   TransferError,
   type TransferMsg,
 } from "./messages.ts";
-import { CHUNK_BYTES, OFFER_WINDOW_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
+import {
+  CHUNK_BYTES,
+  DECIDING_KEEPALIVE_MS,
+  ERROR_SEND_TIMEOUT_MS,
+  OFFER_WINDOW_BYTES,
+  STALL_TIMEOUT_MS,
+} from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
 import { checkHave, checkResume, hashHeld, keepingAlive } from "./resume.ts";
 import { whenAborted } from "../_abort.ts";
@@ -70,7 +81,7 @@ export interface SendOptions {
   onResume?: (resumed: Resumed) => void;
   /**
    * Gives up as `stalled` after this long without a message from the
-   * receiver, where it waits for credit.
+   * receiver, or with a send waiting for room.
    * @default {STALL_TIMEOUT_MS}
    */
   stallMs?: number;
@@ -90,6 +101,7 @@ class Credit {
   #available = 0;
   #wake: (() => void) | undefined;
   #error?: unknown;
+  #watchers: (() => void)[] = [];
 
   grant(bytes: number): void {
     this.#available += bytes;
@@ -99,6 +111,19 @@ class Credit {
   fail(error: unknown): void {
     this.#error ??= error;
     this.#wake?.();
+    for (const watcher of this.#watchers) watcher();
+  }
+
+  /** `promise`, or this credit's error if that comes first. */
+  watch<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        const check = () => this.#error ? reject(this.#error) : undefined;
+        check();
+        this.#watchers.push(check);
+      }),
+    ]).finally(() => this.#watchers.length = 0);
   }
 
   async take(bytes: number): Promise<void> {
@@ -158,13 +183,18 @@ export async function sendFiles(
 
   const credit = new Credit();
   credit.grant(answer.window);
+  let done = false;
   let result: Extract<TransferMsg, { type: "result" }> | undefined;
   const listener = (async () => {
     for (;;) {
       const msg = await receiveMessage(channel, stallMs);
       if (msg.type === "credit") credit.grant(msg.bytes);
-      else if (msg.type === "result") return result = msg;
-      else if (msg.type === "error") throw peerError(msg);
+      else if (msg.type === "result") {
+        // Said before `done`, it would end this listener while the sends
+        // still wait for credit, with nothing left to time them.
+        if (!done) throw new TransferError("protocol", "The receiver sent result before done");
+        return result = msg;
+      } else if (msg.type === "error") throw peerError(msg);
       else throw new TransferError("protocol", `Unexpected ${msg.type} from the receiver`);
     }
   })();
@@ -216,8 +246,11 @@ export async function sendFiles(
       }
       queue(encodeMessage({ type: "file_end", index, digest: digest.finish() }));
     }
-    await channel.send(encodeMessage({ type: "done" }));
-    await pending;
+    done = true;
+    // The listener's stall timer runs meanwhile; a send that waits for room
+    // has a timer of its own.
+    await credit.watch(sendWithin(channel, encodeMessage({ type: "done" }), stallMs));
+    await credit.watch(within(pending, stallMs));
     await listener;
   } catch (error) {
     await tell(channel, error);
@@ -225,7 +258,7 @@ export async function sendFiles(
   } finally {
     unlisten();
   }
-  await channel.close();
+  await within(channel.close(), stallMs);
   return { files: result?.files ?? manifest.files, bytes: sent, resumed };
 }
 
@@ -273,12 +306,12 @@ async function offer(
         throw new TransferError("protocol", `Expected credit for the offer, got ${msg.type}`);
       }
     }
-    await channel.send(encodeMessage({ type: "offer", more: !next.done, piece }));
+    await sendWithin(channel, encodeMessage({ type: "offer", more: !next.done, piece }), stallMs);
     if (!next.done) unacknowledged += piece.length;
   }
   for (;;) {
-    const msg = await receiveMessage(channel, undefined, signal);
-    if (acknowledge(msg)) continue;
+    const msg = await receiveMessage(channel, stallMs, signal);
+    if (msg.type === "deciding" || acknowledge(msg)) continue;
     if (msg.type === "error") throw peerError(msg);
     if (msg.type !== "answer") {
       throw new TransferError("protocol", `Expected answer, got ${msg.type}`);
@@ -296,13 +329,74 @@ async function offer(
   }
 }
 
-/** Tells the receiver why the send stops, if the channel still works. */
+/** Tells the receiver why the send stops, if the channel still works and soon. */
 async function tell(channel: Channel, error: unknown): Promise<void> {
-  await channel.send(encodeMessage({
-    type: "error",
-    error: error instanceof TransferError ? error.code : "io",
-    message: error instanceof Error ? error.message : String(error),
-  })).catch(() => {});
+  await sendWithin(
+    channel,
+    encodeMessage({
+      type: "error",
+      error: error instanceof TransferError ? error.code : "io",
+      message: error instanceof Error ? error.message : String(error),
+    }),
+    ERROR_SEND_TIMEOUT_MS,
+  ).catch(() => {});
+}
+
+/**
+ * `channel.send(message)`, given up on as `stalled` when it has not
+ * completed after `stallMs`. A send resolves once the carrier has room; on a
+ * direct connection it waits while the other side reads nothing, and a peer
+ * that stopped reading must not hold this side for ever.
+ */
+export function sendWithin(
+  channel: Channel,
+  message: Uint8Array,
+  stallMs: number = STALL_TIMEOUT_MS,
+): Promise<void> {
+  return within(channel.send(message), stallMs);
+}
+
+/** `promise`, or a `stalled` error if it has not settled after `stallMs`. */
+function within<T>(promise: Promise<T>, stallMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new TransferError(
+            "stalled",
+            `The other side took nothing for ${stallMs / 1000} s; the connection seems dead`,
+          ),
+        ),
+      stallMs,
+    );
+  });
+  return Promise.race([promise, stalled]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs `work` (checking an offer, asking the user) while sending `deciding`
+ * every {@linkcode DECIDING_KEEPALIVE_MS}, so that the sender, which waits
+ * for the answer under its stall timer, sees a receiver that is alive; and
+ * once more when work that took that long ends, so that what follows before
+ * the answer has a whole stall timeout. A keepalive that cannot go is
+ * dropped: the answer then fails to go as well.
+ */
+export async function whileDeciding<T>(
+  channel: Channel,
+  work: () => Promise<T>,
+  options: { everyMs?: number } = {},
+): Promise<T> {
+  const everyMs = options.everyMs ?? DECIDING_KEEPALIVE_MS;
+  const keepalive = () => channel.send(encodeMessage({ type: "deciding" })).catch(() => {});
+  const start = performance.now();
+  const timer = setInterval(keepalive, everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    if (performance.now() - start >= everyMs) keepalive();
+  }
 }
 
 /**
@@ -322,7 +416,8 @@ async function resumeFrom(
       `The receiver lists ${count} held files of the ${scan.manifest.files} offered`,
     );
   }
-  const have = await receiveEntries(channel, "have", count, "receiver", { signal: options.signal });
+  const timing = { signal: options.signal, stallMs: options.stallMs ?? STALL_TIMEOUT_MS };
+  const have = await receiveEntries(channel, "have", count, "receiver", timing);
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
@@ -332,9 +427,7 @@ async function resumeFrom(
     { signal: options.signal },
   );
   await sendEntries(channel, "check", check);
-  const resume = await receiveEntries(channel, "resume", count, "receiver", {
-    signal: options.signal,
-  });
+  const resume = await receiveEntries(channel, "resume", count, "receiver", timing);
   return checkResume(have, resume);
 }
 
@@ -355,7 +448,7 @@ export async function sendEntries<K extends keyof EntryOf>(
 ): Promise<void> {
   for (let at = 0; at < entries.length; at += RESUME_PIECE_ENTRIES) {
     const piece = entries.slice(at, at + RESUME_PIECE_ENTRIES);
-    await channel.send(encodeMessage({ type, entries: piece } as EntriesMsg));
+    await sendWithin(channel, encodeMessage({ type, entries: piece } as EntriesMsg));
   }
 }
 
