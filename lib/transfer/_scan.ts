@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { pathProblem } from "./_path_rules.ts";
 import type { ManifestEntry } from "./manifest.ts";
+import { Pacer } from "./_pace.ts";
 
 /** The bits of a mode that travel. */
 const PERMISSION_BITS = 0o777;
@@ -21,6 +22,7 @@ export class Scan {
   readonly warnings: string[] = [];
   #maxEntries: number;
   #signal: AbortSignal | undefined;
+  readonly #pacer = new Pacer();
 
   constructor(options: { maxEntries: number; signal?: AbortSignal | undefined }) {
     this.#maxEntries = options.maxEntries;
@@ -48,6 +50,8 @@ export class Scan {
     for await (const child of Deno.readDir(dirSource)) names.push(child.name);
     for (const name of names.sort()) {
       this.#signal?.throwIfAborted();
+      // 10^6 entries take seconds: the rendezvous connection must stay alive.
+      if (this.#pacer.due()) await this.#pacer.pause(this.#signal);
       const path = `${dirPath}/${name}`;
       const source = join(dirSource, name);
       const problem = pathProblem(path);

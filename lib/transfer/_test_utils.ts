@@ -15,12 +15,16 @@ function keys() {
   return [{ send: a, receive: b }, { send: b, receive: a }] as const;
 }
 
-/** Two secure channels joined in memory; `tap` may rewrite frames from sender to receiver. */
+/**
+ * Two secure channels joined in memory; `tap` may rewrite frames from sender
+ * to receiver; each direction holds `frames` frames before a send waits.
+ */
 export function channels(
   tap?: TransformStream<Uint8Array, Uint8Array>,
+  frames?: number,
 ): [SecureChannel, SecureChannel] {
   const [ka, kb] = keys();
-  let [a, b]: FramePipe[] = memoryFramePipes();
+  let [a, b]: FramePipe[] = memoryFramePipes(frames);
   if (tap) b = { readable: b!.readable.pipeThrough(tap), writable: b!.writable };
   return [new SecureChannel(a!, ka), new SecureChannel(b!, kb)];
 }

@@ -88,11 +88,13 @@ export const TEMP_MAX_AGE_MS = 24 * 3600_000;
 export const SYNC_SLICE_MS = 25;
 
 /**
- * Once the receiver accepted (the resume exchange, then the data), either
- * side gives up after this long without a message from the other: a
- * direct connection whose NAT mapping died, or a relay that stopped
- * forwarding, must not leave a transfer hanging for ever. Long enough for
- * a slow disk to catch up; the prompt before accepting is not timed.
+ * Either side gives up after this long without a message from the other,
+ * and the sender after this long with a send waiting for room: a direct
+ * connection whose NAT mapping died, a relay that stopped forwarding, or a
+ * peer that stopped reading must not leave a transfer hanging for ever.
+ * Long enough for a slow disk to catch up. The receiver's prompt is not
+ * timed: it sends `deciding` keepalives meanwhile
+ * ({@linkcode DECIDING_KEEPALIVE_MS}).
  */
 export const STALL_TIMEOUT_MS = 60_000;
 
@@ -106,3 +108,70 @@ export const STALL_TIMEOUT_MS = 60_000;
  * a slow path is not taken for a dead connection.
  */
 export const HASHING_KEEPALIVE_MS = STALL_TIMEOUT_MS / 4;
+
+/**
+ * The most entries a manifest may list. It bounds the objects and checks a
+ * peer can make the receiver create, is far above any real folder, and keeps
+ * file indexes well inside the u32 of data messages.
+ */
+export const MAX_MANIFEST_ENTRIES = 1_000_000;
+
+/**
+ * The most bytes an encoded manifest may take: 64 MiB. An entry takes about
+ * 50 bytes plus its path, so with paths of 30 to 40 bytes this limit binds
+ * first, near 750,000 entries; 10^6 entries fit with paths of up to about
+ * 15 bytes (`d123/f456.txt`).
+ */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * How deep JSON may nest in a manifest: the manifest, `entries` and an
+ * entry are 3 levels; the rest leaves room for unknown fields of a later
+ * version (skipped, never kept). The parser keeps one small number per
+ * level, so this bounds nothing but junk.
+ */
+export const MAX_MANIFEST_DEPTH = 32;
+
+/**
+ * The most JSON values (objects, arrays, strings, numbers, literals) a
+ * manifest may hold, counting those of unknown fields: an entry is 5 today
+ * (the object and its four fields), so ten per entry of the largest
+ * manifest leaves room for later fields, and 64 MiB of tiny junk values
+ * (`0,0,0,…`, 33 million) is refused a third of the way in.
+ */
+export const MAX_MANIFEST_VALUES = 10 * MAX_MANIFEST_ENTRIES;
+
+/**
+ * Offer bytes the sender may have in flight before the receiver takes them:
+ * every offer piece but the last is acknowledged with `credit` once the
+ * receiver has parsed it. One data window, as the relay holds at most one
+ * window per transfer (it drops a side whose queue passes 16 MiB, twice
+ * this); 8 pieces in flight keep the pipe full while the receiver parses.
+ */
+export const OFFER_WINDOW_BYTES = WINDOW_BYTES;
+
+/**
+ * Long synchronous work on a large manifest (scanning, encoding, decoding,
+ * checking it against the disk) gives the event loop a turn at least this
+ * often, so that sockets, their pings, keepalives and timers run meanwhile:
+ * 10^6 entries take seconds, and a relay or rendezvous connection must not
+ * look dead.
+ */
+export const YIELD_EVERY_MS = 50;
+
+/**
+ * A side waits at most this long for its `error` message to leave before it
+ * stops: a peer that stopped reading must not hold a side that is already
+ * failing, nor a user who pressed Ctrl-C. Two seconds is long for a message
+ * to leave a socket with room, short for a person.
+ */
+export const ERROR_SEND_TIMEOUT_MS = 2_000;
+
+/**
+ * While the receiver checks an offer and asks its user, which takes seconds
+ * for 10^6 entries and as long as the user likes, it sends a `deciding`
+ * keepalive this often, so that the sender can wait for the answer under
+ * its {@linkcode STALL_TIMEOUT_MS} and still give up on a dead connection.
+ * A quarter of the stall timeout, as for {@linkcode HASHING_KEEPALIVE_MS}.
+ */
+export const DECIDING_KEEPALIVE_MS = STALL_TIMEOUT_MS / 4;

@@ -1,10 +1,13 @@
 /**
  * The manifest: the list of files and directories a sender offers.
  *
- * - The sender builds it with {@linkcode scanPaths} and sends it with
- *   {@linkcode encodeManifest} (UTF-8 JSON).
- * - The receiver reads it with {@linkcode decodeManifest}, which treats it as
- *   input from a hostile peer: every field, every path, every total checked.
+ * - The sender builds it with {@linkcode scanPaths}, entries sorted by path,
+ *   and sends it as UTF-8 JSON, a piece at a time
+ *   ({@linkcode encodeManifestPieces}).
+ * - The receiver reads it as the pieces arrive with {@linkcode ManifestDecoder}
+ *   ({@linkcode decodeManifest} for whole bytes), which treats it as input
+ *   from a hostile peer: every field, every path, the order, every total
+ *   checked, and nothing kept but the entries.
  * - A file's index in `entries` is how later messages name it.
  *
  * The format is in docs/protocol/transfer.md, section "Manifest".
@@ -13,52 +16,24 @@
  */
 
 import { basename, resolve } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { Scan, statArgument } from "./_scan.ts";
 import { pathProblem } from "./_path_rules.ts";
-import { PathError, validateManifestPath } from "./paths.ts";
+import { PathError } from "./paths.ts";
+import { MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES } from "./defaults.ts";
+import { EntryChecker, type Manifest, ManifestError, show } from "./_manifest_check.ts";
+import { ManifestDecoder } from "./_manifest_decoder.ts";
+import { Pacer } from "./_pace.ts";
 
-/**
- * The most entries a manifest may list. It bounds the objects and checks a
- * peer can make the receiver create, is far above any real folder, and keeps
- * file indexes well inside the u32 of data messages.
- */
-export const MAX_MANIFEST_ENTRIES = 1_000_000;
-/**
- * The most bytes an encoded manifest may take: 64 MiB. It bounds the memory
- * a peer can make the receiver spend before a single check has run (about
- * 200 MiB once parsed). An entry takes about 50 bytes plus its path, so with
- * paths of 30 to 40 bytes this limit binds first, near 750,000 entries.
- */
-export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+export { MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES } from "./defaults.ts";
+export { type Manifest, type ManifestEntry, ManifestError } from "./_manifest_check.ts";
+export { ManifestDecoder } from "./_manifest_decoder.ts";
 
-/** The permission bits that travel; setuid, setgid, sticky and file type bits never do. */
-const MODE_MASK = 0o777;
-/** The widest mode a manifest may carry before masking: permissions plus setuid, setgid, sticky. */
-const MAX_MODE = 0o7777;
 const ENCODER = new TextEncoder();
-const DECODER = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/** One file or directory in a manifest. */
-export interface ManifestEntry {
-  /** A relative POSIX path that passes {@linkcode validateManifestPath}: `"photos/a.jpg"`. */
-  path: string;
-  /** What the entry is. */
-  kind: "file" | "dir";
-  /** The file's length in bytes; 0 for a directory. */
-  size: number;
-  /** Permission bits, `mode & 0o777`: `0o644`, `0o755`. */
-  mode: number;
-}
-
-/** What a sender offers. */
-export interface Manifest {
-  /** Files and directories, parents before children when made by {@linkcode scanPaths}. */
-  entries: ManifestEntry[];
-  /** How many entries are files. */
-  files: number;
-  /** The sum of the files' sizes. */
-  bytes: number;
-}
+/** Pieces of {@linkcode encodeManifest}'s work, in bytes: each is encoded at once. */
+const ENCODE_PIECE_BYTES = 1024 * 1024;
+/** Entries encoded as one string before it is turned into bytes. */
+const ENTRIES_PER_TEXT = 1024;
 
 /** What {@linkcode scanPaths} found. */
 export interface ScanResult {
@@ -74,20 +49,6 @@ export interface ScanResult {
 export interface ScanPathsOptions {
   /** Stops the scan, which then rejects with the signal's reason. */
   signal?: AbortSignal;
-}
-
-/** A manifest that breaks the format or its limits; the message says how. */
-export class ManifestError extends Error {
-  /**
-   * Makes an error for a refused manifest.
-   *
-   * @param message What is wrong, in sentence case.
-   * @param options The cause, if another error led to this one.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ManifestError";
-  }
 }
 
 /**
@@ -147,22 +108,40 @@ export async function scanPaths(
     await scan.add(name, source, info);
   }
   const entries = scan.entries;
-  const files = entries.filter((entry) => entry.kind === "file");
-  const manifest = {
-    entries,
-    files: files.length,
-    bytes: files.reduce((sum, entry) => sum + entry.size, 0),
-  };
-  // Fail now, before pairing, rather than once the receiver is waiting. The
-  // entries hold exactly the encoded fields in order, so this is the encoding.
-  const size = ENCODER.encode(JSON.stringify(manifest)).length;
-  if (size > MAX_MANIFEST_BYTES) throw new RangeError(tooLarge("send", size));
+  let files = 0;
+  let bytes = 0;
+  for (const entry of entries) {
+    if (entry.kind === "file") {
+      files++;
+      bytes += entry.size;
+    }
+  }
+  const manifest = { entries, files, bytes };
+  // Fail now, before pairing, rather than once the receiver is waiting;
+  // a piece at a time, giving the event loop a turn between pieces.
+  const pacer = new Pacer();
+  try {
+    for (const _ of encodeManifestPieces(manifest)) await pacer.pause(signal);
+  } catch (error) {
+    if (error instanceof TooLargeError) throw new RangeError(tooLarge("send", error.size));
+    throw error;
+  }
   return { manifest, sources: scan.sources, warnings: scan.warnings };
+}
+
+/** Options for {@linkcode encodeManifestPieces}. */
+export interface EncodeManifestOptions {
+  /**
+   * Bytes in every piece but the last, which may be shorter.
+   * @default {1048576}
+   */
+  pieceBytes?: number;
 }
 
 /**
  * Encodes a manifest as UTF-8 JSON without whitespace, keys in a fixed order:
  * `{"entries":[{"path":…,"kind":…,"size":…,"mode":…},…],"files":…,"bytes":…}`.
+ * Sorted as {@linkcode scanPaths} sorts, entries keep their order.
  *
  * @example Usage
  * ```ts
@@ -179,20 +158,165 @@ export async function scanPaths(
  * @throws {ManifestError | PathError} If {@linkcode decodeManifest} would refuse it.
  */
 export function encodeManifest(manifest: Manifest): Uint8Array {
-  const checked = checkManifest(manifest, "encode");
-  const bytes = ENCODER.encode(JSON.stringify(checked));
-  if (bytes.length > MAX_MANIFEST_BYTES) throw new ManifestError(tooLarge("encode", bytes.length));
-  return bytes;
+  const pieces = [...encodeManifestPieces(manifest)];
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
 
 /**
- * Decodes and checks a manifest from a peer. It must be UTF-8 JSON of at most
- * {@linkcode MAX_MANIFEST_BYTES} with at most {@linkcode MAX_MANIFEST_ENTRIES}
+ * Encodes a manifest as {@linkcode encodeManifest} does, a piece at a time:
+ * every piece but the last holds exactly `pieceBytes`, a UTF-8 sequence may
+ * be cut between two pieces, and each entry is checked before the piece that
+ * holds it is made. Each piece is a few milliseconds of work, and only the
+ * piece being filled is held: 10^6 entries never need the whole encoding at
+ * once.
+ *
+ * @example Usage
+ * ```ts
+ * import { encodeManifestPieces } from "./manifest.ts";
+ * const manifest = {
+ *   entries: [{ path: "a.txt", kind: "file" as const, size: 5, mode: 0o644 }],
+ *   files: 1,
+ *   bytes: 5,
+ * };
+ * for (const piece of encodeManifestPieces(manifest, { pieceBytes: 16 })) {
+ *   console.log(piece.length); // 16, 16, 16, 16, 16, 2
+ * }
+ * ```
+ *
+ * @param manifest The manifest to send.
+ * @param options How long the pieces are.
+ * @returns The pieces, made as they are asked for.
+ * @throws {ManifestError | PathError} If {@linkcode decodeManifest} would refuse it.
+ */
+export function* encodeManifestPieces(
+  manifest: Manifest,
+  options: EncodeManifestOptions = {},
+): Generator<Uint8Array, void, undefined> {
+  const pieceBytes = options.pieceBytes ?? ENCODE_PIECE_BYTES;
+  if (!Number.isSafeInteger(pieceBytes) || pieceBytes < 1) {
+    throw new RangeError(`Cannot encode manifest: a piece of ${pieceBytes} bytes`);
+  }
+  const checker = new EntryChecker("encode", false);
+  const entries = checkShape(manifest, checker);
+  // The totals first, so that no piece leaves for a manifest refused at its
+  // end; each entry is checked as it is encoded.
+  let files = 0;
+  let bytes = 0;
+  for (const entry of entries) {
+    if (isRecord(entry) && entry.kind === "file" && typeof entry.size === "number") {
+      files++;
+      bytes += entry.size;
+    }
+  }
+  if (manifest.files !== files) {
+    throw checker.fail(`"files" is ${show(manifest.files)} but it lists ${files} files`);
+  }
+  if (manifest.bytes !== bytes) {
+    throw checker.fail(`"bytes" is ${show(manifest.bytes)} but its files add up to ${bytes}`);
+  }
+
+  let piece = new Uint8Array(pieceBytes);
+  let filled = 0;
+  let size = 0;
+  /** Copies `text` into pieces; yields each piece that fills. */
+  function* put(text: string): Generator<Uint8Array, void, undefined> {
+    const encoded = ENCODER.encode(text);
+    size += encoded.length;
+    // Past the limit, only count, to say how large it is.
+    if (size > MAX_MANIFEST_BYTES) return;
+    for (let at = 0; at < encoded.length;) {
+      const n = Math.min(pieceBytes - filled, encoded.length - at);
+      piece.set(encoded.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === pieceBytes) {
+        yield piece;
+        piece = new Uint8Array(pieceBytes);
+        filled = 0;
+      }
+    }
+  }
+
+  let text = '{"entries":[';
+  for (let i = 0; i < entries.length; i++) {
+    const raw = entries[i];
+    if (!isRecord(raw)) throw checker.fail(`entry ${i} is not an object`);
+    const entry = checker.add(raw.path, raw.kind, raw.size, raw.mode);
+    text += `${i === 0 ? "" : ","}{"path":${JSON.stringify(entry.path)},"kind":"${entry.kind}",` +
+      `"size":${entry.size},"mode":${entry.mode}}`;
+    if (i % ENTRIES_PER_TEXT === ENTRIES_PER_TEXT - 1) {
+      yield* put(text);
+      text = "";
+    }
+  }
+  yield* put(`${text}],"files":${files},"bytes":${bytes}}`);
+  if (size > MAX_MANIFEST_BYTES) throw new TooLargeError(size);
+  if (filled > 0) yield piece.subarray(0, filled);
+}
+
+/**
+ * SHA-256 of a manifest's encoding ({@linkcode encodeManifest}), made a
+ * piece at a time: to tell whether two manifests are the same without
+ * holding either encoding (54 MB for 10^6 entries).
+ *
+ * @example Usage
+ * ```ts
+ * import { manifestDigest } from "./manifest.ts";
+ * const digest = manifestDigest({
+ *   entries: [{ path: "a.txt", kind: "file", size: 5, mode: 0o644 }],
+ *   files: 1,
+ *   bytes: 5,
+ * });
+ * ```
+ *
+ * @param manifest A manifest.
+ * @returns 32 bytes.
+ * @throws {ManifestError | PathError} If {@linkcode encodeManifest} would.
+ */
+export function manifestDigest(manifest: Manifest): Uint8Array {
+  const hash = sha256.create();
+  for (const piece of encodeManifestPieces(manifest)) hash.update(piece);
+  return hash.digest();
+}
+
+/** A manifest whose encoding would take more than MAX_MANIFEST_BYTES. */
+class TooLargeError extends ManifestError {
+  constructor(readonly size: number) {
+    super(tooLarge("encode", size));
+  }
+}
+
+/** Checks the outside of a manifest given to the encoder; returns its entries. */
+function checkShape(manifest: unknown, checker: EntryChecker): unknown[] {
+  if (!isRecord(manifest)) throw checker.fail("it is not a JSON object");
+  const entries = manifest.entries;
+  if (!Array.isArray(entries)) throw checker.fail('"entries" is not an array');
+  if (entries.length === 0) throw checker.fail("it has no entries");
+  if (entries.length > MAX_MANIFEST_ENTRIES) {
+    throw checker.fail(
+      `it lists ${entries.length} entries, more than the ${MAX_MANIFEST_ENTRIES} allowed`,
+    );
+  }
+  return entries;
+}
+
+/**
+ * Decodes and checks a manifest from a peer, as {@linkcode ManifestDecoder}
+ * does piece by piece. It must be UTF-8 JSON of at most
+ * {@linkcode MAX_MANIFEST_BYTES} with 1 to {@linkcode MAX_MANIFEST_ENTRIES}
  * entries, each with a safe path, a kind, an integer size (0 for a directory)
- * and a mode of at most `0o7777`, kept as `mode & 0o777`. No path may appear
- * twice or lie beneath a file, and `files` and `bytes` must match the
- * entries. A directory that holds entries need not be listed itself. Unknown
- * fields are ignored. Entries keep their order.
+ * and a mode of at most `0o7777`, kept as `mode & 0o777`; entries sorted by
+ * path, component by component (so no path is listed twice), none beneath a
+ * file; and `files` and `bytes` must match the entries. A directory that
+ * holds entries need not be listed itself. Unknown fields are skipped, never
+ * kept. Entries keep their order.
  *
  * @example Usage
  * ```ts
@@ -216,77 +340,9 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
       `Cannot decode manifest: it takes ${bytes.length} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`,
     );
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(DECODER.decode(bytes));
-  } catch (error) {
-    throw new ManifestError("Cannot decode manifest: it is not UTF-8 JSON", { cause: error });
-  }
-  return checkManifest(value, "decode");
-}
-
-/** Checks an untrusted value and returns a fresh manifest holding only the known fields. */
-function checkManifest(value: unknown, verb: "decode" | "encode"): Manifest {
-  const fail = (detail: string) => new ManifestError(`Cannot ${verb} manifest: ${detail}`);
-  if (!isRecord(value)) throw fail("it is not a JSON object");
-  const { entries: list, files, bytes } = value;
-  if (!Array.isArray(list)) throw fail('"entries" is not an array');
-  if (list.length === 0) throw fail("it has no entries");
-  if (list.length > MAX_MANIFEST_ENTRIES) {
-    throw fail(`it has ${list.length} entries, more than the ${MAX_MANIFEST_ENTRIES} allowed`);
-  }
-  const entries: ManifestEntry[] = [];
-  let fileCount = 0;
-  let byteCount = 0;
-  for (const [index, raw] of list.entries()) {
-    if (!isRecord(raw)) throw fail(`entry ${index} is not an object`);
-    const { path, kind, size, mode } = raw;
-    if (typeof path !== "string") throw fail(`entry ${index} has no string "path"`);
-    validateManifestPath(path);
-    const at = `entry ${index} (${show(path)})`;
-    if (kind !== "file" && kind !== "dir") {
-      throw fail(`${at} has a "kind" other than "file" or "dir"`);
-    }
-    if (!isCount(size)) throw fail(`${at} has a "size" that is not an integer from 0 to 2^53-1`);
-    if (kind === "dir" && size !== 0) throw fail(`${at} is a directory with a "size" other than 0`);
-    if (!isCount(mode) || mode > MAX_MODE) {
-      throw fail(`${at} has a "mode" that is not an integer from 0 to 0o7777`);
-    }
-    if (kind === "file") {
-      fileCount++;
-      byteCount += size;
-      if (byteCount > Number.MAX_SAFE_INTEGER) {
-        throw fail("its files add up to more than 2^53-1 bytes");
-      }
-    }
-    entries.push({ path, kind, size, mode: mode & MODE_MASK });
-  }
-  if (files !== fileCount) throw fail(`"files" is ${show(files)} but it lists ${fileCount} files`);
-  if (bytes !== byteCount) {
-    throw fail(`"bytes" is ${show(bytes)} but its files add up to ${byteCount}`);
-  }
-  checkTree(entries, fail);
-  return { entries, files: fileCount, bytes: byteCount };
-}
-
-/**
- * Refuses a path listed twice or beneath a file. Sorted component by
- * component, everything beneath a path comes right after it, so comparing
- * neighbours is enough; paths hold no NUL, which stands in for "/" to sort.
- */
-function checkTree(entries: ManifestEntry[], fail: (detail: string) => ManifestError): void {
-  // split() and join() make flat strings, which compare far faster than replaceAll()'s.
-  const keys = entries.map((entry) => entry.path.split("/").join("\0"));
-  const order = keys.map((_, index) => index)
-    .sort((a, b) => keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0);
-  for (let i = 1; i < order.length; i++) {
-    const before = entries[order[i - 1]!]!;
-    const entry = entries[order[i]!]!;
-    if (before.path === entry.path) throw fail(`${show(entry.path)} is listed twice`);
-    if (before.kind === "file" && entry.path.startsWith(`${before.path}/`)) {
-      throw fail(`${show(entry.path)} lies beneath ${show(before.path)}, which is a file`);
-    }
-  }
+  const decoder = new ManifestDecoder();
+  decoder.push(bytes);
+  return decoder.finish();
 }
 
 function tooLarge(verb: "send" | "encode", size: number): string {
@@ -296,13 +352,4 @@ function tooLarge(verb: "send" | "encode", size: number): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isCount(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

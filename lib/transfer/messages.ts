@@ -4,11 +4,13 @@
  *
  * ```
  * 0x01 offer     u8 more | a piece of the manifest JSON (see manifest.ts);
- *                more = 1: another piece follows, 0: this is the last
+ *                more = 1: another piece follows, 0: this is the last;
+ *                every piece but the last holds exactly 1 MiB
  * 0x02 answer    JSON {"accept":true,"window":N[,"have":K]} | {"accept":false,"reason":"…"}
  * 0x03 data      u32 file index | u64 offset | bytes          (big-endian)
  * 0x04 file_end  u32 file index | 32-byte SHA-256 of the file
- * 0x05 credit    u64 bytes the receiver can take more
+ * 0x05 credit    u64 bytes the receiver can take more: of data once it
+ *                accepted, of offer pieces before (each piece but the last)
  * 0x06 done      (empty) the sender has sent every file
  * 0x07 result    JSON {"ok":true,"files":N,"bytes":N}
  * 0x08 error     JSON {"error":"code","message":"…"}
@@ -20,6 +22,8 @@
  *                listed file: after the held bytes if they match, else 0 (R→S)
  * 0x0c hashing   (empty) a side is still hashing held bytes; a keepalive
  *                before its check or resume (both)
+ * 0x0d deciding  (empty) the receiver is still checking the offer or asking
+ *                its user; a keepalive before its answer (R→S)
  * ```
  *
  * @module
@@ -27,7 +31,11 @@
 
 import { allocateMessage } from "../link/room.ts";
 
-/** Largest manifest piece in one offer message: a 1 MiB record leaves room for it. */
+/**
+ * Bytes of manifest in each offer message but the last, which holds the
+ * rest (1 to this many): a 1 MiB record leaves room for it, and a receiver
+ * reads at most 64 pieces for the largest manifest.
+ */
 export const OFFER_PIECE_BYTES = 1024 * 1024;
 
 /** Bytes before the payload of a data message. */
@@ -60,6 +68,7 @@ export const MSG = Object.freeze({
   CHECK: 0x0a,
   RESUME: 0x0b,
   HASHING: 0x0c,
+  DECIDING: 0x0d,
 });
 
 /** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
@@ -126,7 +135,8 @@ export type TransferMsg =
   | { type: "have"; entries: HaveEntry[] }
   | { type: "check"; entries: CheckEntry[] }
   | { type: "resume"; entries: ResumeEntry[] }
-  | { type: "hashing" };
+  | { type: "hashing" }
+  | { type: "deciding" };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -186,6 +196,8 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
       return Uint8Array.of(MSG.DONE);
     case "hashing":
       return Uint8Array.of(MSG.HASHING);
+    case "deciding":
+      return Uint8Array.of(MSG.DECIDING);
     case "result":
       return withType(
         MSG.RESULT,
@@ -314,6 +326,9 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
     case MSG.HASHING:
       if (bytes.length !== 1) protocol("hashing carries no body");
       return { type: "hashing" };
+    case MSG.DECIDING:
+      if (bytes.length !== 1) protocol("deciding carries no body");
+      return { type: "deciding" };
     case MSG.RESULT: {
       const body = jsonBody(bytes);
       return { type: "result", files: Number(body.files) || 0, bytes: Number(body.bytes) || 0 };

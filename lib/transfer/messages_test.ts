@@ -52,6 +52,8 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
     "0b" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
   ],
   ["hashing", { type: "hashing" }, "0c"],
+  ["credit for an offer piece", { type: "credit", bytes: 1048576 }, "050000000000100000"],
+  ["deciding", { type: "deciding" }, "0d"],
 ];
 
 for (const [name, msg, expected] of VECTORS) {
@@ -85,6 +87,7 @@ Deno.test("decodeMessage() rejects garbage with a protocol error", () => {
       Uint8Array.of(0x05, 0),
       Uint8Array.of(0x06, 0),
       Uint8Array.of(0x0c, 0),
+      Uint8Array.of(0x0d, 0),
       Uint8Array.of(0x01),
       Uint8Array.of(0x01, 7),
       Uint8Array.of(0x02, 0x7b),

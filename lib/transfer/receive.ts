@@ -2,8 +2,10 @@
  * The receiving side of a transfer.
  *
  * Protocol flow:
- * - Wait for `offer`; check every path and every existing target before
- *   asking the user, so a refusal costs nothing.
+ * - Read the `offer` pieces, parsing each as it comes and acknowledging each
+ *   but the last with `credit`; check every path and every existing target
+ *   before asking the user, so a refusal costs nothing, and send `deciding`
+ *   meanwhile.
  * - Once accepted, claim the partial files an earlier transfer left, and
  *   list them and any existing file of the offered size
  *   ({@linkcode claimHeld}): `answer {accept, window, have}` and the `have`
@@ -29,17 +31,19 @@
  * @module
  */
 
-import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { statfsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import type { Channel } from "../link/channel.ts";
-import { decodeManifest, type Manifest, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
-import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
+import { type Manifest, ManifestDecoder, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
+import { encodeMessage, OFFER_PIECE_BYTES, TransferError, type TransferMsg } from "./messages.ts";
 import { baseOf, checkNoLinks, PathError, resolveInside } from "./paths.ts";
 import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
+import { OutputTree } from "./_output_tree.ts";
+import { Pacer } from "./_pace.ts";
 import { hashPrefixes, keepingAlive, partialName } from "./resume.ts";
 import {
   peerError,
@@ -48,6 +52,8 @@ import {
   receiveMessage,
   type Resumed,
   sendEntries,
+  sendWithin,
+  whileDeciding,
 } from "./send.ts";
 import { claimHeld, type Held, Slices } from "./_claim.ts";
 import { openOutDir, type OutDir, type OwnFile, processUmask } from "./_fs.ts";
@@ -129,52 +135,70 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
   }
 }
 
-/** Collects the manifest pieces of an offer, refusing one over the size limit. */
-async function receiveOffer(channel: Channel): Promise<Uint8Array> {
-  const pieces: Uint8Array[] = [];
-  let size = 0;
+/**
+ * Reads the offer's pieces as they come and parses each at once, keeping
+ * nothing of the manifest but its entries ({@linkcode ManifestDecoder}): a
+ * hostile manifest is refused at the first piece that shows it, and costs
+ * no more memory than its entries. Each piece but the last is acknowledged
+ * with `credit` once parsed: the sender may have only OFFER_WINDOW_BYTES
+ * unacknowledged, so a manifest of any size crosses a relay that drops a
+ * side whose queue passes 16 MiB.
+ */
+async function receiveOffer(channel: Channel): Promise<Manifest> {
+  const decoder = new ManifestDecoder();
   for (;;) {
-    const msg = await receiveMessage(channel);
+    const msg = await receiveMessage(channel, STALL_TIMEOUT_MS);
     if (msg.type === "error") {
       throw peerError(msg, "sender");
     }
     if (msg.type !== "offer") {
       throw new TransferError("protocol", `Expected offer, got ${msg.type}`);
     }
-    size += msg.piece.length;
-    if (size > MAX_MANIFEST_BYTES) {
+    if (msg.more && msg.piece.length !== OFFER_PIECE_BYTES) {
+      throw new TransferError(
+        "protocol",
+        `An offer piece before the last holds ${msg.piece.length} bytes, not ${OFFER_PIECE_BYTES}`,
+      );
+    }
+    if (decoder.size + msg.piece.length > MAX_MANIFEST_BYTES) {
       throw new TransferError(
         "bad_manifest",
         `Cannot accept offer: manifest exceeds ${MAX_MANIFEST_BYTES} bytes`,
       );
     }
-    pieces.push(msg.piece.slice());
-    if (!msg.more) break;
+    decoder.push(msg.piece);
+    if (!msg.more) return decoder.finish();
+    await sendWithin(channel, encodeMessage({ type: "credit", bytes: msg.piece.length }));
   }
-  return concatBytes(...pieces);
 }
 
 /**
  * Checks every target before anything is written, and that the files can
- * fit; throws the first problem.
+ * fit; throws the first problem. Each directory on the way is looked at once
+ * ({@linkcode OutputTree}), and the event loop gets a turn every
+ * YIELD_EVERY_MS, so that 10^6 entries take seconds and the connection
+ * stays alive meanwhile.
  */
-function preflight(
+async function preflight(
   root: string,
   manifest: Manifest,
   overwrite: boolean,
   freeBytes: (dir: string) => number | null,
-): void {
+  signal: AbortSignal | undefined,
+): Promise<void> {
   // The fewest bytes the files can take: each file's size, less what an
   // existing file of that size (which may be the same file) or a partial
   // file of an earlier transfer may supply. A resume that finds other bytes
   // there needs more; this only refuses what surely cannot fit.
   let needed = 0;
+  const tree = new OutputTree(root);
+  const pacer = new Pacer();
   for (const entry of manifest.entries) {
-    checkNoLinks(root, entry.path);
-    const target = resolveInside(root, entry.path);
-    const info = lstatOrNull(target);
+    if (pacer.due()) await pacer.pause(signal);
+    // What checkNoLinks(root, entry.path) checks, and the target's lstat.
+    const info = tree.look(entry.path);
     if (entry.kind === "file" && !(info?.isFile && info.size === entry.size)) {
-      const part = lstatOrNull(join(dirname(target), partialName(entry.path)));
+      const part = tree.partial(entry.path);
       needed += entry.size - (part?.isFile && part.size <= entry.size ? part.size : 0);
     }
     if (!info) continue;
@@ -344,15 +368,17 @@ export async function receiveFiles(
 
   let manifest: Manifest;
   try {
-    manifest = decodeManifest(await receiveOffer(channel));
-    preflight(root, manifest, overwrite, options.freeBytes ?? freeBytesAt);
+    manifest = await receiveOffer(channel);
+    const free = options.freeBytes ?? freeBytesAt;
+    await whileDeciding(channel, () => preflight(root, manifest, overwrite, free, options.signal));
   } catch (error) {
     return await fail(error);
   }
 
   let accepted: boolean;
   try {
-    accepted = await (options.confirm ?? (() => true))(manifest);
+    const confirm = options.confirm ?? (() => true);
+    accepted = await whileDeciding(channel, async () => await confirm(manifest));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     await channel.send(encodeMessage({ type: "answer", accept: false, reason })).catch(() => {});

@@ -2,7 +2,12 @@
  * The sending side of a transfer.
  *
  * Protocol flow:
- * - `offer {manifest}`; the receiver answers `answer {accept, window}`.
+ * - `offer {more, piece}` messages carry the manifest in pieces of 1 MiB;
+ *   the receiver acknowledges each but the last with `credit` once it has
+ *   parsed it, and this side never has more than
+ *   {@linkcode OFFER_WINDOW_BYTES} of them unacknowledged.
+ * - While the receiver checks the offer and asks its user, it sends
+ *   `deciding` every 15 s; then `answer {accept, window}`.
  * - If the answer says the receiver holds the start of some files, read its
  *   `have` list, send `check` with SHA-256 of as many bytes of each file
  *   here ({@linkcode hashHeld}), and read `resume`: where each starts.
@@ -13,11 +18,15 @@
  * - `done`; the receiver checks everything and answers `result`; then the
  *   channel is closed with its final record.
  *
+ * Every wait for the receiver, and every send that waits for room, gives up
+ * as `stalled` after {@linkcode STALL_TIMEOUT_MS}: a receiver that stops
+ * talking, or reading, cannot hold the sender for ever.
+ *
  * @module
  */
 
 import type { Channel } from "../link/channel.ts";
-import { encodeManifest, type ScanResult } from "./manifest.ts";
+import { encodeManifestPieces, type Manifest, type ScanResult } from "./manifest.ts";
 import {
   allocateData,
   type CheckEntry,
@@ -31,7 +40,13 @@ import {
   TransferError,
   type TransferMsg,
 } from "./messages.ts";
-import { CHUNK_BYTES, STALL_TIMEOUT_MS } from "./defaults.ts";
+import {
+  CHUNK_BYTES,
+  DECIDING_KEEPALIVE_MS,
+  ERROR_SEND_TIMEOUT_MS,
+  OFFER_WINDOW_BYTES,
+  STALL_TIMEOUT_MS,
+} from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
 import { checkHave, checkResume, hashHeld, keepingAlive } from "./resume.ts";
 import { whenAborted } from "../_abort.ts";
@@ -64,6 +79,12 @@ export interface SendOptions {
   onCheckProgress?: (progress: Progress) => void;
   /** Called when the receiver holds some of the files already, before sending. */
   onResume?: (resumed: Resumed) => void;
+  /**
+   * Gives up as `stalled` after this long without a message from the
+   * receiver, or with a send waiting for room.
+   * @default {STALL_TIMEOUT_MS}
+   */
+  stallMs?: number;
   signal?: AbortSignal;
 }
 
@@ -80,6 +101,7 @@ class Credit {
   #available = 0;
   #wake: (() => void) | undefined;
   #error?: unknown;
+  #watchers: (() => void)[] = [];
 
   grant(bytes: number): void {
     this.#available += bytes;
@@ -89,6 +111,19 @@ class Credit {
   fail(error: unknown): void {
     this.#error ??= error;
     this.#wake?.();
+    for (const watcher of this.#watchers) watcher();
+  }
+
+  /** `promise`, or this credit's error if that comes first. */
+  watch<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        const check = () => this.#error ? reject(this.#error) : undefined;
+        check();
+        this.#watchers.push(check);
+      }),
+    ]).finally(() => this.#watchers.length = 0);
   }
 
   async take(bytes: number): Promise<void> {
@@ -119,23 +154,16 @@ export async function sendFiles(
   options: SendOptions = {},
 ): Promise<SendResult> {
   const { manifest, sources } = scan;
-  const encoded = encodeManifest(manifest);
-  for (let at = 0; at === 0 || at < encoded.length; at += OFFER_PIECE_BYTES) {
-    const piece = encoded.subarray(at, at + OFFER_PIECE_BYTES);
-    const more = at + OFFER_PIECE_BYTES < encoded.length;
-    await channel.send(encodeMessage({ type: "offer", more, piece }));
-  }
-
-  const answer = await receiveMessage(channel);
-  if (answer.type === "error") throw peerError(answer);
-  if (answer.type !== "answer") {
-    throw new TransferError("protocol", `Expected answer, got ${answer.type}`);
-  }
-  if (!answer.accept) {
-    throw new TransferError(
-      "refused",
-      `The receiver declined the files${answer.reason ? `: ${answer.reason}` : ""}`,
-    );
+  const stallMs = options.stallMs ?? STALL_TIMEOUT_MS;
+  let answer: Extract<TransferMsg, { type: "answer"; accept: true }>;
+  try {
+    answer = await offer(channel, manifest, stallMs, options.signal);
+  } catch (error) {
+    // The receiver knows why if it stopped or declined.
+    if (!(error instanceof TransferError && ["peer_error", "refused"].includes(error.code))) {
+      await tell(channel, error);
+    }
+    throw error;
   }
   options.onAccepted?.();
   let starts: Map<number, number>;
@@ -155,13 +183,18 @@ export async function sendFiles(
 
   const credit = new Credit();
   credit.grant(answer.window);
+  let done = false;
   let result: Extract<TransferMsg, { type: "result" }> | undefined;
   const listener = (async () => {
     for (;;) {
-      const msg = await receiveMessage(channel, STALL_TIMEOUT_MS);
+      const msg = await receiveMessage(channel, stallMs);
       if (msg.type === "credit") credit.grant(msg.bytes);
-      else if (msg.type === "result") return result = msg;
-      else if (msg.type === "error") throw peerError(msg);
+      else if (msg.type === "result") {
+        // Said before `done`, it would end this listener while the sends
+        // still wait for credit, with nothing left to time them.
+        if (!done) throw new TransferError("protocol", "The receiver sent result before done");
+        return result = msg;
+      } else if (msg.type === "error") throw peerError(msg);
       else throw new TransferError("protocol", `Unexpected ${msg.type} from the receiver`);
     }
   })();
@@ -213,8 +246,11 @@ export async function sendFiles(
       }
       queue(encodeMessage({ type: "file_end", index, digest: digest.finish() }));
     }
-    await channel.send(encodeMessage({ type: "done" }));
-    await pending;
+    done = true;
+    // The listener's stall timer runs meanwhile; a send that waits for room
+    // has a timer of its own.
+    await credit.watch(sendWithin(channel, encodeMessage({ type: "done" }), stallMs));
+    await credit.watch(within(pending, stallMs));
     await listener;
   } catch (error) {
     await tell(channel, error);
@@ -222,17 +258,145 @@ export async function sendFiles(
   } finally {
     unlisten();
   }
-  await channel.close();
+  await within(channel.close(), stallMs);
   return { files: result?.files ?? manifest.files, bytes: sent, resumed };
 }
 
-/** Tells the receiver why the send stops, if the channel still works. */
+/**
+ * Sends the manifest in `offer` pieces under the offer's flow control, and
+ * waits for the answer. Resolves with an answer that accepts; throws
+ * `refused` for one that declines.
+ */
+async function offer(
+  channel: Channel,
+  manifest: Manifest,
+  stallMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Extract<TransferMsg, { type: "answer"; accept: true }>> {
+  /** Bytes of pieces sent but not yet acknowledged. */
+  let unacknowledged = 0;
+  const acknowledge = (msg: TransferMsg): boolean => {
+    if (msg.type !== "credit") return false;
+    if (msg.bytes > unacknowledged) {
+      throw new TransferError(
+        "protocol",
+        `The receiver acknowledged ${msg.bytes} bytes of the offer, of ${unacknowledged} sent`,
+      );
+    }
+    unacknowledged -= msg.bytes;
+    return true;
+  };
+  const pieces = encodeManifestPieces(manifest, { pieceBytes: OFFER_PIECE_BYTES });
+  let next = pieces.next();
+  while (!next.done) {
+    const piece = next.value;
+    next = pieces.next(); // made before this piece leaves: is it the last?
+    while (unacknowledged + piece.length > OFFER_WINDOW_BYTES) {
+      const msg = await receiveMessage(channel, stallMs, signal).catch((error) => {
+        throw error instanceof TransferError && error.code === "stalled"
+          ? new TransferError(
+            "stalled",
+            `The receiver acknowledged no part of the offer for ${stallMs / 1000} s: ` +
+              "the connection seems dead, or the receiver runs an older punch",
+          )
+          : error;
+      });
+      if (msg.type === "error") throw peerError(msg);
+      if (!acknowledge(msg)) {
+        throw new TransferError("protocol", `Expected credit for the offer, got ${msg.type}`);
+      }
+    }
+    await sendWithin(channel, encodeMessage({ type: "offer", more: !next.done, piece }), stallMs);
+    if (!next.done) unacknowledged += piece.length;
+  }
+  for (;;) {
+    const msg = await receiveMessage(channel, stallMs, signal);
+    if (msg.type === "deciding" || acknowledge(msg)) continue;
+    if (msg.type === "error") throw peerError(msg);
+    if (msg.type !== "answer") {
+      throw new TransferError("protocol", `Expected answer, got ${msg.type}`);
+    }
+    if (unacknowledged > 0) {
+      throw new TransferError("protocol", "The receiver answered before it took the whole offer");
+    }
+    if (!msg.accept) {
+      throw new TransferError(
+        "refused",
+        `The receiver declined the files${msg.reason ? `: ${msg.reason}` : ""}`,
+      );
+    }
+    return msg;
+  }
+}
+
+/** Tells the receiver why the send stops, if the channel still works and soon. */
 async function tell(channel: Channel, error: unknown): Promise<void> {
-  await channel.send(encodeMessage({
-    type: "error",
-    error: error instanceof TransferError ? error.code : "io",
-    message: error instanceof Error ? error.message : String(error),
-  })).catch(() => {});
+  await sendWithin(
+    channel,
+    encodeMessage({
+      type: "error",
+      error: error instanceof TransferError ? error.code : "io",
+      message: error instanceof Error ? error.message : String(error),
+    }),
+    ERROR_SEND_TIMEOUT_MS,
+  ).catch(() => {});
+}
+
+/**
+ * `channel.send(message)`, given up on as `stalled` when it has not
+ * completed after `stallMs`. A send resolves once the carrier has room; on a
+ * direct connection it waits while the other side reads nothing, and a peer
+ * that stopped reading must not hold this side for ever.
+ */
+export function sendWithin(
+  channel: Channel,
+  message: Uint8Array,
+  stallMs: number = STALL_TIMEOUT_MS,
+): Promise<void> {
+  return within(channel.send(message), stallMs);
+}
+
+/** `promise`, or a `stalled` error if it has not settled after `stallMs`. */
+function within<T>(promise: Promise<T>, stallMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new TransferError(
+            "stalled",
+            `The other side took nothing for ${stallMs / 1000} s; the connection seems dead`,
+          ),
+        ),
+      stallMs,
+    );
+  });
+  return Promise.race([promise, stalled]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs `work` (checking an offer, asking the user) while sending `deciding`
+ * every {@linkcode DECIDING_KEEPALIVE_MS}, so that the sender, which waits
+ * for the answer under its stall timer, sees a receiver that is alive; and
+ * once more when work that took that long ends, so that what follows before
+ * the answer has a whole stall timeout. A keepalive that cannot go is
+ * dropped: the answer then fails to go as well.
+ */
+export async function whileDeciding<T>(
+  channel: Channel,
+  work: () => Promise<T>,
+  options: { everyMs?: number } = {},
+): Promise<T> {
+  const everyMs = options.everyMs ?? DECIDING_KEEPALIVE_MS;
+  const keepalive = () => channel.send(encodeMessage({ type: "deciding" })).catch(() => {});
+  const start = performance.now();
+  const timer = setInterval(keepalive, everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    if (performance.now() - start >= everyMs) keepalive();
+  }
 }
 
 /**
@@ -252,7 +416,8 @@ async function resumeFrom(
       `The receiver lists ${count} held files of the ${scan.manifest.files} offered`,
     );
   }
-  const have = await receiveEntries(channel, "have", count, "receiver", { signal: options.signal });
+  const timing = { signal: options.signal, stallMs: options.stallMs ?? STALL_TIMEOUT_MS };
+  const have = await receiveEntries(channel, "have", count, "receiver", timing);
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
@@ -262,9 +427,7 @@ async function resumeFrom(
     { signal: options.signal },
   );
   await sendEntries(channel, "check", check);
-  const resume = await receiveEntries(channel, "resume", count, "receiver", {
-    signal: options.signal,
-  });
+  const resume = await receiveEntries(channel, "resume", count, "receiver", timing);
   return checkResume(have, resume);
 }
 
@@ -285,7 +448,7 @@ export async function sendEntries<K extends keyof EntryOf>(
 ): Promise<void> {
   for (let at = 0; at < entries.length; at += RESUME_PIECE_ENTRIES) {
     const piece = entries.slice(at, at + RESUME_PIECE_ENTRIES);
-    await channel.send(encodeMessage({ type, entries: piece } as EntriesMsg));
+    await sendWithin(channel, encodeMessage({ type, entries: piece } as EntriesMsg));
   }
 }
 
