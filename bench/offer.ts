@@ -27,7 +27,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { procStatusKiB } from "./_proc.ts";
-import { openSender } from "../lib/session/session.ts";
+import { openSender } from "../lib/connection/open.ts";
 import { encodeManifestPieces, type ManifestEntry, scanPaths } from "../lib/transfer/manifest.ts";
 import {
   decodeMessage,
@@ -115,9 +115,7 @@ async function offerBytes(channel: Channel, bytes: Uint8Array): Promise<[Transfe
 async function run(server: string, name: string, bytes: Uint8Array, yes: boolean): Promise<void> {
   const out = await Deno.makeTempDir({ prefix: "punch-bench-offer-" });
   try {
-    let code!: (code: string) => void;
-    const coded = new Promise<string>((resolve) => code = resolve);
-    const opening = openSender(server, { onCode: code });
+    const connection = await openSender(server, { direct: "never", portMapping: false });
     const receiver = new Sampled([
       "run",
       "-A",
@@ -132,17 +130,16 @@ async function run(server: string, name: string, bytes: Uint8Array, yes: boolean
       "--out",
       out,
       ...(yes ? ["--yes"] : []),
-      await coded,
+      connection.code,
     ]);
-    const session = await opening;
-    const [reply, sentAt] = await offerBytes(session.channel, bytes);
+    const [reply, sentAt] = await offerBytes(connection, bytes);
     const seconds = ((performance.now() - sentAt) / 1000).toFixed(2);
-    await session.channel.send(encodeMessage({
+    await connection.send(encodeMessage({
       type: "error",
       error: "cancelled",
       message: "the bench stops here",
     })).catch(() => {});
-    await session.client.release("errory");
+    await connection.close();
     await receiver.process.status;
     const said = reply.type === "answer"
       ? (reply.accept ? "accepted" : `refused: ${reply.reason.slice(0, 60)}`)
