@@ -3,6 +3,7 @@
 // taken that acknowledgements report.
 
 import { PunchError } from "../errors.ts";
+import { MESSAGE_MIN_CHARGE_BYTES } from "./defaults.ts";
 
 /** A message ready for the application. */
 export interface Arrived {
@@ -59,7 +60,7 @@ export class Inbox {
   accept(sequence: number, message: Uint8Array, tag: Uint8Array): void {
     if (sequence < this.#expected || this.#early.has(sequence) || this.#ended) return;
     const arrived = { message, tag: tag.slice() };
-    this.#heldBytes += message.length;
+    this.#heldBytes += Math.max(message.length, MESSAGE_MIN_CHARGE_BYTES);
     if (this.#heldBytes > this.#maxBytes) {
       throw new PunchError(
         "protocol",
@@ -89,7 +90,7 @@ export class Inbox {
       this.#ready = this.#ready.slice(this.#readyHead);
       this.#readyHead = 0;
     }
-    this.#heldBytes -= arrived.message.length;
+    this.#heldBytes -= Math.max(arrived.message.length, MESSAGE_MIN_CHARGE_BYTES);
     this.#taken++;
     return arrived;
   }

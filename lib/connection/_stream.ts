@@ -3,7 +3,7 @@
 // acknowledged (docs/protocol/connection.md, "Records" and "Flow control").
 
 import { RECORD_MAX_PLAINTEXT, RecordError } from "../crypto/records.ts";
-import { KIND_MESSAGE, RecordSeal, RecordUnseal } from "../crypto/sealing.ts";
+import { KIND_MESSAGE, RecordSeal, RecordUnseal, SEALED_OVERHEAD } from "../crypto/sealing.ts";
 import { asPunchError, PunchError } from "../errors.ts";
 import { allocateMessage, recordAround } from "../link/room.ts";
 import { GarbageMeter } from "../memory.ts";
@@ -11,7 +11,12 @@ import type { Carrier } from "./_carrier.ts";
 import { Inbox } from "./_inbox.ts";
 import { Outbox } from "./_outbox.ts";
 import { type Control, decodeControl, encodeControl } from "./_wire.ts";
-import { ACK_BATCH_BYTES, WINDOW_BYTES } from "./defaults.ts";
+import { ACK_BATCH_BYTES, MESSAGE_MIN_CHARGE_BYTES, WINDOW_BYTES } from "./defaults.ts";
+
+/** What a message of `bytes` counts against the window. */
+function charge(bytes: number): number {
+  return Math.max(bytes, MESSAGE_MIN_CHARGE_BYTES);
+}
 
 /** What the stream needs from its connection. */
 export interface StreamHooks {
@@ -87,7 +92,7 @@ export class MessageStream {
     this.#seal.message(sequence, record);
     this.#meter.count(record.length);
     this.sentTag = record.slice(record.length - 16);
-    const sent = this.#sending.then(() => this.#keep(sequence, record, message.length));
+    const sent = this.#sending.then(() => this.#keep(sequence, record, charge(message.length)));
     this.#sending = sent.catch(() => {});
     return sent;
   }
@@ -96,11 +101,13 @@ export class MessageStream {
     await this.#room();
     const carrier = this.#hooks.carrier();
     this.#outbox.add(sequence, record, bytes, carrier?.id ?? null);
-    if (carrier) this.#count(carrier, bytes);
+    if (carrier) this.#count(carrier, record);
     await carrier?.write(record);
   }
 
-  #count(carrier: Carrier, bytes: number): void {
+  /** Counts a message's plaintext towards the carrier's traffic. */
+  #count(carrier: Carrier, record: Uint8Array): void {
+    const bytes = record.length - SEALED_OVERHEAD;
     if (carrier.id === 0) this.traffic.relay += bytes;
     else this.traffic.direct += bytes;
   }
@@ -170,9 +177,9 @@ export class MessageStream {
     const next = this.#hooks.carrier();
     if (!next) return;
     for (const sent of this.#outbox.on(carrier)) {
-      if (sent.carrier !== null) this.traffic.resent += sent.bytes;
+      if (sent.carrier !== null) this.traffic.resent += sent.record.length - SEALED_OVERHEAD;
       sent.carrier = next.id;
-      this.#count(next, sent.bytes);
+      this.#count(next, sent.record);
       next.write(sent.record);
     }
   }

@@ -190,3 +190,22 @@ Deno.test("Connection fails with tampered on an altered record", async () => {
   relay.inject(0, forged);
   await rejects(receiver.receive(), { kind: "tampered" });
 });
+
+Deno.test("Connection counts a tiny message as 512 bytes against the window, so few are in flight", async () => {
+  const { sender, receiver, relay } = await connectionPair();
+  let sent = 0;
+  const sending = (async () => {
+    for (const i of range(20_000)) {
+      await sender.send(numbered(i, 4));
+      sent++;
+    }
+  })();
+  await until(() => sent >= 14_000);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  ok(sent <= 16_384, `${sent} tiny messages in flight to a receiver that reads nothing`);
+  ok(relay.frames[0] <= 16_500, `${relay.frames[0]} frames on the relay`);
+  const closing = sending.then(() => sender.close());
+  deepEqual(await drain(receiver), range(20_000));
+  await receiver.close();
+  await closing;
+});

@@ -14,6 +14,15 @@
 export const WINDOW_BYTES = 8 * 1024 * 1024;
 
 /**
+ * The least a message counts against the window, however small it is: so
+ * that a stream of tiny messages (a file_end for each of 400 000 empty
+ * files) cannot put hundreds of thousands of records in flight, whose
+ * framing alone overran the relay's 16 MiB queue. 8 MiB at 512 bytes is at
+ * most 16 384 records in flight.
+ */
+export const MESSAGE_MIN_CHARGE_BYTES = 512;
+
+/**
  * The receiver acknowledges taken messages in batches of this many bytes
  * while it keeps up, and at once when it has nothing left to read: one
  * acknowledgement per 1 MiB record cost a tenth of the data path's CPU; a
