@@ -35,7 +35,6 @@ import {
   OFFER_PIECE_BYTES,
   type TransferMsg,
 } from "../lib/transfer/messages.ts";
-import { OFFER_WINDOW_BYTES } from "../lib/transfer/defaults.ts";
 import type { Channel } from "../lib/link/channel.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
@@ -91,24 +90,13 @@ class Sampled {
 
 /** Offers `bytes` as the manifest, as sendFiles() does; resolves with the reply that ends the offer. */
 async function offerBytes(channel: Channel, bytes: Uint8Array): Promise<[TransferMsg, number]> {
-  let unacknowledged = 0;
-  const next = async (): Promise<TransferMsg> => decodeMessage((await channel.receive())!);
   for (let at = 0; at === 0 || at < bytes.length; at += OFFER_PIECE_BYTES) {
     const piece = bytes.subarray(at, at + OFFER_PIECE_BYTES);
     const more = at + OFFER_PIECE_BYTES < bytes.length;
-    while (unacknowledged + piece.length > OFFER_WINDOW_BYTES) {
-      const msg = await next();
-      if (msg.type !== "credit") return [msg, performance.now()];
-      unacknowledged -= msg.bytes;
-    }
     await channel.send(encodeMessage({ type: "offer", more, piece }));
-    if (more) unacknowledged += piece.length;
   }
   const sentAt = performance.now();
-  for (;;) {
-    const msg = await next();
-    if (msg.type !== "credit" && msg.type !== "deciding") return [msg, sentAt];
-  }
+  return [decodeMessage((await channel.receive())!), sentAt];
 }
 
 /** Offers `bytes` to a real receiver; prints its peak RSS and how it answered, and when. */

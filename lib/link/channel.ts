@@ -20,30 +20,13 @@ import {
 import { GarbageMeter } from "../memory.ts";
 import type { FramePipe } from "./frames.ts";
 import { recordAround } from "./room.ts";
+import type { Connection } from "../connection/types.ts";
 
-/** A message channel: what the transfer protocol needs from below. */
-export interface Channel {
-  /**
-   * Queues one message; resolves once the carrier has room for more. A
-   * message from `allocateMessage` (room.ts) is encrypted in place: it
-   * belongs to the channel from then on.
-   */
-  send(message: Uint8Array): Promise<void>;
-  /** The next message, or `null` after the other side closed cleanly. */
-  receive(): Promise<Uint8Array | null>;
-  /** Ends this side's direction cleanly, after everything queued. */
-  close(): Promise<void>;
-  /** Drops the carrier at once. */
-  abort(reason?: unknown): void;
-  /**
-   * The 16-byte authentication tag of the record that carried the message
-   * last passed to `send()`, read right after that call (the transfer's
-   * per-file digest chains these).
-   */
-  readonly sentTag: Uint8Array;
-  /** The authentication tag of the record of the message `receive()` returned last. */
-  readonly receivedTag: Uint8Array;
-}
+/**
+ * What the transfer protocol needs from a connection (lib/connection/): a
+ * `Connection` is one.
+ */
+export type Channel = Pick<Connection, "send" | "receive" | "sentTag" | "receivedTag">;
 
 /** Raw record keys for one side of a secure channel. */
 export interface ChannelKeys {
@@ -61,7 +44,7 @@ export interface Carrier {
 }
 
 /** A {@linkcode Channel} of ChaCha20-Poly1305 records over a frame pipe. */
-export class SecureChannel implements Channel {
+export class SecureChannel {
   readonly #sealer: RecordSealer;
   readonly #opener: RecordOpener;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;

@@ -13,31 +13,6 @@
 export const CHUNK_BYTES = 1024 * 1024;
 
 /**
- * The receiver's flow-control window: unacknowledged payload bytes the
- * sender may have in flight. Eight chunks keep the pipe full on loopback and
- * typical links while each process stays well under 64 MB; the relay buffers
- * at most this much per pair.
- */
-export const WINDOW_BYTES = 8 * 1024 * 1024;
-
-/**
- * The receiver grants credit back in batches of this many bytes: one credit
- * record per chunk cost as much CPU as a tenth of the data path; a quarter
- * window keeps the sender's pipe full. The sender never waits on a smaller
- * debt: it is blocked only once more than the window less a chunk is owed.
- */
-export const CREDIT_BATCH_BYTES = WINDOW_BYTES / 4;
-
-/**
- * At the end of a file, the receiver grants what it owes if it has granted
- * nothing for this long, so that the sender, whose only news of the
- * receiver is credit, never sees {@linkcode STALL_TIMEOUT_MS} pass while many
- * small files flow. A credit record after every file instead cost 5000
- * records for 5000 small files.
- */
-export const CREDIT_QUIET_MS = 1_000;
-
-/**
  * The receiver keeps this many directories of the output tree open between
  * files (lib/transfer/_fs_handles.ts), so that each file is created
  * relative to its directory's handle without opening every directory above
@@ -88,28 +63,6 @@ export const TEMP_MAX_AGE_MS = 24 * 3600_000;
 export const SYNC_SLICE_MS = 25;
 
 /**
- * Either side gives up after this long without a message from the other,
- * and the sender after this long with a send waiting for room: a direct
- * connection whose NAT mapping died, a relay that stopped forwarding, or a
- * peer that stopped reading must not leave a transfer hanging for ever.
- * Long enough for a slow disk to catch up. The receiver's prompt is not
- * timed: it sends `deciding` keepalives meanwhile
- * ({@linkcode DECIDING_KEEPALIVE_MS}).
- */
-export const STALL_TIMEOUT_MS = 60_000;
-
-/**
- * A side that hashes held bytes before resuming (lib/transfer/resume.ts),
- * which takes minutes for a large file on a slow disk, sends a `hashing`
- * keepalive this often, so that the other side, waiting, can keep its
- * {@linkcode STALL_TIMEOUT_MS}; and where a dead connection makes a send
- * fail (a reset, or `TCP_USER_TIMEOUT` on Linux), this side stops hashing
- * at once. A quarter of the stall timeout, so that a keepalive held up on
- * a slow path is not taken for a dead connection.
- */
-export const HASHING_KEEPALIVE_MS = STALL_TIMEOUT_MS / 4;
-
-/**
  * The most entries a manifest may list. It bounds the objects and checks a
  * peer can make the receiver create, is far above any real folder, and keeps
  * file indexes well inside the u32 of data messages.
@@ -142,15 +95,6 @@ export const MAX_MANIFEST_DEPTH = 32;
 export const MAX_MANIFEST_VALUES = 10 * MAX_MANIFEST_ENTRIES;
 
 /**
- * Offer bytes the sender may have in flight before the receiver takes them:
- * every offer piece but the last is acknowledged with `credit` once the
- * receiver has parsed it. One data window, as the relay holds at most one
- * window per transfer (it drops a side whose queue passes 16 MiB, twice
- * this); 8 pieces in flight keep the pipe full while the receiver parses.
- */
-export const OFFER_WINDOW_BYTES = WINDOW_BYTES;
-
-/**
  * Long synchronous work on a large manifest (scanning, encoding, decoding,
  * checking it against the disk) gives the event loop a turn at least this
  * often, so that sockets, their pings, keepalives and timers run meanwhile:
@@ -166,12 +110,3 @@ export const YIELD_EVERY_MS = 50;
  * to leave a socket with room, short for a person.
  */
 export const ERROR_SEND_TIMEOUT_MS = 2_000;
-
-/**
- * While the receiver checks an offer and asks its user, which takes seconds
- * for 10^6 entries and as long as the user likes, it sends a `deciding`
- * keepalive this often, so that the sender can wait for the answer under
- * its {@linkcode STALL_TIMEOUT_MS} and still give up on a dead connection.
- * A quarter of the stall timeout, as for {@linkcode HASHING_KEEPALIVE_MS}.
- */
-export const DECIDING_KEEPALIVE_MS = STALL_TIMEOUT_MS / 4;

@@ -1,16 +1,17 @@
 /**
- * Transfer messages: what travels inside the records of a secure channel.
- * Each message is one record; its first byte is the type.
+ * Transfer messages: the messages of a connection (lib/connection/) that
+ * carry files. Each is one message of the connection; its first byte is
+ * the type. Flow control and liveness are the connection's: no message
+ * here grants credit or keeps a side alive.
  *
  * ```
  * 0x01 offer     u8 more | a piece of the manifest JSON (see manifest.ts);
  *                more = 1: another piece follows, 0: this is the last;
  *                every piece but the last holds exactly 1 MiB
- * 0x02 answer    JSON {"accept":true,"window":N[,"have":K]} | {"accept":false,"reason":"…"}
+ * 0x02 answer    JSON {"accept":true[,"have":K]} | {"accept":false,"reason":"…"}
  * 0x03 data      u32 file index | u64 offset | bytes          (big-endian)
  * 0x04 file_end  u32 file index | 32-byte SHA-256 of the file
- * 0x05 credit    u64 bytes the receiver can take more: of data once it
- *                accepted, of offer pieces before (each piece but the last)
+ * 0x05           (retired: protocol 1's credit)
  * 0x06 done      (empty) the sender has sent every file
  * 0x07 result    JSON {"ok":true,"files":N,"bytes":N}
  * 0x08 error     JSON {"error":"code","message":"…"}
@@ -20,15 +21,13 @@
  *                as many bytes of each listed file (S→R)
  * 0x0b resume    (u32 file index | u64 offset)… where the sender starts each
  *                listed file: after the held bytes if they match, else 0 (R→S)
- * 0x0c hashing   (empty) a side is still hashing held bytes; a keepalive
- *                before its check or resume (both)
- * 0x0d deciding  (empty) the receiver is still checking the offer or asking
- *                its user; a keepalive before its answer (R→S)
+ * 0x0c, 0x0d     (retired: protocol 1's hashing and deciding keepalives)
  * ```
  *
  * @module
  */
 
+import { PunchError } from "../errors.ts";
 import { allocateMessage } from "../link/room.ts";
 
 /**
@@ -60,15 +59,12 @@ export const MSG = Object.freeze({
   ANSWER: 0x02,
   DATA: 0x03,
   FILE_END: 0x04,
-  CREDIT: 0x05,
   DONE: 0x06,
   RESULT: 0x07,
   ERROR: 0x08,
   HAVE: 0x09,
   CHECK: 0x0a,
   RESUME: 0x0b,
-  HASHING: 0x0c,
-  DECIDING: 0x0d,
 });
 
 /** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
@@ -86,8 +82,12 @@ export type TransferErrorCode =
   | "stalled"
   | "peer_error";
 
-/** The transfer failed; `code` says why, for exit codes and `--json`. */
-export class TransferError extends Error {
+/**
+ * The transfer failed: a {@linkcode PunchError} whose kind is `code`, with
+ * the other side's own code for `peer_error`.
+ */
+export class TransferError extends PunchError {
+  /** The same as `kind`. */
   readonly code: TransferErrorCode;
   /** For `peer_error`: the code the other side's `error` message gave. */
   readonly peerCode: string | undefined;
@@ -96,7 +96,7 @@ export class TransferError extends Error {
     message: string,
     options?: ErrorOptions & { peerCode?: string },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = "TransferError";
     this.code = code;
     this.peerCode = options?.peerCode;
@@ -124,19 +124,16 @@ export interface ResumeEntry {
 /** A decoded transfer message. */
 export type TransferMsg =
   | { type: "offer"; more: boolean; piece: Uint8Array }
-  | { type: "answer"; accept: true; window: number; have?: number }
+  | { type: "answer"; accept: true; have?: number }
   | { type: "answer"; accept: false; reason: string }
   | { type: "data"; index: number; offset: number; bytes: Uint8Array }
   | { type: "file_end"; index: number; digest: Uint8Array }
-  | { type: "credit"; bytes: number }
   | { type: "done" }
   | { type: "result"; files: number; bytes: number }
   | { type: "error"; error: string; message: string }
   | { type: "have"; entries: HaveEntry[] }
   | { type: "check"; entries: CheckEntry[] }
-  | { type: "resume"; entries: ResumeEntry[] }
-  | { type: "hashing" }
-  | { type: "deciding" };
+  | { type: "resume"; entries: ResumeEntry[] };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -175,7 +172,7 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
         MSG.ANSWER,
         encoder.encode(JSON.stringify(
           msg.accept
-            ? { accept: true, window: msg.window, ...(msg.have ? { have: msg.have } : {}) }
+            ? { accept: true, ...(msg.have ? { have: msg.have } : {}) }
             : { accept: false, reason: msg.reason },
         )),
       );
@@ -186,18 +183,8 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
       out.set(msg.digest, 5);
       return out;
     }
-    case "credit": {
-      const out = new Uint8Array(9);
-      out[0] = MSG.CREDIT;
-      new DataView(out.buffer).setBigUint64(1, BigInt(msg.bytes));
-      return out;
-    }
     case "done":
       return Uint8Array.of(MSG.DONE);
-    case "hashing":
-      return Uint8Array.of(MSG.HASHING);
-    case "deciding":
-      return Uint8Array.of(MSG.DECIDING);
     case "result":
       return withType(
         MSG.RESULT,
@@ -293,14 +280,11 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
     case MSG.ANSWER: {
       const body = jsonBody(bytes);
       if (body.accept === true) {
-        const window = body.window;
-        if (!Number.isSafeInteger(window) || (window as number) <= 0) protocol("bad window");
         const have = body.have ?? 0;
         if (!Number.isSafeInteger(have) || (have as number) < 0) protocol("bad have count");
         return {
           type: "answer",
           accept: true,
-          window: window as number,
           ...(have ? { have: have as number } : {}),
         };
       }
@@ -317,18 +301,9 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
     case MSG.FILE_END:
       if (bytes.length !== 37) protocol("file_end must be 37 bytes");
       return { type: "file_end", index: view.getUint32(1), digest: bytes.slice(5) };
-    case MSG.CREDIT:
-      if (bytes.length !== 9) protocol("credit must be 9 bytes");
-      return { type: "credit", bytes: safeNumber(view.getBigUint64(1), "credit") };
     case MSG.DONE:
       if (bytes.length !== 1) protocol("done carries no body");
       return { type: "done" };
-    case MSG.HASHING:
-      if (bytes.length !== 1) protocol("hashing carries no body");
-      return { type: "hashing" };
-    case MSG.DECIDING:
-      if (bytes.length !== 1) protocol("deciding carries no body");
-      return { type: "deciding" };
     case MSG.RESULT: {
       const body = jsonBody(bytes);
       return { type: "result", files: Number(body.files) || 0, bytes: Number(body.bytes) || 0 };

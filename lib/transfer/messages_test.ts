@@ -15,20 +15,19 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
   ["offer", { type: "offer", more: false, piece: Uint8Array.of(0x7b, 0x7d) }, "01007b7d"],
   [
     "answer",
-    { type: "answer", accept: true, window: 8388608 },
-    "02" + hex(new TextEncoder().encode('{"accept":true,"window":8388608}')),
+    { type: "answer", accept: true },
+    "02" + hex(new TextEncoder().encode('{"accept":true}')),
   ],
   [
     "file_end",
     { type: "file_end", index: 2, digest: new Uint8Array(32).fill(0xab) },
     "0400000002" + "ab".repeat(32),
   ],
-  ["credit", { type: "credit", bytes: 65536 }, "050000000000010000"],
   ["done", { type: "done" }, "06"],
   [
     "answer with have",
-    { type: "answer", accept: true, window: 8388608, have: 2 },
-    "02" + hex(new TextEncoder().encode('{"accept":true,"window":8388608,"have":2}')),
+    { type: "answer", accept: true, have: 2 },
+    "02" + hex(new TextEncoder().encode('{"accept":true,"have":2}')),
   ],
   [
     "have",
@@ -51,9 +50,6 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
     { type: "resume", entries: [{ index: 1, offset: 2097152 }, { index: 3, offset: 0 }] },
     "0b" + "00000001" + "0000000000200000" + "00000003" + "0000000000000000",
   ],
-  ["hashing", { type: "hashing" }, "0c"],
-  ["credit for an offer piece", { type: "credit", bytes: 1048576 }, "050000000000100000"],
-  ["deciding", { type: "deciding" }, "0d"],
 ];
 
 for (const [name, msg, expected] of VECTORS) {
@@ -109,4 +105,10 @@ Deno.test("decodeMessage() bounds the text of a peer's error", () => {
   const bytes = encodeMessage({ type: "error", error: "io", message: "x".repeat(5000) });
   const msg = decodeMessage(bytes);
   equal(msg.type === "error" && msg.message.length, 1000);
+});
+
+Deno.test("decodeMessage() refuses protocol 1's credit, hashing and deciding, retired", () => {
+  for (const type of [0x05, 0x0c, 0x0d]) {
+    throws(() => decodeMessage(Uint8Array.of(type)), /unknown type/);
+  }
 });

@@ -1,24 +1,24 @@
 /**
- * The receiving side of a transfer.
+ * The receiving side of a transfer: files over a connection, and nothing
+ * more (the connection orders, acknowledges and keeps alive).
  *
- * Protocol flow:
- * - Read the `offer` pieces, parsing each as it comes and acknowledging each
- *   but the last with `credit`; check every path and every existing target
- *   before asking the user, so a refusal costs nothing, and send `deciding`
- *   meanwhile.
+ * Protocol flow (docs/protocol/transfer.md):
+ * - Read the `offer` pieces, parsing each as it comes; check every path and
+ *   every existing target before asking the user, so a refusal costs
+ *   nothing.
  * - Once accepted, claim the partial files an earlier transfer left, and
  *   list them and any existing file of the offered size
- *   ({@linkcode claimHeld}): `answer {accept, window, have}` and the `have`
- *   list. Hash their bytes, compare with the sender's `check`, and answer
+ *   ({@linkcode claimHeld}): `answer {accept, have}` and the `have` list.
+ *   Hash their bytes, compare with the sender's `check`, and answer
  *   `resume`: where the sender starts each (see resume.ts).
  * - Write each file under its partial name in its final directory, locked
  *   (or on after the bytes a claimed partial file holds), so that a rerun
- *   finds it even after a crash; grant `credit` once a quarter window is on
- *   disk (or at a file's end after a second without a grant).
+ *   finds it even after a crash.
  * - On `file_end`, compare size and digest ({@linkcode FileDigest}), set the
  *   mode (less the umask), and move the file to its final name (which fails
  *   rather than clobber) or over the old one with `overwrite`.
- * - On `done`, answer `result` and wait for the sender's final record.
+ * - On `done`, answer `result`; closing the connection waits for the sender
+ *   to take it.
  * - On failure, leave the file being written and any unused partial file
  *   under their partial names, unless the digest failed.
  *
@@ -33,18 +33,18 @@
 
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { statfsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
+import { PunchError } from "../errors.ts";
 import type { Channel } from "../link/channel.ts";
 import { type Manifest, ManifestDecoder, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
 import { encodeMessage, OFFER_PIECE_BYTES, TransferError, type TransferMsg } from "./messages.ts";
-import { baseOf, checkNoLinks, PathError, resolveInside } from "./paths.ts";
-import { CREDIT_BATCH_BYTES, CREDIT_QUIET_MS, STALL_TIMEOUT_MS, WINDOW_BYTES } from "./defaults.ts";
+import { baseOf, PathError } from "./paths.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
 import { OutputTree } from "./_output_tree.ts";
 import { Pacer } from "./_pace.ts";
-import { hashPrefixes, keepingAlive, partialName } from "./resume.ts";
+import { hashPrefixes, partialName } from "./resume.ts";
 import {
   peerError,
   type Progress,
@@ -52,8 +52,6 @@ import {
   receiveMessage,
   type Resumed,
   sendEntries,
-  sendWithin,
-  whileDeciding,
 } from "./send.ts";
 import { claimHeld, type Held, Slices } from "./_claim.ts";
 import { openOutDir, type OutDir, type OwnFile, processUmask } from "./_fs.ts";
@@ -106,7 +104,7 @@ export interface ReceiveResult {
  * and made it the bottleneck (1 GiB direct on loopback: ~2.1 s with
  * synchronous writes, 2.9–3.8 s with queued asynchronous ones). While a
  * write blocks, incoming bytes wait in the socket, which TCP's flow control
- * absorbs; credit is granted only once the bytes are written.
+ * absorbs; a message counts as taken (reopening the window) only once written.
  */
 function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   for (let n = 0; n < bytes.length;) n += file.writeSync(bytes.subarray(n));
@@ -126,28 +124,17 @@ interface Sink {
   written: number;
 }
 
-function lstatOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
 /**
  * Reads the offer's pieces as they come and parses each at once, keeping
  * nothing of the manifest but its entries ({@linkcode ManifestDecoder}): a
  * hostile manifest is refused at the first piece that shows it, and costs
- * no more memory than its entries. Each piece but the last is acknowledged
- * with `credit` once parsed: the sender may have only OFFER_WINDOW_BYTES
- * unacknowledged, so a manifest of any size crosses a relay that drops a
- * side whose queue passes 16 MiB.
+ * no more memory than its entries; the connection's window paces the
+ * pieces, so a manifest of any size crosses.
  */
 async function receiveOffer(channel: Channel): Promise<Manifest> {
   const decoder = new ManifestDecoder();
   for (;;) {
-    const msg = await receiveMessage(channel, STALL_TIMEOUT_MS);
+    const msg = await receiveMessage(channel);
     if (msg.type === "error") {
       throw peerError(msg, "sender");
     }
@@ -168,7 +155,6 @@ async function receiveOffer(channel: Channel): Promise<Manifest> {
     }
     decoder.push(msg.piece);
     if (!msg.more) return decoder.finish();
-    await sendWithin(channel, encodeMessage({ type: "credit", bytes: msg.piece.length }));
   }
 }
 
@@ -281,7 +267,7 @@ async function readCheck(
   order: Held[],
   signal?: AbortSignal,
 ): Promise<void> {
-  const check = await receiveEntries(channel, "check", order.length, "sender", { signal });
+  const check = await receiveEntries(channel, "check", order.length, "sender", signal);
   check.forEach(({ index, sha256 }, at) => {
     const item = order[at]!;
     if (index !== item.index) {
@@ -315,302 +301,327 @@ function release(out: OutDir, path: string, own: OwnFile, keep: boolean): boolea
   return keep;
 }
 
-/** Receives an offer over a channel and writes it under `options.out`. */
+/** Receives an offer over a connection and writes it under `options.out`. */
 export async function receiveFiles(
   channel: Channel,
   options: ReceiveOptions,
 ): Promise<ReceiveResult> {
-  const root = resolve(options.out);
-  const overwrite = options.overwrite ?? false;
-  // Modes arrive as the sender's; the receiver's umask decides what it grants.
-  const umask = processUmask();
-  let sink: Sink | undefined;
-  const held = new Map<number, Held>();
-  let out: OutDir | undefined;
-  /** Files kept as partial files outside `sink` and `held`: one that found its name taken. */
-  const aside = { files: 0, bytes: 0 };
-  const fail = async (error: unknown): Promise<never> => {
-    const code = error instanceof TransferError
-      ? error.code
-      : error instanceof PathError
-      ? "bad_path"
-      : error instanceof ManifestError
-      ? "bad_manifest"
-      : "io";
-    const kept = { ...aside };
-    if (sink?.own) {
-      // What was written came in authenticated records at the right
-      // offsets; only a digest that failed makes the file suspect.
-      const keep = code !== "integrity" && sink.written > 0;
-      if (release(out!, sink.path, sink.own, keep)) {
-        kept.files++;
-        kept.bytes += sink.written;
-      }
-    }
-    // Claimed and never reached: left as they were, for the next receive.
-    for (const item of held.values()) {
-      if (item.file === null) continue;
-      item.file.close();
-      kept.files++;
-      kept.bytes += item.bytes;
-    }
-    out?.close();
-    if (kept.files > 0) options.onKept?.(kept);
-    if (!(error instanceof TransferError && error.code === "peer_error")) {
-      const message = error instanceof Error ? error.message : String(error);
-      await channel.send(encodeMessage({ type: "error", error: code, message })).catch(() => {});
-    }
-    if (error instanceof PathError || error instanceof ManifestError) {
-      throw new TransferError(code as "bad_path" | "bad_manifest", error.message, { cause: error });
-    }
-    throw error;
-  };
-
+  const receiving = new Receiving(channel, options);
   let manifest: Manifest;
   try {
     manifest = await receiveOffer(channel);
     const free = options.freeBytes ?? freeBytesAt;
-    await whileDeciding(channel, () => preflight(root, manifest, overwrite, free, options.signal));
+    await preflight(receiving.root, manifest, receiving.overwrite, free, options.signal);
   } catch (error) {
-    return await fail(error);
+    return await receiving.fail(error);
   }
-
-  let accepted: boolean;
+  await receiving.decide(manifest);
   try {
-    const confirm = options.confirm ?? (() => true);
-    accepted = await whileDeciding(channel, async () => await confirm(manifest));
+    const resumed = await receiving.accept(manifest);
+    await receiving.makeDirectories(manifest);
+    const received = await receiving.receiveData(manifest, manifest.bytes - resumed);
+    receiving.tree!.close();
+    // Everything is verified and in place. The connection's close() waits for
+    // the sender to take this result.
+    await channel.send(encodeMessage({ type: "result", files: receiving.files, bytes: received }));
+    return { manifest, files: receiving.files, bytes: received, resumed };
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    await channel.send(encodeMessage({ type: "answer", accept: false, reason })).catch(() => {});
-    await channel.close().catch(() => {});
-    throw error;
+    return await receiving.fail(error);
   }
-  if (!accepted) {
-    await channel.send(encodeMessage({ type: "answer", accept: false, reason: "declined" }));
-    await channel.close().catch(() => {});
-    throw new TransferError("refused", "Declined; nothing was written");
+}
+
+/** One receive's state: the output tree, what it holds, the file being written. */
+class Receiving {
+  readonly channel: Channel;
+  readonly options: ReceiveOptions;
+  readonly root: string;
+  readonly overwrite: boolean;
+  /** Modes arrive as the sender's; the receiver's umask decides what it grants. */
+  readonly umask = processUmask();
+  readonly held = new Map<number, Held>();
+  tree: OutDir | undefined;
+  sink: Sink | undefined;
+  /** Files kept as partial files outside `sink` and `held`: one that found its name taken. */
+  readonly aside = { files: 0, bytes: 0 };
+  files = 0;
+  /** The next manifest index a file may start at. */
+  next = 0;
+
+  constructor(channel: Channel, options: ReceiveOptions) {
+    this.channel = channel;
+    this.options = options;
+    this.root = resolve(options.out);
+    this.overwrite = options.overwrite ?? false;
   }
 
-  let received = 0;
-  let resumed = 0;
-  let files = 0;
-  const entries = manifest.entries;
-  let next = 0; // the next manifest index a file may start at
-  let owed = 0; // bytes written but not yet granted back as credit
-  let grantedAt = performance.now();
-  /**
-   * Grants credit for written bytes in batches, and at the end of a file
-   * once a while has passed without a grant (CREDIT_QUIET_MS).
-   */
-  const grant = (bytes: number, fileDone: boolean) => {
-    owed += bytes;
-    const now = performance.now();
-    if (owed >= CREDIT_BATCH_BYTES || (fileDone && now - grantedAt >= CREDIT_QUIET_MS)) {
-      channel.send(encodeMessage({ type: "credit", bytes: owed })).catch(() => {});
-      owed = 0;
-      grantedAt = now;
+  /** Asks (`options.confirm`) and answers a refusal; throws `refused` if declined. */
+  async decide(manifest: Manifest): Promise<void> {
+    let accepted: boolean;
+    try {
+      accepted = await (this.options.confirm ?? (() => true))(manifest);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      await this.channel.send(encodeMessage({ type: "answer", accept: false, reason }))
+        .catch(() => {});
+      throw error;
     }
-  };
-  try {
-    const tree = out = openOutDir(root);
+    if (!accepted) {
+      await this.channel.send(encodeMessage({ type: "answer", accept: false, reason: "declined" }));
+      throw new TransferError("refused", "Declined; nothing was written");
+    }
+  }
+
+  /**
+   * Claims what is held of the offered files, answers, and runs the resume
+   * exchange (have, check, resume). Returns the bytes kept.
+   */
+  async accept(manifest: Manifest): Promise<number> {
+    const { channel, options, held } = this;
+    const tree = this.tree = openOutDir(this.root);
     await claimHeld(tree, manifest, held);
-    await channel.send(
-      encodeMessage({ type: "answer", accept: true, window: WINDOW_BYTES, have: held.size }),
-    );
+    await channel.send(encodeMessage({ type: "answer", accept: true, have: held.size }));
     const order = [...held.values()];
     await sendEntries(channel, "have", order.map(({ index, bytes }) => ({ index, bytes })));
     // Hashed while the sender hashes the same bytes of its files.
     const heldBytes = order.reduce((sum, item) => sum + item.bytes, 0);
     if (heldBytes > 0) options.onCheck?.({ files: order.length, bytes: heldBytes });
-    const sums = await keepingAlive(
-      channel,
-      (signal) =>
-        hashPrefixes(
-          order.map((item) => ({
-            source: item.file
-              ? () => item.file!.reader()
-              : () => openHeld(tree, entries[item.index]!.path),
-            bytes: item.bytes,
-          })),
-          { signal, onProgress: options.onCheckProgress },
-        ),
-      { signal: options.signal },
+    const sums = await hashPrefixes(
+      order.map((item) => ({
+        source: item.file
+          ? () => item.file!.reader()
+          : () => openHeld(tree, manifest.entries[item.index]!.path),
+        bytes: item.bytes,
+      })),
+      { signal: options.signal, onProgress: options.onCheckProgress },
     );
     order.forEach((item, i) => item.sha256 = sums[i]!);
     await readCheck(channel, order, options.signal);
+    let resumed = 0;
     let resumedFiles = 0;
     for (const item of order) {
       if (item.offset === item.bytes) {
         resumed += item.bytes;
         if (item.bytes > 0) resumedFiles++;
-      } else if (item.file === null && !overwrite) {
+      } else if (item.file === null && !this.overwrite) {
         // An existing file of the same size with other bytes.
-        throw exists(entries[item.index]!.path, root);
+        throw exists(manifest.entries[item.index]!.path, this.root);
       }
     }
-    await sendEntries(
-      channel,
-      "resume",
-      order.map(({ index, offset }) => ({ index, offset: offset! })),
-    );
+    const starts = order.map(({ index, offset }) => ({ index, offset: offset! }));
+    await sendEntries(channel, "resume", starts);
     if (resumed > 0) options.onResume?.({ files: resumedFiles, bytes: resumed });
-    const total = manifest.bytes - resumed;
+    return resumed;
+  }
 
-    // Every directory on the way is opened without following a link, and
-    // created relative to its parent (lib/transfer/_fs.ts).
+  /**
+   * Makes every directory of the offer, each opened without following a
+   * link and created relative to its parent (lib/transfer/_fs.ts).
+   */
+  async makeDirectories(manifest: Manifest): Promise<void> {
+    const tree = this.tree!;
     tree.makeDirs("");
     const slices = new Slices();
-    for (const entry of entries) {
+    for (const entry of manifest.entries) {
       if (entry.kind !== "dir") continue;
       tree.makeDirs(entry.path);
       if (slices.due()) await slices.turn();
     }
+  }
 
-    /**
-     * Sets a verified file's mode and moves it to its final name, without
-     * clobbering unless `overwrite`; closes it, which releases its lock.
-     */
-    const put = (own: OwnFile, entry: Manifest["entries"][number]): void => {
-      const name = baseOf(entry.path);
-      if (Deno.build.os !== "windows") own.chmod(entry.mode & 0o777 & ~umask);
-      if (overwrite) {
-        tree.replace(entry.path, own, name);
-      } else if (!tree.place(entry.path, own, name)) {
-        // Kept for the next receive: as a partial file of the whole size, a
-        // rerun with --overwrite hashes it instead of receiving it again.
-        if (Deno.build.os !== "windows") own.chmod(0o600);
-        sink = undefined;
-        const kept = release(tree, entry.path, own, true);
-        if (kept) {
-          aside.files++;
-          aside.bytes += entry.size;
-        }
-        throw new TransferError(
-          "conflict",
-          `Cannot write ${entry.path}: it appeared while receiving, and nothing was overwritten; ${
-            kept
-              ? "the received copy is kept, so receiving again with --overwrite replaces it without sending it again"
-              : "the received copy was removed"
-          }`,
-        );
-      }
-      own.close();
-    };
-
-    const open = (index: number): Sink => {
-      const entry = entries[index];
-      if (index < next || entry?.kind !== "file") {
-        throw new TransferError("protocol", `Unexpected file index ${index}`);
-      }
-      next = index + 1;
-      const digest = new FileDigest();
-      const item = held.get(index);
-      if (item?.file === null && item.offset === item.bytes) {
-        // The existing file is the sender's: nothing to write.
-        held.delete(index);
-        return { index, path: entry.path, own: null, file: null, digest, written: entry.size };
-      }
-      if (item?.file) {
-        // Until it is open, the partial file stays in `held`, given back on failure.
-        const written = item.offset!;
-        const file = item.file.file();
-        if (written === 0) file.truncateSync(0);
-        file.seekSync(written, Deno.SeekMode.Start);
-        held.delete(index);
-        return { index, path: entry.path, own: item.file, file, digest, written };
-      }
-      // Written under its partial name, so that a rerun after a crash finds it.
-      const own = tree.create(entry.path, partialName(entry.path)) ??
-        tree.create(entry.path, tempName());
-      if (own === null) {
-        throw new TransferError("io", `Cannot write ${entry.path}: no free name to write it under`);
-      }
-      // Set before the file is opened for Deno, so that a failure there still removes it.
-      sink = { index, path: entry.path, own, file: null, digest, written: 0 };
-      sink.file = own.file();
-      return sink;
-    };
-
+  /** Reads data, file_end and done; writes and places each file. Returns the bytes received. */
+  async receiveData(manifest: Manifest, total: number): Promise<number> {
+    let received = 0;
     for (;;) {
-      const msg: TransferMsg = await receiveMessage(channel, STALL_TIMEOUT_MS, options.signal);
+      const msg: TransferMsg = await receiveMessage(this.channel, this.options.signal);
       if (msg.type === "data") {
-        if (!sink || sink.index !== msg.index) {
-          if (sink) {
-            throw new TransferError(
-              "protocol",
-              `Data for file ${msg.index} before file ${sink.index} ended`,
-            );
-          }
-          sink = open(msg.index);
-        }
-        const entry = entries[sink.index]!;
-        if (!sink.file) {
-          throw new TransferError(
-            "protocol",
-            `Data for ${entry.path}, which the receiver holds whole: no data was due`,
-          );
-        }
-        if (msg.offset !== sink.written) {
-          throw new TransferError(
-            "protocol",
-            `Data for ${entry.path} at offset ${msg.offset}, where ${sink.written} was due`,
-          );
-        }
-        if (msg.offset + msg.bytes.length > entry.size) {
-          const end = msg.offset + msg.bytes.length;
-          throw new TransferError(
-            "protocol",
-            `Data for ${entry.path} runs to byte ${end}, past its size of ${entry.size}`,
-          );
-        }
-        sink.digest.add(channel.receivedTag);
-        writeAllSync(sink.file, msg.bytes);
-        const length = msg.bytes.length;
-        // The record's buffer is spent: nothing else refers to it (the
-        // channel keeps a copy of the tag), so the next record may be read
-        // into it.
-        giveBack(msg.bytes);
-        sink.written += length;
-        received += length;
-        grant(length, sink.written === entry.size);
-        options.onProgress?.({ bytes: received, total });
+        received += this.#data(manifest, msg);
+        this.options.onProgress?.({ bytes: received, total });
       } else if (msg.type === "file_end") {
-        if (!sink) sink = open(msg.index);
-        const entry = entries[sink.index]!;
-        if (msg.index !== sink.index || sink.written !== entry.size) {
-          throw new TransferError(
-            "protocol",
-            `File ${entry.path} ended at ${sink.written} of ${entry.size} bytes`,
-          );
-        }
-        if (!timingSafeEqual(sink.digest.finish(), msg.digest)) {
-          throw new TransferError(
-            "integrity",
-            `Cannot keep ${entry.path}: its digest does not match the sender's`,
-          );
-        }
-        if (sink.own) put(sink.own, entry);
-        sink = undefined;
-        files++;
+        this.#fileEnd(manifest, msg);
       } else if (msg.type === "done") {
-        if (sink || entries.slice(next).some((e) => e.kind === "file")) {
+        if (this.sink || manifest.entries.slice(this.next).some((e) => e.kind === "file")) {
           throw new TransferError("protocol", "The sender finished before sending every file");
         }
-        break;
+        return received;
       } else if (msg.type === "error") {
         throw peerError(msg, "sender");
       } else {
         throw new TransferError("protocol", `Unexpected ${msg.type} from the sender`);
       }
     }
-    tree.close();
-    await channel.send(encodeMessage({ type: "result", files, bytes: received }));
-  } catch (error) {
-    return await fail(error);
   }
-  // Everything is verified and in place; the final record only closes the stream.
-  await channel.receive().catch(() => null);
-  return { manifest, files, bytes: received, resumed };
+
+  /** Writes one data message into the file it belongs to; returns its length. */
+  #data(manifest: Manifest, msg: Extract<TransferMsg, { type: "data" }>): number {
+    if (this.sink && this.sink.index !== msg.index) {
+      throw new TransferError(
+        "protocol",
+        `Data for file ${msg.index} before file ${this.sink.index} ended`,
+      );
+    }
+    const sink = this.sink ??= this.#open(manifest, msg.index);
+    const entry = manifest.entries[sink.index]!;
+    if (!sink.file) {
+      throw new TransferError(
+        "protocol",
+        `Data for ${entry.path}, which the receiver holds whole: no data was due`,
+      );
+    }
+    if (msg.offset !== sink.written) {
+      throw new TransferError(
+        "protocol",
+        `Data for ${entry.path} at offset ${msg.offset}, where ${sink.written} was due`,
+      );
+    }
+    if (msg.offset + msg.bytes.length > entry.size) {
+      const end = msg.offset + msg.bytes.length;
+      throw new TransferError(
+        "protocol",
+        `Data for ${entry.path} runs to byte ${end}, past its size of ${entry.size}`,
+      );
+    }
+    sink.digest.add(this.channel.receivedTag);
+    writeAllSync(sink.file, msg.bytes);
+    const length = msg.bytes.length;
+    // The record's buffer is spent: nothing else refers to it (the
+    // connection keeps a copy of the tag), so the next record may be read
+    // into it.
+    giveBack(msg.bytes);
+    sink.written += length;
+    return length;
+  }
+
+  /** Checks a file's end and digest, and places it. */
+  #fileEnd(manifest: Manifest, msg: Extract<TransferMsg, { type: "file_end" }>): void {
+    const sink = this.sink ??= this.#open(manifest, msg.index);
+    const entry = manifest.entries[sink.index]!;
+    if (msg.index !== sink.index || sink.written !== entry.size) {
+      throw new TransferError(
+        "protocol",
+        `File ${entry.path} ended at ${sink.written} of ${entry.size} bytes`,
+      );
+    }
+    if (!timingSafeEqual(sink.digest.finish(), msg.digest)) {
+      throw new TransferError(
+        "integrity",
+        `Cannot keep ${entry.path}: its digest does not match the sender's`,
+      );
+    }
+    if (sink.own) this.#put(sink.own, entry);
+    this.sink = undefined;
+    this.files++;
+  }
+
+  /** Opens the file at manifest `index` to write: a claimed partial file, or a new one. */
+  #open(manifest: Manifest, index: number): Sink {
+    const entry = manifest.entries[index];
+    if (index < this.next || entry?.kind !== "file") {
+      throw new TransferError("protocol", `Unexpected file index ${index}`);
+    }
+    this.next = index + 1;
+    const digest = new FileDigest();
+    const item = this.held.get(index);
+    if (item?.file === null && item.offset === item.bytes) {
+      // The existing file is the sender's: nothing to write.
+      this.held.delete(index);
+      return { index, path: entry.path, own: null, file: null, digest, written: entry.size };
+    }
+    if (item?.file) {
+      // Until it is open, the partial file stays in `held`, given back on failure.
+      const written = item.offset!;
+      const file = item.file.file();
+      if (written === 0) file.truncateSync(0);
+      file.seekSync(written, Deno.SeekMode.Start);
+      this.held.delete(index);
+      return { index, path: entry.path, own: item.file, file, digest, written };
+    }
+    // Written under its partial name, so that a rerun after a crash finds it.
+    const tree = this.tree!;
+    const own = tree.create(entry.path, partialName(entry.path)) ??
+      tree.create(entry.path, tempName());
+    if (own === null) {
+      throw new TransferError("io", `Cannot write ${entry.path}: no free name to write it under`);
+    }
+    // Set before the file is opened for Deno, so that a failure there still removes it.
+    this.sink = { index, path: entry.path, own, file: null, digest, written: 0 };
+    this.sink.file = own.file();
+    return this.sink;
+  }
+
+  /**
+   * Sets a verified file's mode and moves it to its final name, without
+   * clobbering unless `overwrite`; closes it, which releases its lock.
+   */
+  #put(own: OwnFile, entry: Manifest["entries"][number]): void {
+    const tree = this.tree!;
+    const name = baseOf(entry.path);
+    if (Deno.build.os !== "windows") own.chmod(entry.mode & 0o777 & ~this.umask);
+    if (this.overwrite) return void (tree.replace(entry.path, own, name), own.close());
+    if (tree.place(entry.path, own, name)) return own.close();
+    // Kept for the next receive: as a partial file of the whole size, a
+    // rerun with --overwrite hashes it instead of receiving it again.
+    if (Deno.build.os !== "windows") own.chmod(0o600);
+    this.sink = undefined;
+    const kept = release(tree, entry.path, own, true);
+    if (kept) {
+      this.aside.files++;
+      this.aside.bytes += entry.size;
+    }
+    throw new TransferError(
+      "conflict",
+      `Cannot write ${entry.path}: it appeared while receiving, and nothing was overwritten; ${
+        kept
+          ? "the received copy is kept, so receiving again with --overwrite replaces it without sending it again"
+          : "the received copy was removed"
+      }`,
+    );
+  }
+
+  /**
+   * Keeps what can be resumed, tells the sender why (unless it said first),
+   * and throws the error as a TransferError.
+   */
+  async fail(error: unknown): Promise<never> {
+    const code = error instanceof PunchError
+      ? error.kind
+      : error instanceof PathError
+      ? "bad_path"
+      : error instanceof ManifestError
+      ? "bad_manifest"
+      : "io";
+    const kept = { ...this.aside };
+    const sink = this.sink;
+    if (sink?.own) {
+      // What was written came in authenticated records at the right
+      // offsets; only a digest that failed makes the file suspect.
+      const keep = code !== "integrity" && sink.written > 0;
+      if (release(this.tree!, sink.path, sink.own, keep)) {
+        kept.files++;
+        kept.bytes += sink.written;
+      }
+    }
+    // Claimed and never reached: left as they were, for the next receive.
+    for (const item of this.held.values()) {
+      if (item.file === null) continue;
+      item.file.close();
+      kept.files++;
+      kept.bytes += item.bytes;
+    }
+    this.tree?.close();
+    if (kept.files > 0) this.options.onKept?.(kept);
+    if (!(error instanceof PunchError && error.kind === "peer_error")) {
+      const message = error instanceof Error ? error.message : String(error);
+      await this.channel.send(encodeMessage({ type: "error", error: code, message }))
+        .catch(() => {});
+    }
+    if (error instanceof PathError || error instanceof ManifestError) {
+      throw new TransferError(code as "bad_path" | "bad_manifest", error.message, { cause: error });
+    }
+    if (error instanceof PunchError) throw error;
+    throw new TransferError("io", error instanceof Error ? error.message : String(error), {
+      cause: error,
+    });
+  }
 }
 
 /** Opens an existing target held whole, to hash it. */

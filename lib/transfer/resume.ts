@@ -24,23 +24,14 @@
  * the held bytes were checked by their hash. See docs/protocol/transfer.md.
  *
  * Hashing a large file takes a while, and the other side waits meanwhile:
- * {@linkcode keepingAlive} sends it a `hashing` keepalive now and then, so
- * that its stall timeout still finds a dead connection.
+ * the connection's own pings tell it this side lives.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import type { Channel } from "../link/channel.ts";
-import { HASHING_KEEPALIVE_MS } from "./defaults.ts";
 import type { Manifest } from "./manifest.ts";
-import {
-  type CheckEntry,
-  encodeMessage,
-  type HaveEntry,
-  type ResumeEntry,
-  TransferError,
-} from "./messages.ts";
+import { type CheckEntry, type HaveEntry, type ResumeEntry, TransferError } from "./messages.ts";
 
 /** Bytes read at a time while hashing what a side holds. */
 const HASH_READ_BYTES = 1024 * 1024;
@@ -119,40 +110,6 @@ export async function hashPrefixes(
     sums.push(await hashPrefix(item.source, item.bytes, { signal: options.signal, onRead }));
   }
   return sums;
-}
-
-/** Options for {@linkcode keepingAlive}. */
-export interface KeepaliveOptions {
-  /** Aborts the hashing (it throws `cancelled`). */
-  signal?: AbortSignal | undefined;
-  /** Milliseconds between two keepalives; {@linkcode HASHING_KEEPALIVE_MS} by default. */
-  everyMs?: number;
-}
-
-/**
- * Runs `hash` while sending the other side a `hashing` message every
- * `everyMs`, so that it does not take this side's silence for a dead
- * connection. `hash` gets a signal that aborts with `options.signal`, or
- * when a keepalive cannot be sent: then the connection broke, and the
- * send's error is thrown at once instead of after the hashing.
- */
-export async function keepingAlive<T>(
-  channel: Channel,
-  hash: (signal: AbortSignal) => Promise<T>,
-  options: KeepaliveOptions = {},
-): Promise<T> {
-  const broke = new AbortController();
-  const timer = setInterval(() => {
-    channel.send(encodeMessage({ type: "hashing" })).catch((error) => broke.abort(error));
-  }, options.everyMs ?? HASHING_KEEPALIVE_MS);
-  const signal = options.signal ? AbortSignal.any([options.signal, broke.signal]) : broke.signal;
-  try {
-    return await hash(signal);
-  } catch (error) {
-    throw broke.signal.aborted ? broke.signal.reason : error;
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 /**

@@ -10,9 +10,9 @@ import {
   TransferError,
 } from "./messages.ts";
 import { freeBytesAt, receiveFiles } from "./receive.ts";
-import { hashPrefix, hashPrefixes, keepingAlive, partialName } from "./resume.ts";
+import { hashPrefix, hashPrefixes, partialName } from "./resume.ts";
 import { receiveEntries, receiveMessage, type Resumed, sendEntries, sendFiles } from "./send.ts";
-import { channels, cutAfter, listTree, tempDir } from "./_test_utils.ts";
+import { channels, cutAfterData, listTree, tempDir } from "./_test_utils.ts";
 
 const MiB = 1024 * 1024;
 
@@ -78,58 +78,19 @@ Deno.test("hashPrefixes() counts progress over all files and stops between reads
   }
 });
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-Deno.test("keepingAlive() sends hashing keepalives while the hashing runs, and none after", async () => {
+Deno.test("receiveEntries() reads entries over several messages, and refuses one too many", async () => {
   const [a, b] = channels();
-  equal(await keepingAlive(a, () => delay(150).then(() => 7), { everyMs: 20 }), 7);
-  await delay(60);
-  await a.send(encodeMessage({ type: "done" }));
-  let keepalives = 0;
-  for (let msg; (msg = await receiveMessage(b)).type !== "done"; keepalives++) {
-    equal(msg.type, "hashing");
-  }
-  ok(keepalives > 0);
-  // Nothing more once the hashing is over.
-  await delay(60);
-  await a.send(encodeMessage({ type: "done" }));
-  equal((await receiveMessage(b)).type, "done");
-  a.abort();
-  b.abort();
-});
-
-Deno.test("keepingAlive() stops the hashing and throws the send's error when a keepalive cannot go", async () => {
-  const [a] = channels();
-  const cut = new Error("write EPIPE");
-  a.abort(cut);
-  let stopped = false;
-  const hashing = (signal: AbortSignal) =>
-    new Promise<never>((_, reject) =>
-      signal.addEventListener("abort", () => {
-        stopped = true;
-        reject(new TransferError("cancelled", "Cancelled"));
-      })
-    );
-  await rejects(keepingAlive(a, hashing, { everyMs: 10 }), (error) => error === cut);
-  ok(stopped);
-});
-
-Deno.test("receiveEntries() skips hashing keepalives, and stalls without them", async () => {
-  const [a, b] = channels();
-  const entries = [{ index: 0, sha256: new Uint8Array(32).fill(1) }];
-  // Eight keepalives 100 ms apart outlast the 500 ms stall timeout together, not one by one.
-  const sending = (async () => {
-    for (let i = 0; i < 8; i++) {
-      await delay(100);
-      await a.send(encodeMessage({ type: "hashing" }));
-    }
-    await sendEntries(a, "check", entries);
-  })();
-  deepEqual(await receiveEntries(b, "check", 1, "sender", { stallMs: 500 }), entries);
-  await sending;
+  const entries = [
+    { index: 0, sha256: new Uint8Array(32).fill(1) },
+    { index: 2, sha256: new Uint8Array(32).fill(2) },
+  ];
+  await sendEntries(a, "check", entries.slice(0, 1));
+  await sendEntries(a, "check", entries.slice(1));
+  deepEqual(await receiveEntries(b, "check", 2, "sender"), entries);
+  await sendEntries(a, "check", entries);
   await rejects(
-    receiveEntries(b, "check", 1, "sender", { stallMs: 50 }),
-    (error) => error instanceof TransferError && error.code === "stalled",
+    receiveEntries(b, "check", 1, "sender"),
+    (error) => error instanceof TransferError && error.code === "protocol",
   );
   a.abort();
   b.abort();
@@ -151,8 +112,8 @@ Deno.test("a failed receive parks its partial file, and the next one sends only 
     await Deno.writeFile(join(src, "f"), data);
     const scan = await scanPaths([join(src, "f")]);
 
-    // The stream ends after the offer and two data records.
-    const [a1, b1] = channels(cutAfter(3));
+    // The stream ends after two data records.
+    const [a1, b1] = channels(cutAfterData(2));
     const kept: Resumed[] = [];
     const [, failed] = await Promise.allSettled([
       sendFiles(a1, scan),
@@ -303,7 +264,7 @@ async function hostileReceiver(
   resume: ResumeEntry[] = [],
 ): Promise<void> {
   await receiveMessage(channel);
-  await channel.send(encodeMessage({ type: "answer", accept: true, window: MiB, have: count }));
+  await channel.send(encodeMessage({ type: "answer", accept: true, have: count }));
   if (have.length === 0) return;
   await channel.send(encodeMessage({ type: "have", entries: have }));
   if (resume.length === 0) return;
@@ -356,7 +317,7 @@ Deno.test("receiveFiles() sends no hash, refuses a check for another file, and p
       );
       await a.send(encodeMessage({ type: "offer", more: false, piece }));
       const answer = decodeMessage((await a.receive())!);
-      deepEqual(answer, { type: "answer", accept: true, window: 8 * MiB, have: 1 });
+      deepEqual(answer, { type: "answer", accept: true, have: 1 });
       const have = decodeMessage((await a.receive())!);
       deepEqual(have, { type: "have", entries: [{ index: 0, bytes: 1000 }] });
       await a.send(encodeMessage({ type: "check", entries: [{ index: 1, sha256: sha256(held) }] }));

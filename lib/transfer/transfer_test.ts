@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { RecordError } from "../crypto/records.ts";
+import { PunchError } from "../errors.ts";
 import type { Channel } from "../link/channel.ts";
 import { type Manifest, scanPaths } from "./manifest.ts";
 import { allocateData, decodeMessage, encodeMessage, TransferError } from "./messages.ts";
@@ -307,7 +307,6 @@ Deno.test("receiveFiles() refuses data for a file it holds whole, saying so", as
       deepEqual(decodeMessage((await a.receive())!), {
         type: "answer",
         accept: true,
-        window: 8 * 1024 * 1024,
         have: 1,
       });
       equal(decodeMessage((await a.receive())!).type, "have");
@@ -430,7 +429,7 @@ async function tamperedTransfer(tap: TransformStream<Uint8Array, Uint8Array>): P
   }
 }
 
-Deno.test("a tampered record stream is rejected", async () => {
+Deno.test("a tampered record is rejected", async () => {
   let n = 0;
   const error = await tamperedTransfer(
     new TransformStream({
@@ -440,36 +439,41 @@ Deno.test("a tampered record stream is rejected", async () => {
       },
     }),
   );
-  ok(error instanceof RecordError && error.code === "tampered", String(error));
+  ok(error instanceof PunchError && error.kind === "tampered", String(error));
 });
 
-Deno.test("a reordered record stream is rejected", async () => {
-  let n = 0;
-  let held: Uint8Array | undefined;
-  const error = await tamperedTransfer(
-    new TransformStream({
-      transform(frame, controller) {
-        if (n++ === 2) return void (held = frame);
-        controller.enqueue(frame);
-        if (held) controller.enqueue(held), held = undefined;
-      },
-    }),
-  );
-  ok(error instanceof RecordError && error.code === "tampered", String(error));
+Deno.test("messages that arrive out of order are put back in order", async () => {
+  const src = await tempDir();
+  const out = await tempDir();
+  try {
+    await Deno.writeFile(join(src, "f"), new Uint8Array(3_500_000).fill(7));
+    let n = 0;
+    let held: Uint8Array | undefined;
+    const [a, b] = channels(
+      new TransformStream({
+        transform(frame, controller) {
+          if (n++ === 2) return void (held = frame);
+          controller.enqueue(frame);
+          if (held) controller.enqueue(held), held = undefined;
+        },
+      }),
+    );
+    const [sent] = await Promise.all([
+      sendFiles(a, await scanPaths([join(src, "f")])),
+      receiveFiles(b, { out }),
+    ]);
+    equal(sent.bytes, 3_500_000);
+    deepEqual(await Deno.readFile(join(out, "f")), new Uint8Array(3_500_000).fill(7));
+    await Promise.all([a.close(), b.close()]);
+  } finally {
+    await Deno.remove(src, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
 });
 
-Deno.test("a truncated record stream is rejected", async () => {
+Deno.test("a relay that ends mid-transfer fails the receive as the other side gone", async () => {
   const error = await tamperedTransfer(cutAfter(3));
-  ok(error instanceof RecordError && error.code === "truncated", String(error));
-});
-
-Deno.test("receiveMessage() gives up on a silent peer with a stalled error", async () => {
-  const [a] = channels();
-  await rejects(
-    receiveMessage(a, 50),
-    (e) => e instanceof TransferError && e.code === "stalled",
-  );
-  a.abort();
+  ok(error instanceof PunchError && error.kind === "peer_gone", String(error));
 });
 
 Deno.test("receiveMessage() gives up when its signal aborts, with a cancelled error", async () => {
@@ -477,7 +481,7 @@ Deno.test("receiveMessage() gives up when its signal aborts, with a cancelled er
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 20);
   await rejects(
-    receiveMessage(a, 60_000, controller.signal),
+    receiveMessage(a, controller.signal),
     (e) => e instanceof TransferError && e.code === "cancelled",
   );
   a.abort();

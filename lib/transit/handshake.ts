@@ -20,7 +20,7 @@
  */
 
 import { createHmac } from "node:crypto";
-import type { SessionKeys, Side } from "../crypto/keys.ts";
+import type { Side } from "../crypto/keys.ts";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import { type BytePipe, framedPipe } from "../link/framing.ts";
 import type { FramePipe } from "../link/frames.ts";
