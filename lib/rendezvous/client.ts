@@ -8,6 +8,11 @@
  * - `frames()` is the relay: records to and from the other side, each cut
  *   into binary WebSocket messages of at most 256 KiB with a length prefix
  *   (lib/link/framing.ts).
+ * - What the other side sends before this side reads it is bounded
+ *   (lib/rendezvous/defaults.ts): relayed bytes by
+ *   {@linkcode RELAY_QUEUE_MAX_BYTES}, before and after `frames()`, and
+ *   mailbox messages by {@linkcode MAILBOX_QUEUE_MAX_MESSAGES}; beyond,
+ *   the session fails.
  *
  * @module
  */
@@ -24,6 +29,7 @@ import {
   type ServerToClientMsg,
   type Side,
 } from "./messages.ts";
+import { MAILBOX_QUEUE_MAX_MESSAGES, RELAY_QUEUE_MAX_BYTES } from "./defaults.ts";
 import { whenAborted } from "../_abort.ts";
 
 /** Why a rendezvous session ended early. */
@@ -31,7 +37,8 @@ export type RendezvousErrorCode =
   | Extract<ServerToClientMsg, { type: "error" }>["error"]
   | "network"
   | "peer_gone"
-  | "closed";
+  | "closed"
+  | "timeout";
 
 /** The rendezvous failed, refused, or the other side left. */
 export class RendezvousError extends Error {
@@ -52,6 +59,12 @@ export interface Paired {
 
 /** Options for {@linkcode RendezvousClient.connect}. */
 export interface ConnectOptions {
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode RendezvousClient.next}. */
+export interface NextOptions {
+  /** Stops waiting: `next()` rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
@@ -80,9 +93,14 @@ export class RendezvousClient {
   address = "";
   readonly #socket: WebSocket;
   readonly #waiters = new Map<string, Waiter>();
+  /** The last server message of each type that came while nobody waited for it. */
+  readonly #unawaited = new Map<string, ServerToClientMsg>();
   readonly #mail = new Map<string, Uint8Array[]>();
+  #mailCount = 0;
   #frames?: ReadableStreamDefaultController<Uint8Array>;
+  /** Relayed frames that came before `frames()`, and their bytes. */
   readonly #early: Uint8Array[] = [];
+  #earlyBytes = 0;
   readonly #reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
   #error?: RendezvousError;
   #peerGone = false;
@@ -153,10 +171,13 @@ export class RendezvousClient {
   }
 
   /** Waits for the other side's next mailbox message of a phase. */
-  async next(phase: string): Promise<Uint8Array> {
+  async next(phase: string, options: NextOptions = {}): Promise<Uint8Array> {
     const queued = this.#mail.get(phase);
-    if (queued?.length) return queued.shift()!;
-    const msg = await this.#expect(`message:${phase}`);
+    if (queued?.length) {
+      this.#mailCount--;
+      return queued.shift()!;
+    }
+    const msg = await this.#expect(`message:${phase}`, options.signal);
     return msg.type === "message" ? decodeBase64(msg.body) : new Uint8Array();
   }
 
@@ -167,10 +188,12 @@ export class RendezvousClient {
       start: (controller) => {
         this.#frames = controller;
         for (const frame of this.#early.splice(0)) controller.enqueue(frame);
+        this.#earlyBytes = 0;
         if (this.#peerGone) controller.close();
         else if (this.#error) controller.error(this.#error);
       },
-    }, { highWaterMark: 0 });
+      // Measured in bytes: `desiredSize` is then minus the bytes queued unread.
+    }, { highWaterMark: 0, size: (frame) => frame.byteLength });
     const writable = new WritableStream<Uint8Array>({
       write: (frame) => {
         if (this.#error) throw this.#error;
@@ -209,9 +232,31 @@ export class RendezvousClient {
     this.#socket.send(JSON.stringify(msg));
   }
 
-  #expect(key: string): Promise<ServerToClientMsg> {
+  #expect(key: string, signal?: AbortSignal): Promise<ServerToClientMsg> {
     if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => this.#waiters.set(key, { resolve, reject }));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const came = this.#unawaited.get(key);
+    if (came) {
+      this.#unawaited.delete(key);
+      return Promise.resolve(came);
+    }
+    return new Promise((resolve, reject) => {
+      const unlisten = whenAborted(signal, () => {
+        if (this.#waiters.get(key)?.reject !== settle.reject) return;
+        this.#waiters.delete(key);
+        reject(signal!.reason);
+      });
+      const settle: Waiter = {
+        resolve: (msg) => (unlisten(), resolve(msg)),
+        reject: (error) => (unlisten(), reject(error)),
+      };
+      this.#waiters.set(key, settle);
+    });
+  }
+
+  /** Bytes relayed to this side and not read yet. */
+  #queuedBytes(): number {
+    return this.#frames ? -(this.#frames.desiredSize ?? 0) : this.#earlyBytes;
   }
 
   #deliver(key: string, msg: ServerToClientMsg): boolean {
@@ -234,8 +279,21 @@ export class RendezvousClient {
         return this.close();
       }
       for (const frame of frames) {
-        if (!this.#frames) this.#early.push(frame);
-        else {
+        if (this.#queuedBytes() + frame.byteLength > RELAY_QUEUE_MAX_BYTES) {
+          this.#fail(
+            new RendezvousError(
+              "flow_control",
+              `Cannot hold what the other side relays: over ${RELAY_QUEUE_MAX_BYTES} bytes ` +
+                "unread (it ignores flow control, or is a stranger who claimed the nameplate " +
+                "and streams before the key exchange)",
+            ),
+          );
+          return this.close();
+        }
+        if (!this.#frames) {
+          this.#early.push(frame);
+          this.#earlyBytes += frame.byteLength;
+        } else {
           try {
             this.#frames.enqueue(frame);
           } catch { /* the reader is gone: this side stopped reading the relay */ }
@@ -254,7 +312,17 @@ export class RendezvousClient {
     }
     switch (msg.type) {
       case "message":
-        if (!this.#deliver(`message:${msg.phase}`, msg)) {
+        if (this.#deliver(`message:${msg.phase}`, msg)) return;
+        if (++this.#mailCount > MAILBOX_QUEUE_MAX_MESSAGES) {
+          this.#fail(
+            new RendezvousError(
+              "too_large",
+              `Cannot hold the other side's mailbox messages: over ${MAILBOX_QUEUE_MAX_MESSAGES} unread`,
+            ),
+          );
+          return this.close();
+        }
+        {
           const queue = this.#mail.get(msg.phase) ?? [];
           queue.push(decodeBase64(msg.body));
           this.#mail.set(msg.phase, queue);
@@ -271,7 +339,8 @@ export class RendezvousClient {
       case "error":
         return this.#fail(new RendezvousError(msg.error, msg.message));
       default:
-        this.#deliver(msg.type, msg);
+        // `paired` can come before the sender asks for it (right after `allocated`).
+        if (!this.#deliver(msg.type, msg)) this.#unawaited.set(msg.type, msg);
     }
   }
 

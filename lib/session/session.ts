@@ -19,7 +19,8 @@ import { type Code, generateCode, parseCode } from "../code/phrase.ts";
 import { CPaceError, startCPace } from "../crypto/cpace.ts";
 import { deriveSessionKeys, type SessionKeys, type Side } from "../crypto/keys.ts";
 import { SecureChannel } from "../link/channel.ts";
-import { RendezvousClient } from "../rendezvous/client.ts";
+import { RendezvousClient, RendezvousError } from "../rendezvous/client.ts";
+import { HANDSHAKE_TIMEOUT_MS } from "../rendezvous/defaults.ts";
 import { whenAborted } from "../_abort.ts";
 
 const encoder = new TextEncoder();
@@ -49,22 +50,37 @@ export interface OpenSenderOptions {
   onCode?: (code: string) => void;
   /** Called once a receiver has claimed the nameplate. */
   onPaired?: () => void;
+  /**
+   * Once paired, the key exchange must finish this soon.
+   * @default {HANDSHAKE_TIMEOUT_MS}
+   */
+  handshakeTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
 /** Options for {@linkcode openReceiver}. */
 export interface OpenReceiverOptions {
   onPaired?: () => void;
+  /**
+   * Once paired, the key exchange must finish this soon.
+   * @default {HANDSHAKE_TIMEOUT_MS}
+   */
+  handshakeTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
-/** Runs CPace and key confirmation over the mailbox; resolves to the session keys. */
+/**
+ * Runs CPace and key confirmation over the mailbox; resolves to the session
+ * keys. `signal` stops the waits for the other side's messages.
+ */
 export async function handshake(
   client: RendezvousClient,
   side: Side,
   code: Code,
   mailbox: string,
+  signal?: AbortSignal,
 ): Promise<SessionKeys> {
+  const wait = signal ? { signal } : {};
   const cpace = startCPace(side === "sender" ? "initiator" : "responder", {
     password: encoder.encode(code.code),
     channelId: encoder.encode(`punch/v1 ${code.nameplate}`),
@@ -73,7 +89,7 @@ export async function handshake(
   client.add("pake", cpace.message);
   let isk: Uint8Array;
   try {
-    isk = cpace.finish(await client.next("pake"));
+    isk = cpace.finish(await client.next("pake", wait));
   } catch (error) {
     if (error instanceof CPaceError) {
       throw new WrongCodeError(
@@ -84,7 +100,7 @@ export async function handshake(
   }
   const keys = await deriveSessionKeys(isk, side);
   client.add("confirm", keys.confirmation);
-  if (!keys.verifyPeerConfirmation(await client.next("confirm"))) {
+  if (!keys.verifyPeerConfirmation(await client.next("confirm", wait))) {
     throw new WrongCodeError(
       side === "sender"
         ? "The receiver typed a wrong code (or someone guessed and missed); nothing was sent. " +
@@ -96,9 +112,25 @@ export async function handshake(
   return keys;
 }
 
-async function finish(client: RendezvousClient, side: Side, code: Code, mailbox: string) {
+async function finish(
+  client: RendezvousClient,
+  side: Side,
+  code: Code,
+  mailbox: string,
+  timeoutMs = HANDSHAKE_TIMEOUT_MS,
+) {
+  const deadline = AbortSignal.timeout(timeoutMs);
   try {
-    const keys = await handshake(client, side, code, mailbox);
+    const keys = await handshake(client, side, code, mailbox, deadline).catch((error) => {
+      if (error !== deadline.reason) throw error;
+      throw new RendezvousError(
+        "timeout",
+        `The other side did not finish the key exchange within ${timeoutMs / 1000} s of pairing ` +
+          (side === "sender"
+            ? "(someone claimed the nameplate and stalled, or the network broke); run punch send again"
+            : "(the network broke, or this is not a punch sender); try again"),
+      );
+    });
     const channel = new SecureChannel(client.frames(), keys);
     return { side, code: code.code, channel, client, keys };
   } catch (error) {
@@ -121,7 +153,7 @@ export async function openSender(
     options.onCode?.(code.code);
     const paired = await client.paired();
     options.onPaired?.();
-    return await finish(client, "sender", code, paired.mailbox);
+    return await finish(client, "sender", code, paired.mailbox, options.handshakeTimeoutMs);
   } catch (error) {
     client.close();
     throw error;
@@ -142,7 +174,7 @@ export async function openReceiver(
   try {
     const paired = await client.claim(parsed.nameplate);
     options.onPaired?.();
-    return await finish(client, "receiver", parsed, paired.mailbox);
+    return await finish(client, "receiver", parsed, paired.mailbox, options.handshakeTimeoutMs);
   } catch (error) {
     client.close();
     throw error;

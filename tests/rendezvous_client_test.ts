@@ -1,0 +1,108 @@
+// The rendezvous client against a hostile rendezvous (or a stranger relayed
+// by an honest one): what the other side sends before the key exchange is
+// bounded, and the key exchange has a deadline.
+
+import { equal, ok, rejects } from "node:assert/strict";
+import { generateCode } from "../lib/code/phrase.ts";
+import { RendezvousError } from "../lib/rendezvous/client.ts";
+import { RELAY_QUEUE_MAX_BYTES } from "../lib/rendezvous/defaults.ts";
+import { openReceiver, openSender } from "../lib/session/session.ts";
+import { WINDOW_BYTES } from "../lib/transfer/defaults.ts";
+import { RECORD_MAX_PLAINTEXT, RECORD_OVERHEAD } from "../lib/crypto/records.ts";
+
+const MAILBOX = "000102030405060708090a0b0c0d0e0f";
+const CODE = generateCode("4812");
+
+/**
+ * A rendezvous that pairs every client at once and then runs `script` on
+ * its socket: what a stranger who claimed the nameplate can make the relay
+ * pass on.
+ */
+function fakeRendezvous(script: (socket: WebSocket) => void) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    const send = (msg: unknown) => socket.send(JSON.stringify(msg));
+    socket.onopen = () => send({ type: "welcome", version: 1, address: "127.0.0.1:1" });
+    socket.onmessage = (event) => {
+      const msg = JSON.parse(event.data);
+      if (msg.type === "allocate") {
+        send({ type: "allocated", nameplate: "4812" });
+        // A receiver claims a moment later.
+        setTimeout(() => {
+          send({ type: "paired", side: "sender", mailbox: MAILBOX });
+          script(socket);
+        }, 50);
+      } else if (msg.type === "release") {
+        socket.close();
+      } else if (msg.type === "claim") {
+        send({ type: "paired", side: "receiver", mailbox: MAILBOX });
+        script(socket);
+      }
+    };
+    socket.onerror = () => {};
+    return response;
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+/** One relay message holding one whole frame of `bytes` (u32 length prefix). */
+function relayMessage(bytes: number): Uint8Array {
+  const message = new Uint8Array(4 + bytes);
+  new DataView(message.buffer).setUint32(0, bytes);
+  return message;
+}
+
+Deno.test("RELAY_QUEUE_MAX_BYTES leaves an honest peer its window and a record", () => {
+  ok(RELAY_QUEUE_MAX_BYTES >= WINDOW_BYTES + RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
+});
+
+Deno.test("openSender() fails clearly when a claimant streams relay frames before the key exchange", async () => {
+  const flood = RELAY_QUEUE_MAX_BYTES + 4 * 1024 * 1024;
+  await using server = fakeRendezvous((socket) => {
+    const message = relayMessage(256 * 1024 - 4);
+    for (let sent = 0; sent < flood; sent += message.length) socket.send(message);
+    // Then a pake, which before the bound made it a wrong code after holding it all.
+    socket.send(JSON.stringify({ type: "message", phase: "pake", body: btoa("x".repeat(34)) }));
+  });
+  await rejects(openSender(server.url), (error) => {
+    ok(error instanceof RendezvousError, String(error));
+    equal(error.code, "flow_control");
+    ok(error.message.includes("before the key exchange"), error.message);
+    return true;
+  });
+});
+
+Deno.test("openReceiver() fails clearly when the other side floods the mailbox", async () => {
+  await using server = fakeRendezvous((socket) => {
+    for (let i = 0; i < 300; i++) {
+      socket.send(JSON.stringify({ type: "message", phase: "junk", body: "AAAA" }));
+    }
+    socket.send(JSON.stringify({ type: "message", phase: "pake", body: btoa("x".repeat(34)) }));
+  });
+  await rejects(openReceiver(server.url, CODE), (error) => {
+    ok(error instanceof RendezvousError, String(error));
+    equal(error.code, "too_large");
+    return true;
+  });
+});
+
+Deno.test("openSender() gives up when the claimant never finishes the key exchange", async () => {
+  await using server = fakeRendezvous(() => {/* silent after pairing */});
+  await rejects(openSender(server.url, { handshakeTimeoutMs: 200 }), (error) => {
+    ok(error instanceof RendezvousError, String(error));
+    equal(error.code, "timeout");
+    ok(error.message.includes("run punch send again"), error.message);
+    return true;
+  });
+});
+
+Deno.test("openReceiver() gives up when the sender never answers the key exchange", async () => {
+  await using server = fakeRendezvous(() => {});
+  await rejects(openReceiver(server.url, CODE, { handshakeTimeoutMs: 200 }), {
+    name: "RendezvousError",
+    code: "timeout",
+  });
+});
