@@ -30,7 +30,7 @@ import {
 } from "../lib/rendezvous/messages.ts";
 import { GarbageMeter } from "../lib/memory.ts";
 import type { BusFactory, BusKind } from "./bus.ts";
-import { type Conn, type Link, sendJson } from "./conn.ts";
+import { type Conn, type HubSocket, type Link, sendJson } from "./conn.ts";
 import { CONNECTION_GARBAGE_BYTES, type Limits, TEXT_MESSAGE_GARBAGE_BYTES } from "./defaults.ts";
 import { Nameplates, type Plate } from "./nameplates.ts";
 import { Remote } from "./remote.ts";
@@ -111,9 +111,19 @@ export class Hub {
     }, log);
   }
 
-  /** Whether one more connection fits. */
+  /** Whether this instance holds its most connections. */
   get full(): boolean {
     return this.#conns.size >= this.#limits.maxConnections;
+  }
+
+  /** Drops the oldest connection that has not allocated or claimed; false if there is none. */
+  evictIdle(): boolean {
+    for (const conn of this.#conns) {
+      if (conn.side !== undefined || conn.socket.closing) continue;
+      this.#drop(conn, "server_busy", "The rendezvous is full; try again");
+      return true;
+    }
+    return false;
   }
 
   stats(): HubStats {
@@ -134,12 +144,15 @@ export class Hub {
     return this.#nameplates.keys();
   }
 
-  /** Takes over an upgraded socket; `address` is the client's ip:port as seen. */
-  attach(socket: WebSocket, address: string): void {
-    socket.binaryType = "arraybuffer";
+  /**
+   * Takes over an upgraded socket; `address` is the client's ip:port as seen,
+   * `key` what per-address limits count it as.
+   */
+  attach(socket: HubSocket, address: string, key: string): void {
     const conn: Conn = {
       id: this.#nextId++,
       socket,
+      key,
       mood: "lonely",
       added: 0,
       peerLeft: false,
@@ -148,26 +161,32 @@ export class Hub {
     };
     this.#conns.add(conn);
     this.#meter.count(CONNECTION_GARBAGE_BYTES);
-    socket.onopen = () => {
-      socket.onopen = null;
-      sendJson(conn, { type: "welcome", version: 1, address });
-      conn.hello = setTimeout(
-        () => this.#drop(conn, "idle_timeout", "No allocate or claim in time"),
-        this.#limits.helloTimeoutMs,
-      );
-    };
-    socket.onmessage = (event) => {
-      try {
-        if (typeof event.data === "string") {
-          this.#meter.count(TEXT_MESSAGE_GARBAGE_BYTES);
-          this.#onText(conn, event.data);
-        } else this.#onBinary(conn, event.data as ArrayBuffer);
-      } catch (error) {
-        this.#fail(conn, error);
-      }
-    };
-    socket.onclose = () => this.#onClose(conn);
-    socket.onerror = () => {};
+    socket.listen({
+      open: () => {
+        sendJson(conn, { type: "welcome", version: 1, address });
+        conn.hello = setTimeout(
+          () => this.#drop(conn, "idle_timeout", "No allocate or claim in time"),
+          this.#limits.helloTimeoutMs,
+        );
+      },
+      text: (data) => {
+        this.#meter.count(TEXT_MESSAGE_GARBAGE_BYTES);
+        try {
+          this.#onText(conn, data);
+        } catch (error) {
+          this.#fail(conn, error);
+        }
+      },
+      binary: (data) => {
+        try {
+          this.#onBinary(conn, data);
+        } catch (error) {
+          this.#fail(conn, error);
+        }
+      },
+      oversize: (message) => this.#drop(conn, "too_large", message),
+      close: () => this.#onClose(conn),
+    });
   }
 
   /** Tells linked instances this one is leaving, closes every socket, frees every nameplate. */
@@ -177,9 +196,7 @@ export class Hub {
     this.#remote.close();
     for (const conn of this.#conns) {
       this.#endHello(conn);
-      try {
-        conn.socket.close(1001, "server closing");
-      } catch { /* already closed */ }
+      conn.socket.close(1001, "server closing");
     }
     await this.#nameplates.close();
   }
@@ -220,7 +237,7 @@ export class Hub {
     }
   }
 
-  #onBinary(conn: Conn, data: ArrayBuffer): void {
+  #onBinary(conn: Conn, data: Uint8Array): void {
     if (data.byteLength > MAX_BINARY_FRAME_BYTES) {
       throw new ProtocolError(
         "too_large",
@@ -229,7 +246,7 @@ export class Hub {
     }
     const link = this.#linkOf(conn);
     if (conn.peerLeft) return;
-    link.binary(new Uint8Array(data));
+    link.binary(data);
     this.#meter.count(data.byteLength);
   }
 
@@ -241,7 +258,7 @@ export class Hub {
 
   /** Passes relayed bytes to a local socket, within the flow-control limit. */
   #relay(conn: Conn, data: Uint8Array): void {
-    if (conn.socket.readyState !== WebSocket.OPEN) return;
+    if (!conn.socket.open) return;
     if (conn.socket.bufferedAmount > this.#limits.relayMaxBufferedBytes) {
       throw new ProtocolError("flow_control", "Relayed bytes exceed the flow-control window");
     }
@@ -274,21 +291,6 @@ export class Hub {
     sendJson(conn, { type: "allocated", nameplate });
   }
 
-  /** Why `plate` takes no claim now, if it does not. */
-  #refusal(nameplate: string): [ServerErrorCode, string] | Plate {
-    const plate = this.#nameplates.get(nameplate);
-    if (!plate || plate.senderLeft) {
-      return ["unknown_nameplate", `No sender is waiting on nameplate ${nameplate}`];
-    }
-    if (plate.claimed) {
-      return [
-        "nameplate_claimed",
-        `Nameplate ${nameplate} was already claimed; ask the sender for a new code`,
-      ];
-    }
-    return plate;
-  }
-
   async #claim(conn: Conn, nameplate: string): Promise<void> {
     conn.side = "receiver";
     if (!this.#nameplates.get(nameplate)) {
@@ -299,7 +301,7 @@ export class Hub {
         return this.#remote.claim(owner, nameplate, conn);
       }
     }
-    const plate = this.#refusal(nameplate);
+    const plate = this.#nameplates.refusal(nameplate);
     if (Array.isArray(plate)) return this.#drop(conn, ...plate);
     this.#take(plate);
     const sender = plate.sender;
@@ -323,7 +325,7 @@ export class Hub {
 
   /** A claim forwarded by another instance. */
   #onRemoteClaim(from: string, c: number, nameplate: string): void {
-    const plate = this.#refusal(nameplate);
+    const plate = this.#nameplates.refusal(nameplate);
     if (Array.isArray(plate)) return this.#remote.refuse(from, c, ...plate);
     this.#take(plate);
     plate.remoteReceiver = true;
@@ -358,7 +360,7 @@ export class Hub {
     const plate = conn.plate;
     if (plate) {
       plate.receiverLeft = true;
-      this.#maybeFree(plate);
+      if (!this.#closed) this.#nameplates.maybeFree(plate);
     }
   }
 
@@ -371,19 +373,9 @@ export class Hub {
     const plate = conn.plate;
     if (plate) {
       plate.senderLeft = true;
-      this.#maybeFree(plate);
+      if (!this.#closed) this.#nameplates.maybeFree(plate);
     }
     conn.link?.leave(conn.mood);
-  }
-
-  #maybeFree(plate: Plate): void {
-    if (!plate.senderLeft) return;
-    // A local receiver keeps the nameplate until it leaves too; a remote one
-    // cannot be heard from once the sender's link is gone.
-    if (plate.claimed && !plate.receiverLeft && !plate.remoteReceiver) return;
-    if (this.#nameplates.get(plate.nameplate) === plate && !this.#closed) {
-      this.#nameplates.release(plate.nameplate);
-    }
   }
 
   #endHello(conn: Conn): void {
@@ -392,13 +384,11 @@ export class Hub {
   }
 
   #drop(conn: Conn, code: ServerErrorCode, message: string): void {
-    if (conn.socket.readyState >= WebSocket.CLOSING) return;
+    if (conn.socket.closing) return;
     this.#dropped++;
     conn.mood = "errory";
     this.#log(`drop ${code}: ${message}`);
     sendJson(conn, { type: "error", error: code, message });
-    try {
-      conn.socket.close(1008, code);
-    } catch { /* already closing */ }
+    conn.socket.close(1008, code);
   }
 }

@@ -212,6 +212,30 @@ export class Nameplates {
     return this.#registry.owner(nameplate);
   }
 
+  /** Why `nameplate` takes no claim now, or its plate if it does. */
+  refusal(nameplate: string): [ServerErrorCode, string] | Plate {
+    const plate = this.#held.get(nameplate);
+    if (!plate || plate.senderLeft) {
+      return ["unknown_nameplate", `No sender is waiting on nameplate ${nameplate}`];
+    }
+    if (plate.claimed) {
+      return [
+        "nameplate_claimed",
+        `Nameplate ${nameplate} was already claimed; ask the sender for a new code`,
+      ];
+    }
+    return plate;
+  }
+
+  /** Frees `plate`'s nameplate once nobody can use it any more. */
+  maybeFree(plate: Plate): void {
+    if (!plate.senderLeft) return;
+    // A local receiver keeps the nameplate until it leaves too; a remote one
+    // cannot be heard from once the sender's link is gone.
+    if (plate.claimed && !plate.receiverLeft && !plate.remoteReceiver) return;
+    if (this.#held.get(plate.nameplate) === plate) this.release(plate.nameplate);
+  }
+
   /** Starts holding a reserved nameplate. */
   hold(plate: Plate): void {
     this.#reserving.delete(plate.nameplate);
