@@ -69,6 +69,7 @@ export function describeFailure(error: unknown): Failure {
       case "network":
       case "closed":
       case "idle_timeout":
+      case "rate_limited":
       case "server_busy":
         return { error: "network", exit: EXIT.NETWORK, message };
       default:

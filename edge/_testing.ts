@@ -22,6 +22,7 @@ export const TRANSPORTS: readonly Transport[] = ["deno", "hardened"];
  */
 export const LOOPBACK_LIMITS: Partial<Limits> = {
   maxConnectionsPerAddress: 1_000_000,
+  claimBurst: 1_000_000,
 };
 
 /** Options for {@linkcode serve}. */

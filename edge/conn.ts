@@ -100,6 +100,8 @@ export interface Conn {
   /** The other side has left: its traffic is dropped, nothing more is relayed. */
   peerLeft: boolean;
   closed: boolean;
+  /** A receiver whose claim failed, counted against its address. */
+  claimFailed: boolean;
   mood: Mood;
   added: number;
   /** Closes the socket unless it allocates or claims in time; cleared (and dropped) once it does. */

@@ -35,6 +35,18 @@ export interface Limits {
   maxNameplates: number;
   /** Mailbox messages one side may add per session. */
   maxMailboxMessages: number;
+  /** Claims one client address may make at once (`claims.ts`). */
+  claimBurst: number;
+  /** One claim comes back to an address's budget this often. */
+  claimRefillMs: number;
+  /**
+   * Failed claims per minute, across all addresses, that make a sweep:
+   * then an address that failed lately claims once per `sweepRetryMs`, and
+   * new nameplates grow a digit for each tenfold of this.
+   */
+  sweepFailedClaimsPerMinute: number;
+  /** During a sweep, how often an address that failed lately may claim. */
+  sweepRetryMs: number;
   /**
    * Bytes the relay lets queue towards one side before it drops the sender:
    * in the receiving socket, and, across instances, on the bus between them.
@@ -81,6 +93,18 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   // room for future phases while a chatty client cannot use the mailbox as a
   // free message bus.
   maxMailboxMessages: 256,
+  // A receiver claims once, twice after a typo in the nameplate; a few
+  // receivers behind one NAT claim a few times an hour. A sweep from one
+  // address then gets 6 claims and one every 10 s: under 0.5 % of the 9000
+  // four-digit nameplates in a minute.
+  claimBurst: 6,
+  claimRefillMs: 10_000,
+  // Honest claims fail rarely (a mistyped nameplate, a wrong code); sixty a
+  // minute on one instance is a sweep, or a crowd that can bear longer codes.
+  sweepFailedClaimsPerMinute: 60,
+  // Long enough that a sweep over many addresses gets about one guess per
+  // address a minute; a person who mistyped waits a minute only during one.
+  sweepRetryMs: 60_000,
   // End-to-end flow control keeps a well-behaved sender's bytes in flight at
   // its window (8 MiB); twice that is a sender ignoring the window.
   relayMaxBufferedBytes: 16 * 1024 * 1024,
@@ -99,6 +123,19 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 
 /** Digits of the first nameplates tried; codes start short and grow when busy. */
 export const NAMEPLATE_MIN_DIGITS = 4;
+
+/**
+ * The claim budgets (`claims.ts`) remember this many addresses, the least
+ * recently used forgotten first: ~100 bytes each, 6.5 MB in all.
+ */
+export const MAX_TRACKED_ADDRESSES = 65_536;
+
+/**
+ * The failure rate of claims decays with this time constant: it counts about
+ * the failures of the last minute, and a sweep's rate falls below the
+ * threshold within a few minutes of the sweep's end.
+ */
+export const SWEEP_WINDOW_MS = 60_000;
 
 /** Random picks per length before a longer nameplate is tried. */
 export const NAMEPLATE_TRIES_PER_LENGTH = 16;

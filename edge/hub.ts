@@ -32,6 +32,7 @@ import { GarbageMeter } from "../lib/memory.ts";
 import type { BusFactory, BusKind } from "./bus.ts";
 import { type Conn, type HubSocket, type Link, sendJson } from "./conn.ts";
 import { CONNECTION_GARBAGE_BYTES, type Limits, TEXT_MESSAGE_GARBAGE_BYTES } from "./defaults.ts";
+import { ClaimBudgets } from "./claims.ts";
 import { Nameplates, type Plate } from "./nameplates.ts";
 import { Remote } from "./remote.ts";
 
@@ -50,6 +51,10 @@ export interface HubStats {
   /** Nameplate reservations lost to another instance (each retried). */
   collisions: number;
   dropped: number;
+  /** Claims refused for their address's budget (`rate_limited`). */
+  rateLimited: number;
+  /** Failed claims in about the last minute; at the sweep threshold, nameplates grow. */
+  failedClaimsPerMinute: number;
 }
 
 function randomHex(bytes: number): string {
@@ -67,7 +72,9 @@ export class Hub {
   readonly #conns = new Set<Conn>();
   readonly #log: (line: string) => void;
   readonly #meter = new GarbageMeter();
+  readonly #claims: ClaimBudgets;
   #nextId = 1;
+  #rateLimited = 0;
   #paired = 0;
   #dropped = 0;
   #closed = false;
@@ -76,6 +83,7 @@ export class Hub {
     this.#limits = limits;
     this.#bus = bus;
     this.#log = log;
+    this.#claims = new ClaimBudgets(limits);
     this.#nameplates = new Nameplates(
       bus.registry({ ttlMs: limits.registryTtlMs }),
       this.instance,
@@ -83,6 +91,7 @@ export class Hub {
         ttlMs: limits.registryTtlMs,
         maxNameplates: limits.maxNameplates,
         log,
+        extraDigits: () => this.#claims.extraDigits,
         unclaimedTtlMs: limits.nameplateTtlMs,
         onExpired: (plate) =>
           this.#drop(plate.sender, "expired", `Nameplate ${plate.nameplate} was never claimed`),
@@ -100,7 +109,10 @@ export class Hub {
     this.#remote = new Remote(bus, this.instance, limits, {
       claim: (from, c, nameplate) => this.#onRemoteClaim(from, c, nameplate),
       paired: (conn, mailbox) => this.#tellPaired(conn, "receiver", mailbox),
-      refused: (conn, error, message) => this.#drop(conn, error, message),
+      refused: (conn, error, message) => {
+        this.#claimFailed(conn);
+        this.#drop(conn, error, message);
+      },
       message: (conn, phase, body) => sendJson(conn, { type: "message", phase, body }),
       relay: (conn, data) => {
         this.#relay(conn, data);
@@ -136,6 +148,8 @@ export class Hub {
       remote: this.#remote.links,
       collisions: this.#nameplates.collisions,
       dropped: this.#dropped,
+      rateLimited: this.#rateLimited,
+      failedClaimsPerMinute: Math.round(this.#claims.failuresPerMinute),
     };
   }
 
@@ -157,6 +171,7 @@ export class Hub {
       added: 0,
       peerLeft: false,
       closed: false,
+      claimFailed: false,
       hello: undefined,
     };
     this.#conns.add(conn);
@@ -293,6 +308,15 @@ export class Hub {
 
   async #claim(conn: Conn, nameplate: string): Promise<void> {
     conn.side = "receiver";
+    const waitMs = this.#claims.claim(conn.key);
+    if (waitMs > 0) {
+      this.#rateLimited++;
+      return this.#drop(
+        conn,
+        "rate_limited",
+        `Too many claims from this address; try again in ${Math.ceil(waitMs / 1000)} s`,
+      );
+    }
     if (!this.#nameplates.get(nameplate)) {
       await this.#remote.ready;
       const owner = await this.#ownerOf(nameplate);
@@ -302,7 +326,10 @@ export class Hub {
       }
     }
     const plate = this.#nameplates.refusal(nameplate);
-    if (Array.isArray(plate)) return this.#drop(conn, ...plate);
+    if (Array.isArray(plate)) {
+      this.#claimFailed(conn);
+      return this.#drop(conn, ...plate);
+    }
     this.#take(plate);
     const sender = plate.sender;
     sender.link = this.#localLink(conn);
@@ -356,6 +383,8 @@ export class Hub {
   #peerGone(conn: Conn, mood: Mood): void {
     if (conn.peerLeft) return;
     conn.peerLeft = true;
+    // The sender found the claimant's code wrong.
+    if (mood === "scary") this.#claimFailed(conn);
     sendJson(conn, { type: "peer_gone", mood });
     const plate = conn.plate;
     if (plate) {
@@ -370,12 +399,21 @@ export class Hub {
     this.#endHello(conn);
     this.#conns.delete(conn);
     this.#remote.cancel(conn);
+    // A claimant that left before the key exchange, or found the code wrong.
+    if (conn.link && (conn.added === 0 || conn.mood === "scary")) this.#claimFailed(conn);
     const plate = conn.plate;
     if (plate) {
       plate.senderLeft = true;
       if (!this.#closed) this.#nameplates.maybeFree(plate);
     }
     conn.link?.leave(conn.mood);
+  }
+
+  /** Counts a failed claim against a receiver's address, once per connection. */
+  #claimFailed(conn: Conn): void {
+    if (conn.side !== "receiver" || conn.claimFailed) return;
+    conn.claimFailed = true;
+    this.#claims.failed(conn.key);
   }
 
   #endHello(conn: Conn): void {

@@ -78,6 +78,11 @@ export interface NameplatesOptions {
   unclaimedTtlMs: number;
   onExpired: (plate: Plate) => void;
   log: (line: string) => void;
+  /**
+   * Digits added to new nameplates now (a sweep is running, `claims.ts`).
+   * @default {() => 0}
+   */
+  extraDigits?: () => number;
 }
 
 function randomNameplate(digits: number): string {
@@ -189,7 +194,11 @@ export class Nameplates {
         if (!this.#busy(wanted) && await this.#try(wanted)) return { nameplate: wanted };
         return { error: "nameplate_taken", message: `Nameplate ${wanted} is in use` };
       }
-      for (let digits = NAMEPLATE_MIN_DIGITS; digits <= NAMEPLATE_MAX_DIGITS; digits++) {
+      const shortest = Math.min(
+        NAMEPLATE_MAX_DIGITS,
+        NAMEPLATE_MIN_DIGITS + (this.#options.extraDigits?.() ?? 0),
+      );
+      for (let digits = shortest; digits <= NAMEPLATE_MAX_DIGITS; digits++) {
         if ((this.#crowded.get(digits) ?? 0) > Date.now()) continue;
         for (let i = 0; i < NAMEPLATE_TRIES_PER_LENGTH; i++) {
           const pick = randomNameplate(digits);

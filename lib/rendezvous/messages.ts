@@ -32,6 +32,7 @@ export type ServerErrorCode =
   | "idle_timeout"
   | "expired"
   | "flow_control"
+  | "rate_limited"
   | "server_busy";
 
 /** Messages a client sends to the rendezvous server. */
