@@ -9,6 +9,10 @@
 import { createRendezvous } from "./handler.ts";
 import { serveRendezvous } from "./transport.ts";
 
+// As punch does at start (cli/main.ts): Deno sets up its signal handling on
+// the first listener, and panics if that happens while descriptors are out.
+Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+
 const rendezvous = createRendezvous({ limits: { maxConnectionsPerAddress: 1_000_000 } });
 serveRendezvous(rendezvous, {
   hostname: "127.0.0.1",

@@ -1,29 +1,23 @@
 /**
- * The hub pairs WebSockets by nameplate and passes their traffic, whether
- * the two sockets landed on this instance or on two instances.
+ * The hub holds the rendezvous' connections and passes their traffic,
+ * whether the two sockets of a pair landed on this instance or on two
+ * instances; pairing itself is in `pairs.ts`.
  *
  * Protocol flow:
  * - A socket is greeted with `welcome {address}` and must `allocate` (sender)
  *   or `claim` (receiver) before `helloTimeoutMs`.
- * - `allocate` reserves the nameplate in the bus's registry, unique across
- *   instances (`nameplates.ts`); this instance then holds it.
- * - `claim` of a nameplate held here pairs at once; one held elsewhere is
- *   forwarded to its holder (`remote.ts`). Either way the holder decides, so
- *   a nameplate takes exactly one claim: a third party is refused wherever
- *   it lands, and a failed guess uses the nameplate up.
+ * - `allocate` and `claim` go to {@linkcode Pairs}.
  * - Once paired, `add` becomes `message` for the other side and binary frames
  *   are relayed verbatim, through a {@linkcode Link} to a local socket or to
  *   another instance; a side that breaks the protocol is dropped alone.
- * - When one side leaves, the other gets `peer_gone`; the nameplate is freed
- *   when both have left (when the sender has, for a receiver elsewhere).
+ * - A closed socket is handed to {@linkcode Pairs} too, which tells the other
+ *   side and frees the nameplate when it is no longer needed.
  *
  * @module
  */
 
-import { bytesToHex } from "@noble/hashes/utils.js";
 import {
   MAX_BINARY_FRAME_BYTES,
-  type Mood,
   parseClientMessage,
   ProtocolError,
   type ServerErrorCode,
@@ -32,9 +26,7 @@ import { GarbageMeter } from "../lib/memory.ts";
 import type { BusFactory, BusKind } from "./bus.ts";
 import { type Conn, type HubSocket, type Link, sendJson } from "./conn.ts";
 import { CONNECTION_GARBAGE_BYTES, type Limits, TEXT_MESSAGE_GARBAGE_BYTES } from "./defaults.ts";
-import { ClaimBudgets } from "./claims.ts";
-import { Nameplates, type Plate } from "./nameplates.ts";
-import { Remote } from "./remote.ts";
+import { Pairs, randomHex } from "./pairs.ts";
 
 /** Counters a hub exposes for health checks and tests. */
 export interface HubStats {
@@ -57,25 +49,16 @@ export interface HubStats {
   failedClaimsPerMinute: number;
 }
 
-function randomHex(bytes: number): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return bytesToHex(raw);
-}
-
 /** One rendezvous instance's pairing state. */
 export class Hub {
   readonly instance = randomHex(8);
   readonly #limits: Limits;
   readonly #bus: BusFactory;
-  readonly #nameplates: Nameplates;
-  readonly #remote: Remote;
+  readonly #pairs: Pairs;
   readonly #conns = new Set<Conn>();
   readonly #log: (line: string) => void;
   readonly #meter = new GarbageMeter();
-  readonly #claims: ClaimBudgets;
   #nextId = 1;
-  #rateLimited = 0;
-  #paired = 0;
   #dropped = 0;
   #closed = false;
 
@@ -83,43 +66,11 @@ export class Hub {
     this.#limits = limits;
     this.#bus = bus;
     this.#log = log;
-    this.#claims = new ClaimBudgets(limits);
-    this.#nameplates = new Nameplates(
-      bus.registry({ ttlMs: limits.registryTtlMs }),
-      this.instance,
-      {
-        ttlMs: limits.registryTtlMs,
-        maxNameplates: limits.maxNameplates,
-        log,
-        extraDigits: () => this.#claims.extraDigits,
-        unclaimedTtlMs: limits.nameplateTtlMs,
-        onExpired: (plate) =>
-          this.#drop(plate.sender, "expired", `Nameplate ${plate.nameplate} was never claimed`),
-        onLost: (plate) => {
-          if (plate.claimed) return;
-          this.#drop(
-            plate.sender,
-            "expired",
-            `Nameplate ${plate.nameplate} was lost to another rendezvous instance; ` +
-              "run punch send again",
-          );
-        },
-      },
-    );
-    this.#remote = new Remote(bus, this.instance, limits, {
-      claim: (from, c, nameplate) => this.#onRemoteClaim(from, c, nameplate),
-      paired: (conn, mailbox) => this.#tellPaired(conn, "receiver", mailbox),
-      refused: (conn, error, message) => {
-        this.#claimFailed(conn);
-        this.#drop(conn, error, message);
-      },
-      message: (conn, phase, body) => sendJson(conn, { type: "message", phase, body }),
-      relay: (conn, data) => {
-        this.#relay(conn, data);
-        this.#meter.count(data.byteLength);
-      },
-      peerGone: (conn, mood) => this.#peerGone(conn, mood),
-      drop: (conn, error, message) => this.#drop(conn, error, message),
+    this.#pairs = new Pairs(this.instance, limits, bus, {
+      drop: (conn, code, message) => this.#drop(conn, code, message),
+      relay: (conn, data) => this.#relay(conn, data),
+      count: (bytes) => this.#meter.count(bytes),
+      endHello: (conn) => this.#endHello(conn),
     }, log);
   }
 
@@ -143,19 +94,19 @@ export class Hub {
       instance: this.instance,
       bus: this.#bus.kind,
       connections: this.#conns.size,
-      nameplates: this.#nameplates.size,
-      paired: this.#paired,
-      remote: this.#remote.links,
-      collisions: this.#nameplates.collisions,
+      nameplates: this.#pairs.nameplates.size,
+      paired: this.#pairs.paired,
+      remote: this.#pairs.remote.links,
+      collisions: this.#pairs.nameplates.collisions,
       dropped: this.#dropped,
-      rateLimited: this.#rateLimited,
-      failedClaimsPerMinute: Math.round(this.#claims.failuresPerMinute),
+      rateLimited: this.#pairs.rateLimited,
+      failedClaimsPerMinute: Math.round(this.#pairs.claims.failuresPerMinute),
     };
   }
 
   /** The nameplates this instance holds. */
   nameplates(): IterableIterator<string> {
-    return this.#nameplates.keys();
+    return this.#pairs.nameplates.keys();
   }
 
   /**
@@ -208,12 +159,12 @@ export class Hub {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#remote.close();
+    const closed = this.#pairs.close();
     for (const conn of this.#conns) {
       this.#endHello(conn);
       conn.socket.close(1001, "server closing");
     }
-    await this.#nameplates.close();
+    await closed;
   }
 
   /** Drops `conn`: with the code of a protocol error, or as `server_busy` for a bug (logged). */
@@ -230,8 +181,8 @@ export class Hub {
       case "claim": {
         if (conn.side) throw new ProtocolError("unexpected", "Already allocated or claimed");
         const started = msg.type === "allocate"
-          ? this.#allocate(conn, msg.nameplate)
-          : this.#claim(conn, msg.nameplate);
+          ? this.#pairs.allocate(conn, msg.nameplate)
+          : this.#pairs.claim(conn, msg.nameplate);
         started.catch((error) => this.#fail(conn, error));
         return;
       }
@@ -280,140 +231,12 @@ export class Hub {
     conn.socket.send(data);
   }
 
-  async #allocate(conn: Conn, wanted: string | undefined): Promise<void> {
-    conn.side = "sender";
-    await this.#remote.ready;
-    const reserved = await this.#nameplates.reserve(wanted);
-    if ("error" in reserved) return this.#drop(conn, reserved.error, reserved.message);
-    const { nameplate } = reserved;
-    if (conn.closed || this.#closed) {
-      await this.#nameplates.release(nameplate);
-      return;
-    }
-    this.#endHello(conn);
-    const plate: Plate = {
-      nameplate,
-      mailbox: randomHex(16),
-      sender: conn,
-      heldAt: Date.now(),
-      claimed: false,
-      remoteReceiver: false,
-      senderLeft: false,
-      receiverLeft: false,
-    };
-    conn.plate = plate;
-    this.#nameplates.hold(plate);
-    sendJson(conn, { type: "allocated", nameplate });
-  }
-
-  async #claim(conn: Conn, nameplate: string): Promise<void> {
-    conn.side = "receiver";
-    const waitMs = this.#claims.claim(conn.key);
-    if (waitMs > 0) {
-      this.#rateLimited++;
-      return this.#drop(
-        conn,
-        "rate_limited",
-        `Too many claims from this address; try again in ${Math.ceil(waitMs / 1000)} s`,
-      );
-    }
-    if (!this.#nameplates.get(nameplate)) {
-      await this.#remote.ready;
-      const owner = await this.#ownerOf(nameplate);
-      if (conn.closed || this.#closed) return;
-      if (owner !== undefined && owner !== this.instance && !this.#nameplates.get(nameplate)) {
-        return this.#remote.claim(owner, nameplate, conn);
-      }
-    }
-    const plate = this.#nameplates.refusal(nameplate);
-    if (Array.isArray(plate)) {
-      this.#claimFailed(conn);
-      return this.#drop(conn, ...plate);
-    }
-    this.#take(plate);
-    const sender = plate.sender;
-    sender.link = this.#localLink(conn);
-    conn.link = this.#localLink(sender);
-    this.#tellPaired(sender, "sender", plate.mailbox);
-    this.#tellPaired(conn, "receiver", plate.mailbox);
-  }
-
-  async #ownerOf(nameplate: string): Promise<string | undefined> {
-    try {
-      return await this.#nameplates.owner(nameplate);
-    } catch (error) {
-      throw new ProtocolError(
-        "server_busy",
-        `Cannot look up nameplate ${nameplate}: the nameplate registry is unreachable ` +
-          `(${(error as Error).message})`,
-      );
-    }
-  }
-
-  /** A claim forwarded by another instance. */
-  #onRemoteClaim(from: string, c: number, nameplate: string): void {
-    const plate = this.#nameplates.refusal(nameplate);
-    if (Array.isArray(plate)) return this.#remote.refuse(from, c, ...plate);
-    this.#take(plate);
-    plate.remoteReceiver = true;
-    this.#remote.accept(from, c, plate.sender, plate.mailbox);
-    this.#tellPaired(plate.sender, "sender", plate.mailbox);
-  }
-
-  /** Marks `plate` claimed: no one else may claim it. */
-  #take(plate: Plate): void {
-    plate.claimed = true;
-    this.#paired++;
-  }
-
-  #tellPaired(conn: Conn, side: "sender" | "receiver", mailbox: string): void {
-    this.#endHello(conn);
-    sendJson(conn, { type: "paired", side, mailbox });
-  }
-
-  #localLink(peer: Conn): Link {
-    return {
-      message: (phase, body) => sendJson(peer, { type: "message", phase, body }),
-      binary: (data) => this.#relay(peer, data),
-      leave: (mood) => this.#peerGone(peer, mood),
-    };
-  }
-
-  /** `conn`'s peer left: tell it, and free the nameplate if it was the last. */
-  #peerGone(conn: Conn, mood: Mood): void {
-    if (conn.peerLeft) return;
-    conn.peerLeft = true;
-    // The sender found the claimant's code wrong.
-    if (mood === "scary") this.#claimFailed(conn);
-    sendJson(conn, { type: "peer_gone", mood });
-    const plate = conn.plate;
-    if (plate) {
-      plate.receiverLeft = true;
-      if (!this.#closed) this.#nameplates.maybeFree(plate);
-    }
-  }
-
   #onClose(conn: Conn): void {
     if (conn.closed) return;
     conn.closed = true;
     this.#endHello(conn);
     this.#conns.delete(conn);
-    this.#remote.cancel(conn);
-    // A claimant that left before the key exchange, or found the code wrong.
-    if (conn.link && (conn.added === 0 || conn.mood === "scary")) this.#claimFailed(conn);
-    const plate = conn.plate;
-    if (plate) {
-      plate.senderLeft = true;
-      if (!this.#closed) this.#nameplates.maybeFree(plate);
-    }
-    conn.link?.leave(conn.mood);
-  }
-
-  /** Counts a failed claim against a receiver's address, once per connection. */
-  #claimFailed(conn: Conn): void {
-    if (conn.side !== "receiver" || conn.claimFailed) return;
-    conn.claimFailed = true;
-    this.#claims.failed(conn.key);
+    this.#pairs.left(conn);
   }
 
   #endHello(conn: Conn): void {
