@@ -88,6 +88,11 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
     onCode: (code) => reporter.report({ type: "code", code }),
     onPaired: () =>
       reporter.report({ type: "waiting", message: "Receiver connected; checking the code" }),
+    onUnpaired: () =>
+      reporter.report({
+        type: "waiting",
+        message: "That receiver left before checking the code; waiting for the receiver",
+      }),
     signal,
   });
   await runTransfer(

@@ -111,8 +111,27 @@ export class Peer {
   }
 }
 
-/** Allocates on `senderWs`, claims on `receiverWs` (the same by default); both must be paired. */
+/**
+ * Allocates on `senderWs`, claims on `receiverWs` (the same by default);
+ * both must be paired. Each side then adds one mailbox message (`hello`)
+ * and reads the other's, as the key exchange would: the relay opens only
+ * once both have spoken, and a receiver that leaves after it burns the
+ * nameplate.
+ */
 export async function pair(
+  senderWs: string,
+  receiverWs: string = senderWs,
+): Promise<[Peer, Peer, string]> {
+  const [sender, receiver, nameplate] = await pairSilent(senderWs, receiverWs);
+  sender.send({ type: "add", phase: "hello", body: "" });
+  receiver.send({ type: "add", phase: "hello", body: "" });
+  deepEqual(await receiver.next(), { type: "message", phase: "hello", body: "" });
+  deepEqual(await sender.next(), { type: "message", phase: "hello", body: "" });
+  return [sender, receiver, nameplate];
+}
+
+/** {@linkcode pair} without the mailbox messages: the receiver has made no guess yet. */
+export async function pairSilent(
   senderWs: string,
   receiverWs: string = senderWs,
 ): Promise<[Peer, Peer, string]> {

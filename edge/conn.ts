@@ -103,9 +103,13 @@ export interface Conn {
   /** A receiver whose claim failed, counted against its address. */
   claimFailed: boolean;
   mood: Mood;
+  /** Mailbox messages this side added, and those passed to it from its peer, this pairing. */
   added: number;
+  heard: number;
   /** Closes the socket unless it allocates or claims in time; cleared (and dropped) once it does. */
   hello: ReturnType<typeof setTimeout> | undefined;
+  /** Drops a receiver that adds no mailbox message in time after pairing; cleared once it does. */
+  pake?: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Sends a text message if the socket is open. */

@@ -35,6 +35,12 @@ export interface Limits {
   maxNameplates: number;
   /** Mailbox messages one side may add per session. */
   maxMailboxMessages: number;
+  /**
+   * Once paired, a receiver must add its first mailbox message (its PAKE
+   * message) this soon, or it is dropped; having made no guess, it leaves
+   * the nameplate open for the next claim (`unpaired`).
+   */
+  pakeTimeoutMs: number;
   /** Claims one client address may make at once (`claims.ts`). */
   claimBurst: number;
   /** One claim comes back to an address's budget this often. */
@@ -93,6 +99,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   // room for future phases while a chatty client cannot use the mailbox as a
   // free message bus.
   maxMailboxMessages: 256,
+  // A receiver sends its PAKE message as soon as it is paired: one trip,
+  // under a second on a bad link. A claimant that says nothing for ten
+  // seconds holds a sender no longer; the client's own deadline for the
+  // whole key exchange (30 s, lib/rendezvous/defaults.ts) is longer.
+  pakeTimeoutMs: 10_000,
   // A receiver claims once, twice after a typo in the nameplate; a few
   // receivers behind one NAT claim a few times an hour. A sweep from one
   // address then gets 6 claims and one every 10 s: under 0.5 % of the 9000

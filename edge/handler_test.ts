@@ -143,8 +143,13 @@ for (const transport of TRANSPORTS) {
     await receiver.sendText({ type: "claim", nameplate });
     equal((await receiver.nextJson())?.type, "welcome");
     equal((await receiver.nextJson())?.type, "paired");
-    receiver.socket.pause();
     equal((await sender.next()).type, "paired");
+    // Both speak first, as the key exchange would: the relay opens only then.
+    sender.send({ type: "add", phase: "pake", body: "" });
+    await receiver.sendText({ type: "add", phase: "pake", body: "" });
+    equal((await receiver.nextJson())?.type, "message");
+    equal((await sender.next()).type, "message");
+    receiver.socket.pause();
     const frame = new Uint8Array(256 * 1024);
     let dropped = false;
     sender.closed.then(() => dropped = true);

@@ -45,6 +45,8 @@ export interface HubStats {
   dropped: number;
   /** Claims refused for their address's budget (`rate_limited`). */
   rateLimited: number;
+  /** Pairs undone because the receiver left before adding a mailbox message. */
+  unpaired: number;
   /** Failed claims in about the last minute; at the sweep threshold, nameplates grow. */
   failedClaimsPerMinute: number;
 }
@@ -100,6 +102,7 @@ export class Hub {
       collisions: this.#pairs.nameplates.collisions,
       dropped: this.#dropped,
       rateLimited: this.#pairs.rateLimited,
+      unpaired: this.#pairs.unpaired,
       failedClaimsPerMinute: Math.round(this.#pairs.claims.failuresPerMinute),
     };
   }
@@ -120,6 +123,7 @@ export class Hub {
       key,
       mood: "lonely",
       added: 0,
+      heard: 0,
       peerLeft: false,
       closed: false,
       claimFailed: false,
@@ -191,6 +195,7 @@ export class Hub {
         if (++conn.added > this.#limits.maxMailboxMessages) {
           throw new ProtocolError("too_large", "Too many mailbox messages in one session");
         }
+        clearTimeout(conn.pake);
         if (!conn.peerLeft) link.message(msg.phase, msg.body);
         return;
       }
@@ -211,6 +216,10 @@ export class Hub {
       );
     }
     const link = this.#linkOf(conn);
+    // An honest side relays records only after key confirmation, when both have spoken.
+    if (conn.added === 0 || conn.heard === 0) {
+      throw new ProtocolError("unexpected", "Binary frame before the key exchange");
+    }
     if (conn.peerLeft) return;
     link.binary(data);
     this.#meter.count(data.byteLength);
@@ -242,6 +251,7 @@ export class Hub {
   #endHello(conn: Conn): void {
     clearTimeout(conn.hello);
     conn.hello = undefined;
+    clearTimeout(conn.pake);
   }
 
   #drop(conn: Conn, code: ServerErrorCode, message: string): void {

@@ -14,8 +14,14 @@
  *   failed guess uses the nameplate up.
  * - Paired, each side gets `paired {side, mailbox}` and a {@linkcode Link}
  *   to the other, on this instance or another.
- * - When one side leaves, the other gets `peer_gone`; the nameplate is freed
- *   when both have left (when the sender has, for a receiver elsewhere).
+ * - A receiver must add a mailbox message within `pakeTimeoutMs` of pairing.
+ *   One that leaves (or is dropped) before adding any has made no guess:
+ *   its sender gets `unpaired`, and the nameplate takes claims again under
+ *   a fresh mailbox id, so a sweep that claims without the key exchange
+ *   fails no sender.
+ * - Otherwise, when one side leaves, the other gets `peer_gone`; the
+ *   nameplate is freed when both have left (when the sender has, for a
+ *   receiver elsewhere).
  *
  * @module
  */
@@ -53,9 +59,11 @@ export class Pairs {
   readonly claims: ClaimBudgets;
   readonly #instance: string;
   readonly #host: PairsHost;
-  /** Pairs made here; claims refused for their budget. */
+  /** Pairs made here; claims refused for their budget; pairs undone by a claimant that left. */
   paired = 0;
   rateLimited = 0;
+  unpaired = 0;
+  readonly #pakeTimeoutMs: number;
   #closed = false;
 
   constructor(
@@ -67,6 +75,7 @@ export class Pairs {
   ) {
     this.#instance = instance;
     this.#host = host;
+    this.#pakeTimeoutMs = limits.pakeTimeoutMs;
     this.claims = new ClaimBudgets(limits);
     this.nameplates = new Nameplates(bus.registry({ ttlMs: limits.registryTtlMs }), instance, {
       ttlMs: limits.registryTtlMs,
@@ -93,7 +102,7 @@ export class Pairs {
         this.#claimFailed(conn);
         host.drop(conn, error, message);
       },
-      message: (conn, phase, body) => sendJson(conn, { type: "message", phase, body }),
+      message: (conn, phase, body) => this.#deliver(conn, phase, body),
       relay: (conn, data) => {
         host.relay(conn, data);
         host.count(data.byteLength);
@@ -213,20 +222,37 @@ export class Pairs {
 
   #tellPaired(conn: Conn, side: "sender" | "receiver", mailbox: string): void {
     this.#host.endHello(conn);
+    if (side === "receiver") {
+      conn.pake = setTimeout(() => {
+        if (conn.added === 0) {
+          this.#host.drop(conn, "idle_timeout", "No key exchange message in time after pairing");
+        }
+      }, this.#pakeTimeoutMs);
+    }
     sendJson(conn, { type: "paired", side, mailbox });
+  }
+
+  /** A mailbox message from `conn`'s peer. */
+  #deliver(conn: Conn, phase: string, body: string): void {
+    conn.heard++;
+    sendJson(conn, { type: "message", phase, body });
   }
 
   #localLink(peer: Conn): Link {
     return {
-      message: (phase, body) => sendJson(peer, { type: "message", phase, body }),
+      message: (phase, body) => this.#deliver(peer, phase, body),
       binary: (data) => this.#host.relay(peer, data),
       leave: (mood) => this.#peerGone(peer, mood),
     };
   }
 
-  /** `conn`'s peer left: tell it, and free the nameplate if it was the last. */
+  /**
+   * `conn`'s peer left: tell it, and free the nameplate if it was the last;
+   * a sender whose claimant never spoke waits for another.
+   */
   #peerGone(conn: Conn, mood: Mood): void {
     if (conn.peerLeft) return;
+    if (conn.plate && conn.heard === 0 && !conn.closed && !this.#closed) return this.#reopen(conn);
     conn.peerLeft = true;
     // The sender found the claimant's code wrong.
     if (mood === "scary") this.#claimFailed(conn);
@@ -236,6 +262,21 @@ export class Pairs {
       plate.receiverLeft = true;
       if (!this.#closed) this.nameplates.maybeFree(plate);
     }
+  }
+
+  /** The claimant of `sender`'s nameplate left having said nothing: the nameplate is open again. */
+  #reopen(sender: Conn): void {
+    const plate = sender.plate!;
+    plate.claimed = false;
+    plate.remoteReceiver = false;
+    plate.receiverLeft = false;
+    // The sender's PAKE message went to the claimant; the next pairing runs afresh.
+    plate.mailbox = randomHex();
+    delete sender.link;
+    sender.added = 0;
+    sender.heard = 0;
+    this.unpaired++;
+    sendJson(sender, { type: "unpaired" });
   }
 
   /** Counts a failed claim against a receiver's address, once per connection. */

@@ -9,6 +9,7 @@ import { RELAY_QUEUE_MAX_BYTES } from "../lib/rendezvous/defaults.ts";
 import { openReceiver, openSender } from "../lib/session/session.ts";
 import { WINDOW_BYTES } from "../lib/transfer/defaults.ts";
 import { RECORD_MAX_PLAINTEXT, RECORD_OVERHEAD } from "../lib/crypto/records.ts";
+import { closeAll, Peer, serve } from "../edge/_testing.ts";
 
 const MAILBOX = "000102030405060708090a0b0c0d0e0f";
 const CODE = generateCode("4812");
@@ -105,4 +106,22 @@ Deno.test("openReceiver() gives up when the sender never answers the key exchang
     name: "RendezvousError",
     code: "timeout",
   });
+});
+
+Deno.test("openSender() waits again when its claimant leaves before the key exchange", async () => {
+  await using server = serve({ transport: "hardened" });
+  const { promise: code, resolve } = Promise.withResolvers<string>();
+  let unpaired = 0;
+  const sending = openSender(server.base, { onCode: resolve, onUnpaired: () => unpaired++ });
+  // A stranger claims the nameplate, reads the sender's pake, and leaves without a word.
+  const stranger = await Peer.open(server.ws);
+  stranger.send({ type: "claim", nameplate: (await code).split("-")[0] });
+  equal((await stranger.next()).type, "paired");
+  equal((await stranger.next()).phase, "pake");
+  await closeAll(stranger);
+  const receiving = openReceiver(server.base, await code);
+  const [sender, receiver] = await Promise.all([sending, receiving]);
+  equal(unpaired, 1);
+  equal(sender.keys.confirmation.length, 32);
+  await Promise.all([sender.client.release("happy"), receiver.client.release("happy")]);
 });

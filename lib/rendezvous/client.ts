@@ -4,6 +4,10 @@
  * Protocol flow:
  * - `connect()` waits for `welcome` and learns this side's public address.
  * - The sender calls `allocate()` then `paired()`; the receiver `claim()`.
+ * - A sender whose claimant leaves before adding a mailbox message gets
+ *   `unpaired`: what that claimant sent is dropped, `add()` and `next()`
+ *   fail with code `unpaired` until `paired()` resolves again, for the next
+ *   claimant under a new mailbox id.
  * - `add(phase, body)` and `next(phase)` pass mailbox messages.
  * - `frames()` is the relay: records to and from the other side, each cut
  *   into binary WebSocket messages of at most 256 KiB with a length prefix
@@ -38,7 +42,8 @@ export type RendezvousErrorCode =
   | "network"
   | "peer_gone"
   | "closed"
-  | "timeout";
+  | "timeout"
+  | "unpaired";
 
 /** The rendezvous failed, refused, or the other side left. */
 export class RendezvousError extends Error {
@@ -101,7 +106,9 @@ export class RendezvousClient {
   /** Relayed frames that came before `frames()`, and their bytes. */
   readonly #early: Uint8Array[] = [];
   #earlyBytes = 0;
-  readonly #reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
+  #reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
+  /** Set by `unpaired` until the next `paired`: the pairing it names is over. */
+  #unpaired: RendezvousError | undefined;
   #error?: RendezvousError;
   #peerGone = false;
 
@@ -155,6 +162,7 @@ export class RendezvousClient {
   async paired(): Promise<Paired> {
     const msg = await this.#expect("paired");
     if (msg.type !== "paired") throw new TypeError("unreachable");
+    this.#unpaired = undefined;
     return { side: msg.side, mailbox: msg.mailbox };
   }
 
@@ -167,11 +175,13 @@ export class RendezvousClient {
 
   /** Sends a mailbox message to the other side. */
   add(phase: string, body: Uint8Array): void {
+    if (this.#unpaired) throw this.#unpaired;
     this.#sendJson({ type: "add", phase, body: encodeBase64(body) });
   }
 
   /** Waits for the other side's next mailbox message of a phase. */
   async next(phase: string, options: NextOptions = {}): Promise<Uint8Array> {
+    if (this.#unpaired) throw this.#unpaired;
     const queued = this.#mail.get(phase);
     if (queued?.length) {
       this.#mailCount--;
@@ -338,9 +348,34 @@ export class RendezvousClient {
         );
       case "error":
         return this.#fail(new RendezvousError(msg.error, msg.message));
+      case "unpaired":
+        return this.#onUnpaired();
       default:
         // `paired` can come before the sender asks for it (right after `allocated`).
         if (!this.#deliver(msg.type, msg)) this.#unawaited.set(msg.type, msg);
+    }
+  }
+
+  /** The claimant left before the key exchange: forget what it sent, fail what waits for it. */
+  #onUnpaired(): void {
+    if (this.#frames) {
+      // Past the key exchange an honest server never sends this.
+      this.#fail(new RendezvousError("network", "The rendezvous unpaired a finished key exchange"));
+      return this.close();
+    }
+    this.#early.length = 0;
+    this.#earlyBytes = 0;
+    this.#reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
+    this.#mail.clear();
+    this.#mailCount = 0;
+    this.#unpaired = new RendezvousError(
+      "unpaired",
+      "The receiver left before the key exchange; waiting for another",
+    );
+    for (const [key, waiter] of [...this.#waiters]) {
+      if (!key.startsWith("message:")) continue;
+      this.#waiters.delete(key);
+      waiter.reject(this.#unpaired);
     }
   }
 

@@ -9,6 +9,8 @@
  * - Both: `add pake {CPace message}` at once, then read the other's.
  * - Both: `add confirm {tag}`, then check the other's tag; a mismatch means
  *   a wrong code, and both sides stop.
+ * - A sender whose claimant leaves before the key exchange (`unpaired`)
+ *   waits for `paired` again and runs the exchange afresh.
  * - The relay's binary frames now carry records.
  *
  * @module
@@ -48,8 +50,10 @@ export interface OpenSenderOptions {
   code?: string;
   /** Called with the code once the nameplate is allocated. */
   onCode?: (code: string) => void;
-  /** Called once a receiver has claimed the nameplate. */
+  /** Called each time a receiver has claimed the nameplate. */
   onPaired?: () => void;
+  /** Called when that receiver left before the key exchange, and the sender waits again. */
+  onUnpaired?: () => void;
   /**
    * Once paired, the key exchange must finish this soon.
    * @default {HANDSHAKE_TIMEOUT_MS}
@@ -112,6 +116,10 @@ export async function handshake(
   return keys;
 }
 
+function isUnpaired(error: unknown): boolean {
+  return error instanceof RendezvousError && error.code === "unpaired";
+}
+
 async function finish(
   client: RendezvousClient,
   side: Side,
@@ -134,7 +142,9 @@ async function finish(
     const channel = new SecureChannel(client.frames(), keys);
     return { side, code: code.code, channel, client, keys };
   } catch (error) {
-    await client.release(error instanceof WrongCodeError ? "scary" : "errory");
+    if (!isUnpaired(error)) {
+      await client.release(error instanceof WrongCodeError ? "scary" : "errory");
+    }
     throw error;
   }
 }
@@ -151,9 +161,16 @@ export async function openSender(
     const nameplate = await client.allocate(wanted?.nameplate);
     const code = wanted ?? parseCode(generateCode(nameplate));
     options.onCode?.(code.code);
-    const paired = await client.paired();
-    options.onPaired?.();
-    return await finish(client, "sender", code, paired.mailbox, options.handshakeTimeoutMs);
+    for (;;) {
+      const paired = await client.paired();
+      options.onPaired?.();
+      try {
+        return await finish(client, "sender", code, paired.mailbox, options.handshakeTimeoutMs);
+      } catch (error) {
+        if (!isUnpaired(error)) throw error;
+        options.onUnpaired?.();
+      }
+    }
   } catch (error) {
     client.close();
     throw error;
