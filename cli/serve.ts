@@ -13,6 +13,7 @@ import { UsageError } from "./errors.ts";
 import type { Reporter } from "./report.ts";
 
 export const SERVE_HELP = `Usage: punch serve [--hostname H] [--port N] [--limit NAME=VALUE]...
+                   [--client-address-header NAME]
 
 Run a rendezvous server: it pairs senders and receivers by nameplate, passes
 their key exchange and relays their encrypted bytes. It never sees the code's
@@ -24,6 +25,10 @@ Options:
   --limit NAME=VALUE
                  override one of the limits in edge/defaults.ts, e.g.
                  maxConnectionsPerAddress=256 (docs/deploy.md lists them)
+  --client-address-header NAME
+                 behind a reverse proxy: take the client's address from this
+                 header (e.g. x-forwarded-for, its last element), which the
+                 proxy must set; never trusted unless named here
   --json         one JSON object per line on stdout
   -h, --help     this help
 
@@ -33,10 +38,15 @@ Environment:
                  redis://HOST:PORT (self-hosted), kv or kv:PATH (Deno KV),
                  broadcast (Workers of one process); unset: this process alone
   PUNCH_LIMITS   NAME=VALUE,… as --limit (which wins)
+  PUNCH_CLIENT_ADDRESS_HEADER
+                 as --client-address-header (which wins)
 `;
 
 /** The environment variable with overrides of the rendezvous' limits. */
 export const LIMITS_ENV = "PUNCH_LIMITS";
+
+/** The environment variable naming the trusted proxy's client address header. */
+export const CLIENT_ADDRESS_HEADER_ENV = "PUNCH_CLIENT_ADDRESS_HEADER";
 
 /** Parsed `punch serve` arguments. */
 export interface ServeArgs {
@@ -44,6 +54,8 @@ export interface ServeArgs {
   port: number;
   /** Overrides of the rendezvous' limits. */
   limits: Partial<Limits>;
+  /** The trusted proxy's header naming the client, if any. */
+  clientAddressHeader?: string;
   json: boolean;
   verbose: boolean;
   help: boolean;
@@ -57,6 +69,7 @@ export function parseServeArgs(args: string[]): ServeArgs {
       hostname: { type: "string", default: "0.0.0.0" },
       port: { type: "string", default: "8000" },
       limit: { type: "string", multiple: true, default: [] },
+      "client-address-header": { type: "string" },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -74,10 +87,15 @@ export function parseServeArgs(args: string[]): ServeArgs {
   } catch (error) {
     throw new UsageError(`Cannot serve: ${(error as Error).message}`);
   }
+  const header = values["client-address-header"] ?? Deno.env.get(CLIENT_ADDRESS_HEADER_ENV);
+  if (header !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header.trim())) {
+    throw new UsageError(`Cannot serve: "${header}" is not a header name`);
+  }
   return {
     hostname: values.hostname,
     port,
     limits,
+    ...(header?.trim() ? { clientAddressHeader: header.trim() } : {}),
     json: values.json,
     verbose: values.verbose,
     help: values.help,
@@ -92,7 +110,15 @@ export async function serve(
 ): Promise<void> {
   const log = (line: string) => console.error(line);
   await using bus = await busFromPlatform({ onError: (error) => log(`bus: ${error}`) });
-  const rendezvous = createRendezvous({ bus, log, limits: args.limits });
+  const rendezvous = createRendezvous({
+    bus,
+    log,
+    limits: args.limits,
+    ...(args.clientAddressHeader ? { clientAddressHeader: args.clientAddressHeader } : {}),
+  });
+  if (args.clientAddressHeader) {
+    log(`client addresses from the ${args.clientAddressHeader} header (trusted proxy)`);
+  }
   if (bus.kind !== "local") {
     log(`rendezvous instance ${rendezvous.stats().instance} on the ${bus.kind} bus`);
   }

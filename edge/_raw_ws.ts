@@ -24,6 +24,8 @@ export interface RawOpenOptions {
   path?: string;
   /** Give up (destroy the socket, reject) after this long. @default {10000} */
   timeoutMs?: number;
+  /** More request headers, as a proxy would add. */
+  headers?: Record<string, string>;
 }
 
 /** Frame header bytes for a masked client frame (mask 00000000: payload sent as is). */
@@ -113,7 +115,9 @@ export class RawWebSocket {
       socket.write(
         `GET ${options.path ?? "/v1/ws"} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n` +
           "upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\n" +
-          "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+          "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+          Object.entries(options.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join("") +
+          "\r\n",
       ));
     return promise;
   }

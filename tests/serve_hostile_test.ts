@@ -1,7 +1,8 @@
 // `punch serve` against clients that hold descriptors, send oversize
 // messages or crowd one address (issue 16, findings 2 and 3). Each spawns
 // the real program; on 32b5f85 (Deno.serve) the first exits, the second
-// never answers, the third serves every connection.
+// never answers, the third serves every connection, and the last has no
+// such flag.
 
 import { equal, match, ok } from "node:assert/strict";
 import { clientFrameHead, type IdleConnection, openIdle, RawWebSocket } from "../edge/_raw_ws.ts";
@@ -10,7 +11,7 @@ import { DEFAULT_LIMITS } from "../edge/defaults.ts";
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 
 /** `punch serve` on a free loopback port, with at most `descriptors` open files if given. */
-async function startServe(descriptors?: number) {
+async function startServe(descriptors?: number, args: string[] = []) {
   const serve = [
     Deno.execPath(),
     "run",
@@ -22,6 +23,7 @@ async function startServe(descriptors?: number) {
     "--port",
     "0",
   ];
+  serve.push(...args);
   const child = new Deno.Command("sh", {
     args: [
       "-c",
@@ -118,4 +120,19 @@ Deno.test("punch serve caps connections per address before reading a byte", asyn
   match(await health(server.port), /^HTTP\/1\.1 429 /);
   equal(await health(server.port, "127.0.0.2"), "HTTP/1.1 200 OK");
   for (const connection of held) connection.socket.destroy();
+});
+
+Deno.test("punch serve takes client addresses from a proxy's header only with --client-address-header", async () => {
+  const reflect = async (port: number) => {
+    const response = await fetch(`http://127.0.0.1:${port}/v1/reflect`, {
+      headers: { "x-forwarded-for": "198.51.100.1, 203.0.113.7:4444" },
+    });
+    return (await response.json()).address;
+  };
+  {
+    await using plain = await startServe();
+    equal((await reflect(plain.port)).startsWith("127.0.0.1:"), true);
+  }
+  await using proxied = await startServe(undefined, ["--client-address-header", "x-forwarded-for"]);
+  equal(await reflect(proxied.port), "203.0.113.7:4444");
 });
