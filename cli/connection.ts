@@ -73,6 +73,12 @@ export function reportEvents(
             reporter.report({ type: "waiting", message: "Receiver connected; checking the code" });
           }
           break;
+        case "unpaired":
+          reporter.report({
+            type: "waiting",
+            message: "That receiver left before checking the code; waiting for the receiver",
+          });
+          break;
         case "path":
           last.path = event.path;
           if (args.direct === "only" && !connected && event.path === "direct") {

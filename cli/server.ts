@@ -7,6 +7,7 @@
  */
 
 import { createRendezvous } from "../edge/handler.ts";
+import { serveRendezvous } from "../edge/transport.ts";
 import { announce } from "../lib/discovery/announce.ts";
 import { discover } from "../lib/discovery/discover.ts";
 import type { Reporter } from "./report.ts";
@@ -31,13 +32,9 @@ export interface EmbeddedServer extends AsyncDisposable {
 /** Starts the embedded rendezvous on all interfaces and announces it. */
 export async function startEmbedded(reporter: Reporter): Promise<EmbeddedServer> {
   const rendezvous = createRendezvous();
-  const { promise: listening, resolve } = Promise.withResolvers<number>();
-  const server = Deno.serve({
-    hostname: "0.0.0.0",
-    port: 0,
-    onListen: ({ port }) => resolve(port),
-  }, rendezvous.handler);
-  const port = await listening;
+  // The hardened transport, as punch serve runs it: it faces the local network.
+  const server = serveRendezvous(rendezvous, { hostname: "0.0.0.0", port: 0 });
+  const port = server.addr.port;
   const announcer = announce({ port, nameplates: () => rendezvous.nameplates() });
   try {
     await announcer.ready;
@@ -53,8 +50,9 @@ export async function startEmbedded(reporter: Reporter): Promise<EmbeddedServer>
     port,
     async [Symbol.asyncDispose]() {
       await announcer.close();
-      rendezvous.close();
+      const closed = rendezvous.close();
       await server.shutdown();
+      await closed;
     },
   };
 }

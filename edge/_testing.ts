@@ -6,15 +6,50 @@
  */
 
 import { deepEqual, equal, match } from "node:assert/strict";
+import type { Limits } from "./defaults.ts";
 import { createRendezvous, type RendezvousOptions } from "./handler.ts";
+import { serveRendezvous } from "./transport.ts";
+
+/** What serves the rendezvous: `Deno.serve` (as on Deno Deploy) or the hardened transport. */
+export type Transport = "deno" | "hardened";
+
+/** Both transports, for tests that must hold on each. */
+export const TRANSPORTS: readonly Transport[] = ["deno", "hardened"];
+
+/**
+ * Every test client dials from 127.0.0.1: per-address limits are lifted
+ * unless a test sets them.
+ */
+export const LOOPBACK_LIMITS: Partial<Limits> = {
+  maxConnectionsPerAddress: 1_000_000,
+  claimBurst: 1_000_000,
+};
+
+/** Options for {@linkcode serve}. */
+export interface ServeOptions extends RendezvousOptions {
+  /** @default {"deno"} */
+  transport?: Transport;
+  /** For the hardened transport: the descriptor limit to stay under. */
+  descriptorLimit?: number;
+}
 
 /** A rendezvous served on a free loopback port; `await using` stops it. */
-export function serve(options: RendezvousOptions = {}) {
-  const rendezvous = createRendezvous(options);
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, rendezvous.handler);
+export function serve(options: ServeOptions = {}) {
+  const rendezvous = createRendezvous({
+    ...options,
+    limits: { ...LOOPBACK_LIMITS, ...options.limits },
+  });
+  const server = options.transport === "hardened"
+    ? serveRendezvous(rendezvous, {
+      hostname: "127.0.0.1",
+      port: 0,
+      ...(options.descriptorLimit ? { descriptorLimit: options.descriptorLimit } : {}),
+    })
+    : Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, rendezvous.handler);
   const base = `http://127.0.0.1:${server.addr.port}`;
   return {
     base,
+    port: server.addr.port,
     ws: `ws://127.0.0.1:${server.addr.port}/v1/ws`,
     rendezvous,
     async [Symbol.asyncDispose]() {
@@ -76,8 +111,27 @@ export class Peer {
   }
 }
 
-/** Allocates on `senderWs`, claims on `receiverWs` (the same by default); both must be paired. */
+/**
+ * Allocates on `senderWs`, claims on `receiverWs` (the same by default);
+ * both must be paired. Each side then adds one mailbox message (`hello`)
+ * and reads the other's, as the key exchange would: the relay opens only
+ * once both have spoken, and a receiver that leaves after it burns the
+ * nameplate.
+ */
 export async function pair(
+  senderWs: string,
+  receiverWs: string = senderWs,
+): Promise<[Peer, Peer, string]> {
+  const [sender, receiver, nameplate] = await pairSilent(senderWs, receiverWs);
+  sender.send({ type: "add", phase: "hello", body: "" });
+  receiver.send({ type: "add", phase: "hello", body: "" });
+  deepEqual(await receiver.next(), { type: "message", phase: "hello", body: "" });
+  deepEqual(await sender.next(), { type: "message", phase: "hello", body: "" });
+  return [sender, receiver, nameplate];
+}
+
+/** {@linkcode pair} without the mailbox messages: the receiver has made no guess yet. */
+export async function pairSilent(
   senderWs: string,
   receiverWs: string = senderWs,
 ): Promise<[Peer, Peer, string]> {

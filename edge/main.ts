@@ -2,7 +2,10 @@
  * The Deno Deploy entry of the rendezvous: `deno deploy` with this file as the
  * entrypoint, or `deno run -A edge/main.ts` anywhere (port 8000).
  *
- * The bus comes from the platform (docs/deploy.md): `PUNCH_BUS` if set
+ * `PUNCH_LIMITS` overrides limits (`NAME=VALUE,…`, edge/defaults.ts);
+ * behind a reverse proxy, `PUNCH_CLIENT_ADDRESS_HEADER` names the header it
+ * puts the client's address in (never trusted unless named). The bus comes
+ * from the platform (docs/deploy.md): `PUNCH_BUS` if set
  * (`redis://…` for a self-hosted cluster), Deno KV on Deno Deploy, else this
  * process alone. On Deno Deploy without a KV database, it runs alone and says
  * so: pairs that land on two instances then fail with `unknown_nameplate`.
@@ -11,6 +14,7 @@
  */
 
 import { busFromEnv, busFromPlatform, platformBusSpec } from "./bus.ts";
+import { parseLimits } from "./defaults.ts";
 import { createRendezvous } from "./handler.ts";
 import { tuneAllocator } from "../lib/memory.ts";
 
@@ -31,6 +35,14 @@ async function openBus() {
 }
 
 const bus = await openBus();
-const rendezvous = createRendezvous({ bus, log });
+// Overrides of edge/defaults.ts, as for punch serve: NAME=VALUE,…
+const limits = parseLimits([Deno.env.get("PUNCH_LIMITS") ?? ""]);
+const clientAddressHeader = Deno.env.get("PUNCH_CLIENT_ADDRESS_HEADER")?.trim();
+const rendezvous = createRendezvous({
+  bus,
+  log,
+  limits,
+  ...(clientAddressHeader ? { clientAddressHeader } : {}),
+});
 log(`rendezvous instance ${rendezvous.stats().instance} on the ${bus.kind} bus`);
 Deno.serve(rendezvous.handler);

@@ -78,6 +78,11 @@ export interface NameplatesOptions {
   unclaimedTtlMs: number;
   onExpired: (plate: Plate) => void;
   log: (line: string) => void;
+  /**
+   * Digits added to new nameplates now (a sweep is running, `claims.ts`).
+   * @default {() => 0}
+   */
+  extraDigits?: () => number;
 }
 
 function randomNameplate(digits: number): string {
@@ -189,7 +194,11 @@ export class Nameplates {
         if (!this.#busy(wanted) && await this.#try(wanted)) return { nameplate: wanted };
         return { error: "nameplate_taken", message: `Nameplate ${wanted} is in use` };
       }
-      for (let digits = NAMEPLATE_MIN_DIGITS; digits <= NAMEPLATE_MAX_DIGITS; digits++) {
+      const shortest = Math.min(
+        NAMEPLATE_MAX_DIGITS,
+        NAMEPLATE_MIN_DIGITS + (this.#options.extraDigits?.() ?? 0),
+      );
+      for (let digits = shortest; digits <= NAMEPLATE_MAX_DIGITS; digits++) {
         if ((this.#crowded.get(digits) ?? 0) > Date.now()) continue;
         for (let i = 0; i < NAMEPLATE_TRIES_PER_LENGTH; i++) {
           const pick = randomNameplate(digits);
@@ -210,6 +219,30 @@ export class Nameplates {
   /** The instance holding `nameplate` in the registry, if any. */
   owner(nameplate: string): Promise<string | undefined> {
     return this.#registry.owner(nameplate);
+  }
+
+  /** Why `nameplate` takes no claim now, or its plate if it does. */
+  refusal(nameplate: string): [ServerErrorCode, string] | Plate {
+    const plate = this.#held.get(nameplate);
+    if (!plate || plate.senderLeft) {
+      return ["unknown_nameplate", `No sender is waiting on nameplate ${nameplate}`];
+    }
+    if (plate.claimed) {
+      return [
+        "nameplate_claimed",
+        `Nameplate ${nameplate} was already claimed; ask the sender for a new code`,
+      ];
+    }
+    return plate;
+  }
+
+  /** Frees `plate`'s nameplate once nobody can use it any more. */
+  maybeFree(plate: Plate): void {
+    if (!plate.senderLeft) return;
+    // A local receiver keeps the nameplate until it leaves too; a remote one
+    // cannot be heard from once the sender's link is gone.
+    if (plate.claimed && !plate.receiverLeft && !plate.remoteReceiver) return;
+    if (this.#held.get(plate.nameplate) === plate) this.release(plate.nameplate);
   }
 
   /** Starts holding a reserved nameplate. */

@@ -132,6 +132,11 @@ export class PunchConnection implements Connection {
     return this.#events.watch();
   }
 
+  /** The claimant left before the key exchange; the sender waits for another (open.ts). */
+  unpaired(): void {
+    this.#events.emit({ type: "unpaired" });
+  }
+
   /**
    * The rendezvous paired this side (open.ts): round 1's listening port and
    * its public address are set up while the key exchange runs.
@@ -139,7 +144,7 @@ export class PunchConnection implements Connection {
   paired(): void {
     this.#events.emit({ type: "paired" });
     const policy = this.#policy;
-    if (policy.direct === "never" || policy.search !== undefined) return;
+    if (policy.direct === "never" || policy.search !== undefined || this.#early) return;
     this.#early = openTransit({ ...policy, side: this.side, signal: this.#earlyStop.signal });
     this.#early.catch(() => {});
   }

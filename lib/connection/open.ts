@@ -7,7 +7,9 @@
  * - Sender: `allocate` (the code's nameplate, or a fresh one); the
  *   connection is returned with its code at once, and pairs in the
  *   background. Receiver: `claim`; returned once the claim is taken.
- * - Both: CPace and key confirmation through the mailbox.
+ * - Both: CPace and key confirmation through the mailbox, within a deadline.
+ *   A sender whose claimant leaves before the key exchange (`unpaired`)
+ *   waits for `paired` again and runs the exchange afresh.
  * - Both: a hello on the relay, sealed as a version 1 record (an older peer
  *   reads it as an error naming both versions), and the other's read.
  * - Messages flow on the relay; the direct search starts.
@@ -20,7 +22,8 @@ import { type SessionKeys, type Side } from "../crypto/keys.ts";
 import { RecordOpener, RecordSealer } from "../crypto/records.ts";
 import { asPunchError, type ErrorKind, PunchError } from "../errors.ts";
 import { type Paired, RendezvousClient, RendezvousError } from "../rendezvous/client.ts";
-import { handshake, WrongCodeError } from "../session/session.ts";
+import { HANDSHAKE_TIMEOUT_MS } from "../rendezvous/defaults.ts";
+import { handshakeWithin, isUnpaired } from "./_handshake.ts";
 import { whenAborted } from "../_abort.ts";
 import { PunchConnection } from "./connection.ts";
 import type { Connection, DirectPolicy } from "./types.ts";
@@ -40,6 +43,11 @@ export interface OpenOptions {
   port?: number;
   /** Ask the router to forward a port during each search (NAT-PMP). @default {true} */
   portMapping?: boolean;
+  /**
+   * Once paired, the key exchange must finish this soon.
+   * @default {HANDSHAKE_TIMEOUT_MS}
+   */
+  handshakeTimeoutMs?: number;
   /** Aborts opening, and the connection once open (`cancelled`). */
   signal?: AbortSignal;
 }
@@ -74,7 +82,7 @@ export async function openSender(
     const nameplate = await client.allocate(wanted?.nameplate);
     const code = wanted ?? parseCode(generateCode(nameplate));
     const connection = new PunchConnection(code.code, "sender", client, policy(server, options));
-    pair(connection, client, code, client.paired(), options.signal);
+    pair(connection, client, code, () => client.paired(), options);
     return connection;
   } catch (error) {
     client.close();
@@ -102,7 +110,7 @@ export async function openReceiver(
       client,
       policy(server, options),
     );
-    pair(connection, client, parsed, Promise.resolve(paired), options.signal);
+    pair(connection, client, parsed, () => Promise.resolve(paired), options);
     return connection;
   } catch (error) {
     client.close();
@@ -132,15 +140,26 @@ async function pair(
   connection: PunchConnection,
   client: RendezvousClient,
   code: Code,
-  paired: Promise<Paired>,
-  signal: AbortSignal | undefined,
+  paired: () => Promise<Paired>,
+  options: OpenOptions,
 ): Promise<void> {
-  const unlisten = whenAborted(signal, () => connection.abort());
+  const unlisten = whenAborted(options.signal, () => connection.abort());
+  const side = connection.side;
+  const timeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   try {
-    const { mailbox } = await paired;
-    connection.paired();
-    const side = connection.side;
-    const keys = await handshake(client, side, code, mailbox);
+    let keys;
+    for (;;) {
+      const { mailbox } = await paired();
+      connection.paired();
+      try {
+        keys = await handshakeWithin(client, side, code, mailbox, timeoutMs);
+        break;
+      } catch (error) {
+        // The claimant left without a word: it made no guess; wait for the next.
+        if (side !== "sender" || !isUnpaired(error)) throw error;
+        connection.unpaired();
+      }
+    }
     const messageKeys = await deriveMessageKeys(keys, side);
     const relay = client.frames();
     const ends = { writer: relay.writable.getWriter(), reader: relay.readable.getReader() };
@@ -208,12 +227,12 @@ const RENDEZVOUS_KINDS: Readonly<Record<string, ErrorKind>> = {
   network: "network",
   closed: "network",
   idle_timeout: "network",
+  timeout: "network",
 };
 
 /** A rendezvous or key-exchange failure as a {@linkcode PunchError}. */
 export function fromRendezvous(error: unknown): PunchError {
   if (error instanceof PunchError) return error;
-  if (error instanceof WrongCodeError) return asPunchError(error, "wrong_code");
   if (error instanceof RendezvousError) {
     return asPunchError(error, RENDEZVOUS_KINDS[error.code] ?? "server");
   }

@@ -22,6 +22,7 @@ import type { RoundOptions, RoundResult } from "./_search.ts";
 /** What {@linkcode Connection.events} yields: docs/api.md, "Events". */
 export type ConnectionEvent =
   | { type: "paired" }
+  | { type: "unpaired" }
   | { type: "path"; path: "relay" | "direct"; address?: string; reason?: string }
   | { type: "fallback"; reason: string }
   | { type: "closed" }

@@ -7,7 +7,7 @@
  * buffer = length prefix (4) || flag (1) || message || tag (16)
  * ```
  *
- * A {@linkcode SecureChannel} then seals such a message in place, and a
+ * A connection (lib/connection/_stream.ts) then seals such a message in place, and a
  * framed pipe writes prefix and record in one piece: no second buffer to
  * allocate (and zero), no copy, one socket write per record. Any other
  * message works as well, only with those costs.

@@ -4,10 +4,19 @@
  * Protocol flow:
  * - `connect()` waits for `welcome` and learns this side's public address.
  * - The sender calls `allocate()` then `paired()`; the receiver `claim()`.
+ * - A sender whose claimant leaves before adding a mailbox message gets
+ *   `unpaired`: what that claimant sent is dropped, `add()` and `next()`
+ *   fail with code `unpaired` until `paired()` resolves again, for the next
+ *   claimant under a new mailbox id.
  * - `add(phase, body)` and `next(phase)` pass mailbox messages.
  * - `frames()` is the relay: records to and from the other side, each cut
  *   into binary WebSocket messages of at most 256 KiB with a length prefix
  *   (lib/link/framing.ts).
+ * - What the other side sends before this side reads it is bounded
+ *   (lib/rendezvous/defaults.ts): relayed bytes by
+ *   {@linkcode RELAY_QUEUE_MAX_BYTES}, before and after `frames()`, and
+ *   mailbox messages by {@linkcode MAILBOX_QUEUE_MAX_MESSAGES}; beyond,
+ *   the session fails.
  *
  * @module
  */
@@ -24,6 +33,7 @@ import {
   type ServerToClientMsg,
   type Side,
 } from "./messages.ts";
+import { MAILBOX_QUEUE_MAX_MESSAGES, RELAY_QUEUE_MAX_BYTES } from "./defaults.ts";
 import { whenAborted } from "../_abort.ts";
 
 /** Why a rendezvous session ended early. */
@@ -31,7 +41,9 @@ export type RendezvousErrorCode =
   | Extract<ServerToClientMsg, { type: "error" }>["error"]
   | "network"
   | "peer_gone"
-  | "closed";
+  | "closed"
+  | "timeout"
+  | "unpaired";
 
 /** The rendezvous failed, refused, or the other side left. */
 export class RendezvousError extends Error {
@@ -52,6 +64,12 @@ export interface Paired {
 
 /** Options for {@linkcode RendezvousClient.connect}. */
 export interface ConnectOptions {
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode RendezvousClient.next}. */
+export interface NextOptions {
+  /** Stops waiting: `next()` rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
@@ -80,10 +98,17 @@ export class RendezvousClient {
   address = "";
   readonly #socket: WebSocket;
   readonly #waiters = new Map<string, Waiter>();
+  /** The last server message of each type that came while nobody waited for it. */
+  readonly #unawaited = new Map<string, ServerToClientMsg>();
   readonly #mail = new Map<string, Uint8Array[]>();
+  #mailCount = 0;
   #frames?: ReadableStreamDefaultController<Uint8Array>;
+  /** Relayed frames that came before `frames()`, and their bytes. */
   readonly #early: Uint8Array[] = [];
-  readonly #reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
+  #earlyBytes = 0;
+  #reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
+  /** Set by `unpaired` until the next `paired`: the pairing it names is over. */
+  #unpaired: RendezvousError | undefined;
   #error?: RendezvousError;
   #peerGone = false;
 
@@ -137,6 +162,7 @@ export class RendezvousClient {
   async paired(): Promise<Paired> {
     const msg = await this.#expect("paired");
     if (msg.type !== "paired") throw new TypeError("unreachable");
+    this.#unpaired = undefined;
     return { side: msg.side, mailbox: msg.mailbox };
   }
 
@@ -149,14 +175,19 @@ export class RendezvousClient {
 
   /** Sends a mailbox message to the other side. */
   add(phase: string, body: Uint8Array): void {
+    if (this.#unpaired) throw this.#unpaired;
     this.#sendJson({ type: "add", phase, body: encodeBase64(body) });
   }
 
   /** Waits for the other side's next mailbox message of a phase. */
-  async next(phase: string): Promise<Uint8Array> {
+  async next(phase: string, options: NextOptions = {}): Promise<Uint8Array> {
+    if (this.#unpaired) throw this.#unpaired;
     const queued = this.#mail.get(phase);
-    if (queued?.length) return queued.shift()!;
-    const msg = await this.#expect(`message:${phase}`);
+    if (queued?.length) {
+      this.#mailCount--;
+      return queued.shift()!;
+    }
+    const msg = await this.#expect(`message:${phase}`, options.signal);
     return msg.type === "message" ? decodeBase64(msg.body) : new Uint8Array();
   }
 
@@ -167,10 +198,12 @@ export class RendezvousClient {
       start: (controller) => {
         this.#frames = controller;
         for (const frame of this.#early.splice(0)) controller.enqueue(frame);
+        this.#earlyBytes = 0;
         if (this.#peerGone) controller.close();
         else if (this.#error) controller.error(this.#error);
       },
-    }, { highWaterMark: 0 });
+      // Measured in bytes: `desiredSize` is then minus the bytes queued unread.
+    }, { highWaterMark: 0, size: (frame) => frame.byteLength });
     const writable = new WritableStream<Uint8Array>({
       write: (frame) => {
         if (this.#error) throw this.#error;
@@ -209,9 +242,31 @@ export class RendezvousClient {
     this.#socket.send(JSON.stringify(msg));
   }
 
-  #expect(key: string): Promise<ServerToClientMsg> {
+  #expect(key: string, signal?: AbortSignal): Promise<ServerToClientMsg> {
     if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => this.#waiters.set(key, { resolve, reject }));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const came = this.#unawaited.get(key);
+    if (came) {
+      this.#unawaited.delete(key);
+      return Promise.resolve(came);
+    }
+    return new Promise((resolve, reject) => {
+      const unlisten = whenAborted(signal, () => {
+        if (this.#waiters.get(key)?.reject !== settle.reject) return;
+        this.#waiters.delete(key);
+        reject(signal!.reason);
+      });
+      const settle: Waiter = {
+        resolve: (msg) => (unlisten(), resolve(msg)),
+        reject: (error) => (unlisten(), reject(error)),
+      };
+      this.#waiters.set(key, settle);
+    });
+  }
+
+  /** Bytes relayed to this side and not read yet. */
+  #queuedBytes(): number {
+    return this.#frames ? -(this.#frames.desiredSize ?? 0) : this.#earlyBytes;
   }
 
   #deliver(key: string, msg: ServerToClientMsg): boolean {
@@ -234,8 +289,21 @@ export class RendezvousClient {
         return this.close();
       }
       for (const frame of frames) {
-        if (!this.#frames) this.#early.push(frame);
-        else {
+        if (this.#queuedBytes() + frame.byteLength > RELAY_QUEUE_MAX_BYTES) {
+          this.#fail(
+            new RendezvousError(
+              "flow_control",
+              `Cannot hold what the other side relays: over ${RELAY_QUEUE_MAX_BYTES} bytes ` +
+                "unread (it ignores flow control, or is a stranger who claimed the nameplate " +
+                "and streams before the key exchange)",
+            ),
+          );
+          return this.close();
+        }
+        if (!this.#frames) {
+          this.#early.push(frame);
+          this.#earlyBytes += frame.byteLength;
+        } else {
           try {
             this.#frames.enqueue(frame);
           } catch { /* the reader is gone: this side stopped reading the relay */ }
@@ -254,7 +322,17 @@ export class RendezvousClient {
     }
     switch (msg.type) {
       case "message":
-        if (!this.#deliver(`message:${msg.phase}`, msg)) {
+        if (this.#deliver(`message:${msg.phase}`, msg)) return;
+        if (++this.#mailCount > MAILBOX_QUEUE_MAX_MESSAGES) {
+          this.#fail(
+            new RendezvousError(
+              "too_large",
+              `Cannot hold the other side's mailbox messages: over ${MAILBOX_QUEUE_MAX_MESSAGES} unread`,
+            ),
+          );
+          return this.close();
+        }
+        {
           const queue = this.#mail.get(msg.phase) ?? [];
           queue.push(decodeBase64(msg.body));
           this.#mail.set(msg.phase, queue);
@@ -270,8 +348,34 @@ export class RendezvousClient {
         );
       case "error":
         return this.#fail(new RendezvousError(msg.error, msg.message));
+      case "unpaired":
+        return this.#onUnpaired();
       default:
-        this.#deliver(msg.type, msg);
+        // `paired` can come before the sender asks for it (right after `allocated`).
+        if (!this.#deliver(msg.type, msg)) this.#unawaited.set(msg.type, msg);
+    }
+  }
+
+  /** The claimant left before the key exchange: forget what it sent, fail what waits for it. */
+  #onUnpaired(): void {
+    if (this.#frames) {
+      // Past the key exchange an honest server never sends this.
+      this.#fail(new RendezvousError("network", "The rendezvous unpaired a finished key exchange"));
+      return this.close();
+    }
+    this.#early.length = 0;
+    this.#earlyBytes = 0;
+    this.#reassembler = new FrameReassembler(RECORD_MAX_PLAINTEXT + RECORD_OVERHEAD);
+    this.#mail.clear();
+    this.#mailCount = 0;
+    this.#unpaired = new RendezvousError(
+      "unpaired",
+      "The receiver left before the key exchange; waiting for another",
+    );
+    for (const [key, waiter] of [...this.#waiters]) {
+      if (!key.startsWith("message:")) continue;
+      this.#waiters.delete(key);
+      waiter.reject(this.#unpaired);
     }
   }
 

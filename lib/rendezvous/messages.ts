@@ -6,6 +6,8 @@
  *   `welcome {address}`, its public ip:port as seen.
  * - The sender sends `allocate` and gets `allocated {nameplate}`.
  * - The receiver sends `claim {nameplate}`; both get `paired {side, mailbox}`.
+ *   A receiver that leaves before adding anything sends its sender back to
+ *   waiting: `unpaired`, then `paired` again with a new mailbox.
  * - Each `add {phase, body}` reaches the other side as `message {phase, body}`;
  *   binary frames are relayed verbatim to the other side.
  * - `release {mood}` or a closed socket tells the other side `peer_gone`.
@@ -32,6 +34,7 @@ export type ServerErrorCode =
   | "idle_timeout"
   | "expired"
   | "flow_control"
+  | "rate_limited"
   | "server_busy";
 
 /** Messages a client sends to the rendezvous server. */
@@ -47,6 +50,7 @@ export type ServerToClientMsg =
   | { type: "welcome"; version: 1; address: string }
   | { type: "allocated"; nameplate: string }
   | { type: "paired"; side: Side; mailbox: string }
+  | { type: "unpaired" }
   | { type: "message"; phase: string; body: string }
   | { type: "peer_gone"; mood: Mood }
   | { type: "pong"; id: number }
@@ -178,6 +182,8 @@ export function parseServerMessage(text: string): ServerToClientMsg {
       if (side !== "sender" && side !== "receiver") fail("side must be sender or receiver");
       return { type: "paired", side, mailbox: str("mailbox") };
     }
+    case "unpaired":
+      return { type: "unpaired" };
     case "message":
       return { type: "message", phase: phase(msg.phase), body: body(msg.body) };
     case "peer_gone": {

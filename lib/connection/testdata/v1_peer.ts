@@ -6,7 +6,7 @@
 import { generateCode, parseCode } from "../../code/phrase.ts";
 import { RecordOpener, RecordSealer } from "../../crypto/records.ts";
 import { RendezvousClient } from "../../rendezvous/client.ts";
-import { handshake } from "../../session/session.ts";
+import { handshake } from "../_handshake.ts";
 
 /** A version 1 sender: allocates, and once paired sends a version 1 offer record. */
 export async function v1Sender(server: string): Promise<{ code: string; done: Promise<void> }> {
