@@ -27,7 +27,7 @@
  */
 
 import * as net from "node:net";
-import { mapPort } from "../../../lib/net/natpmp.ts";
+import { mapPortNatPmp } from "../../../lib/net/natpmp.ts";
 import { dialShared } from "./_dial.ts";
 
 const ATTEMPT_CAP_MS = 1000; // a SYN unanswered this long is given up on
@@ -221,7 +221,7 @@ switch (mode) {
     break;
   case "mapped-reflect-server":
     reflectServer(n(0), "0.0.0.0", async () => {
-      const mapping = await mapPort(n(0));
+      const { mapping } = await mapPortNatPmp(n(0));
       print({ listening: n(0), mapped: mapping?.address ?? null });
     });
     break;

@@ -1,0 +1,485 @@
+/**
+ * Asking the router to forward a TCP port with UPnP IGD (the Internet
+ * Gateway Device protocol), which most home routers speak.
+ *
+ * Protocol flow (docs/protocol/transit.md, "Port mapping"):
+ * - SSDP: an M-SEARCH for `urn:schemas-upnp-org:device:InternetGatewayDevice:1`
+ *   to 239.255.255.250:1900 (multicast on the LAN, TTL 1), sent twice; an
+ *   answer (HTTP over UDP, `200 OK`) names the device description in its
+ *   LOCATION, which must be on the address the answer came from. Devices
+ *   may wait up to MX (1) seconds to answer: nothing waits for this but the
+ *   mapping itself.
+ * - The device description (GET LOCATION, XML): the first WANIPConnection
+ *   (v2, then v1) or WANPPPConnection service and its controlURL, on the
+ *   same host.
+ * - SOAP over HTTP to the controlURL: AddPortMapping for TCP P to this
+ *   host's LAN address, P suggested as the public port (another at random
+ *   if it is taken), a lease of 60 s, and GetExternalIPAddress, at once.
+ * - The mapping's `close()` sends DeletePortMapping.
+ *
+ * A LAN device may answer anything: every read is bounded in bytes and time
+ * (lib/net/_http.ts), XML is read strictly (lib/net/_xml.ts: no DOCTYPE, so
+ * no entities), no redirect is followed, and any deviation is a refusal
+ * with its reason, never a crash.
+ *
+ * @module
+ */
+
+import type { Socket } from "node:dgram";
+import { bindUdp } from "../discovery/_udp.ts";
+import { whenAborted } from "../_abort.ts";
+import { formatHostPort } from "./address.ts";
+import { httpExchange, type HttpRequest, type HttpResponse } from "./_http.ts";
+import { asked, deletion, grantedMapping, type MappingResult, refused } from "./_mapping.ts";
+import { childNamed, descendantsNamed, parseXml, type XmlElement, type XmlLimits } from "./_xml.ts";
+
+/** SSDP's multicast group and port. */
+export const SSDP_ADDRESS = "239.255.255.250";
+export const SSDP_PORT = 1900;
+/** What the search asks for: every IGD (v2 devices answer a v1 search too). */
+export const SSDP_SEARCH_TARGET = "urn:schemas-upnp-org:device:InternetGatewayDevice:1";
+/** MX, the seconds a device may wait at random before it answers: the least the spec allows. */
+export const SSDP_MX_S = 1;
+/** How long answers are taken: MX, and a round trip to spare. */
+export const SSDP_WAIT_MS = SSDP_MX_S * 1000 + 250;
+/** When the M-SEARCH is sent again (UDP may drop it), after the first. */
+const SSDP_RESEND_MS = 150;
+/** An SSDP answer is a few hundred bytes; a larger datagram is not read. */
+const SSDP_MAX_ANSWER_BYTES = 2048;
+/** Devices tried, one after another, at most (a LAN with many answering hosts). */
+const MAX_DEVICES = 4;
+
+/** A device description is 3–10 KB (miniupnpd's: 3 KB); more is refused. */
+export const UPNP_DESCRIPTION_MAX_BYTES = 64 * 1024;
+/** A SOAP answer is under 1 KB; more is refused. */
+export const UPNP_SOAP_MAX_BYTES = 16 * 1024;
+/** Each HTTP exchange with the device must end within this (a LAN device answers in milliseconds). */
+export const UPNP_HTTP_TIMEOUT_MS = 2000;
+/** The whole request, discovery to grant, must end within this, well inside the punch window. */
+export const UPNP_DEADLINE_MS = 6000;
+/** Seconds of lease asked for: the punch window with room to spare; deleted sooner when done. */
+export const UPNP_LEASE_S = 60;
+/** Public ports tried when the one asked is taken (error 718): P, then random ones. */
+const PORT_TRIES = 3;
+
+/** What the XML of a description or a SOAP answer may be, at most. */
+const XML_LIMITS: XmlLimits = { maxDepth: 24, maxElements: 2000, maxAttributes: 16 };
+
+/** The services that map ports, in order of preference. */
+export const WAN_SERVICES = [
+  "urn:schemas-upnp-org:service:WANIPConnection:2",
+  "urn:schemas-upnp-org:service:WANIPConnection:1",
+  "urn:schemas-upnp-org:service:WANPPPConnection:1",
+] as const;
+
+const ENCODER = new TextEncoder();
+
+/** The M-SEARCH datagram. */
+export function encodeSearch(): Uint8Array {
+  return ENCODER.encode(
+    [
+      "M-SEARCH * HTTP/1.1",
+      `HOST: ${SSDP_ADDRESS}:${SSDP_PORT}`,
+      'MAN: "ssdp:discover"',
+      `MX: ${SSDP_MX_S}`,
+      `ST: ${SSDP_SEARCH_TARGET}`,
+      "",
+      "",
+    ].join("\r\n"),
+  );
+}
+
+/**
+ * The LOCATION of an SSDP answer that came from `from`, or null if the
+ * datagram is no `200 OK` answer with an http LOCATION on that address.
+ */
+export function parseSearchAnswer(bytes: Uint8Array, from: string): URL | null {
+  if (bytes.length > SSDP_MAX_ANSWER_BYTES) return null;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+  const [status, ...lines] = text.split("\r\n");
+  if (!/^HTTP\/1\.[01] 200(?: |$)/.test(status ?? "")) return null;
+  const location = lines.map((line) => line.match(/^location:[ \t]*(\S+)[ \t]*$/i)).find((m) => m);
+  if (!location) return null;
+  try {
+    const url = new URL(location[1]!);
+    if (url.protocol !== "http:" || url.hostname !== from || url.username || url.password) {
+      return null;
+    }
+    return url;
+  } catch {
+    return null;
+  }
+}
+
+/** A port mapping service of a device: where to send its SOAP requests. */
+export interface WanService {
+  serviceType: (typeof WAN_SERVICES)[number];
+  controlUrl: URL;
+}
+
+/**
+ * The preferred port mapping service of a device description read from
+ * `location`. Throws an Error saying why there is none.
+ */
+export function parseDescription(xml: string, location: URL): WanService {
+  const root = parseXml(xml, XML_LIMITS);
+  if (root.local !== "root") {
+    throw new Error(`Cannot read the description: its root is <${root.name}>`);
+  }
+  const urlBase = childNamed(root, "URLBase")?.text.trim();
+  const services = descendantsNamed(root, "service");
+  for (const serviceType of WAN_SERVICES) {
+    const service = services.find((s) => childNamed(s, "serviceType")?.text.trim() === serviceType);
+    if (service === undefined) continue;
+    const control = childNamed(service, "controlURL")?.text.trim();
+    if (!control) throw new Error(`Cannot read the description: ${serviceType} has no controlURL`);
+    let url: URL;
+    try {
+      url = new URL(control, urlBase ? new URL(urlBase, location) : location);
+    } catch {
+      throw new Error(`Cannot read the description: controlURL ${control} is no URL`);
+    }
+    if (url.protocol !== "http:" || url.hostname !== location.hostname) {
+      throw new Error(`Cannot read the description: controlURL ${url.href} is not on the device`);
+    }
+    return { serviceType, controlUrl: url };
+  }
+  throw new Error("Cannot read the description: no WANIPConnection or WANPPPConnection service");
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The HTTP request of a SOAP action: `args` in order, values escaped. */
+export function encodeSoapRequest(
+  service: WanService,
+  action: string,
+  args: readonly (readonly [string, string])[],
+): HttpRequest {
+  const body = '<?xml version="1.0"?>\r\n' +
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" ' +
+    's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>' +
+    `<u:${action} xmlns:u="${service.serviceType}">` +
+    args.map(([name, value]) => `<${name}>${escapeXml(value)}</${name}>`).join("") +
+    `</u:${action}></s:Body></s:Envelope>\r\n`;
+  return {
+    method: "POST",
+    url: service.controlUrl,
+    headers: [
+      ["Content-Type", 'text/xml; charset="utf-8"'],
+      ["SOAPAction", `"${service.serviceType}#${action}"`],
+    ],
+    body,
+  };
+}
+
+/** The AddPortMapping request: TCP `externalPort` to `client`:`internalPort`, for `leaseS`. */
+export function addPortMappingRequest(
+  service: WanService,
+  mapping: { externalPort: number; internalPort: number; client: string; leaseS: number },
+): HttpRequest {
+  return encodeSoapRequest(service, "AddPortMapping", [
+    ["NewRemoteHost", ""],
+    ["NewExternalPort", String(mapping.externalPort)],
+    ["NewProtocol", "TCP"],
+    ["NewInternalPort", String(mapping.internalPort)],
+    ["NewInternalClient", mapping.client],
+    ["NewEnabled", "1"],
+    ["NewPortMappingDescription", "punch"],
+    ["NewLeaseDuration", String(mapping.leaseS)],
+  ]);
+}
+
+/** The DeletePortMapping request for public TCP `externalPort`. */
+export function deletePortMappingRequest(service: WanService, externalPort: number): HttpRequest {
+  return encodeSoapRequest(service, "DeletePortMapping", [
+    ["NewRemoteHost", ""],
+    ["NewExternalPort", String(externalPort)],
+    ["NewProtocol", "TCP"],
+  ]);
+}
+
+/** The GetExternalIPAddress request. */
+export function externalAddressRequest(service: WanService): HttpRequest {
+  return encodeSoapRequest(service, "GetExternalIPAddress", []);
+}
+
+/** A device's refusal of a SOAP action: UPnP error code and description. */
+export class UpnpError extends Error {
+  readonly code: number;
+  constructor(code: number, description: string) {
+    super(`UPnP error ${code}${description ? ` (${description})` : ""}`);
+    this.name = "UpnpError";
+    this.code = code;
+  }
+}
+
+function isXml(response: HttpResponse): boolean {
+  const type = response.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+  return type === "text/xml" || type === "application/xml";
+}
+
+function bodyText(response: HttpResponse, what: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(response.body);
+  } catch {
+    throw new Error(`Cannot read ${what}: not UTF-8`);
+  }
+}
+
+/**
+ * Reads the answer to SOAP `action`: its arguments by name, or throws
+ * {@linkcode UpnpError} for a SOAP fault, an Error for anything else.
+ */
+export function parseSoapResponse(response: HttpResponse, action: string): Map<string, string> {
+  const what = `the ${action} answer`;
+  if (response.status >= 300 && response.status < 400) {
+    throw new Error(`Cannot read ${what}: a redirect (${response.status}), not followed`);
+  }
+  if (response.status !== 200 && response.status !== 500) {
+    throw new Error(`Cannot read ${what}: HTTP status ${response.status}`);
+  }
+  if (!isXml(response)) {
+    const type = response.headers.get("content-type") ?? "none";
+    throw new Error(`Cannot read ${what}: content type ${type}, not XML`);
+  }
+  const envelope = parseXml(bodyText(response, what), XML_LIMITS);
+  const body = envelope.local === "Envelope" ? childNamed(envelope, "Body") : undefined;
+  if (body === undefined) throw new Error(`Cannot read ${what}: no SOAP envelope and body`);
+  if (response.status === 500) {
+    const fault = childNamed(body, "Fault");
+    const error = fault && descendantsNamed(fault, "UPnPError")[0];
+    const code = error && childNamed(error, "errorCode")?.text.trim();
+    if (!code || !/^[0-9]{1,4}$/.test(code)) {
+      throw new Error(`Cannot read ${what}: HTTP status 500`);
+    }
+    const description = childNamed(error!, "errorDescription")?.text.trim() ?? "";
+    throw new UpnpError(Number(code), description.slice(0, 80).replace(/[^\x20-\x7e]/g, "?"));
+  }
+  const answer = childNamed(body, `${action}Response`);
+  if (answer === undefined) throw new Error(`Cannot read ${what}: no ${action}Response`);
+  return new Map(answer.children.map((child: XmlElement) => [child.local, child.text.trim()]));
+}
+
+/** Options of {@linkcode mapPortUpnp}. */
+export interface MapPortUpnpOptions {
+  /** Where the M-SEARCH goes: SSDP's multicast group, or (tests) a unicast responder. */
+  ssdpAddress?: string;
+  /** @default {1900} */
+  ssdpPort?: number;
+  /** Stops asking: resolves with a refusal (and takes back what may have been granted). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Finds an IGD on the LAN and asks it to forward TCP `internalPort` to this
+ * host. Resolves with the mapping or with why there is none (within
+ * {@linkcode UPNP_DEADLINE_MS}); never throws for the network's sake. The
+ * mapping is in the process' registry until closed.
+ */
+export function mapPortUpnp(
+  internalPort: number,
+  options: MapPortUpnpOptions = {},
+): Promise<MappingResult> {
+  return asked(options.signal, (signal) => {
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(UPNP_DEADLINE_MS)]);
+    return ask(internalPort, options, deadline, signal);
+  });
+}
+
+async function ask(
+  internalPort: number,
+  options: MapPortUpnpOptions,
+  deadline: AbortSignal,
+  stopped: AbortSignal,
+): Promise<MappingResult> {
+  const search = await Search.start(options, deadline);
+  const reasons: string[] = [];
+  try {
+    for (let i = 0; i < MAX_DEVICES && !deadline.aborted; i++) {
+      const location = await search.answer(i);
+      if (location === null) break;
+      try {
+        return await mapOn(location, internalPort, deadline);
+      } catch (error) {
+        reasons.push(`${location.host}: ${(error as Error).message}`);
+      }
+    }
+  } finally {
+    search.close();
+  }
+  if (stopped.aborted) return refused("upnp", reasons.length > 0, "stopped");
+  if (reasons.length === 0) {
+    return refused("upnp", false, `no UPnP gateway answered within ${SSDP_WAIT_MS} ms`);
+  }
+  return refused("upnp", true, reasons.join("; "));
+}
+
+/**
+ * An SSDP search: the M-SEARCH sent twice, then the LOCATIONs of the
+ * devices that answer, in order, until {@linkcode SSDP_WAIT_MS} or the
+ * signal; the first is taken as soon as it comes.
+ */
+class Search {
+  readonly #socket: Socket | null;
+  readonly #found: URL[] = [];
+  readonly #waiting = new Set<() => void>();
+  readonly #timers: ReturnType<typeof setTimeout>[] = [];
+  #over = false;
+  #unlisten = () => {};
+
+  private constructor(socket: Socket | null) {
+    this.#socket = socket;
+    this.#over = socket === null;
+  }
+
+  static async start(options: MapPortUpnpOptions, signal: AbortSignal): Promise<Search> {
+    let socket: Socket | null = null;
+    try {
+      socket = await bindUdp(0, false);
+      socket.setMulticastTTL(1);
+    } catch {
+      // No socket: a search that finds nothing. (Or no TTL set: IPv4's default is 1.)
+    }
+    if (socket === null) return new Search(null);
+    const search = new Search(socket);
+    const target = options.ssdpAddress ?? SSDP_ADDRESS;
+    const port = options.ssdpPort ?? SSDP_PORT;
+    const message = encodeSearch();
+    const send = () => socket.send(message, port, target, () => {});
+    socket.on("message", (bytes: Uint8Array, from: { address: string }) => {
+      const url = parseSearchAnswer(bytes, from.address);
+      if (url === null || search.#found.some((known) => known.href === url.href)) return;
+      if (search.#found.length < MAX_DEVICES) search.#found.push(url);
+      search.#wake();
+    });
+    const end = () => search.close();
+    search.#unlisten = whenAborted(signal, end);
+    if (search.#over) return search;
+    search.#timers.push(setTimeout(send, SSDP_RESEND_MS), setTimeout(end, SSDP_WAIT_MS));
+    send();
+    return search;
+  }
+
+  /** The `i`-th device's LOCATION, once it answered; null if none does within the wait. */
+  async answer(i: number): Promise<URL | null> {
+    while (this.#found.length <= i && !this.#over) {
+      await new Promise<void>((resolve) => this.#waiting.add(resolve));
+    }
+    return this.#found[i] ?? null;
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiting) resolve();
+    this.#waiting.clear();
+  }
+
+  /** Stops listening for answers. */
+  close(): void {
+    if (this.#over && this.#timers.length === 0) return this.#wake();
+    this.#over = true;
+    this.#unlisten();
+    this.#timers.forEach(clearTimeout);
+    this.#timers.length = 0;
+    try {
+      this.#socket?.close();
+    } catch {
+      // Closed already.
+    }
+    this.#wake();
+  }
+}
+
+/** Reads the device at `location` and maps the port there; throws with the reason if it cannot. */
+async function mapOn(
+  location: URL,
+  internalPort: number,
+  signal: AbortSignal,
+): Promise<MappingResult> {
+  const http = (request: HttpRequest, maxBytes: number) =>
+    httpExchange(request, { maxBytes, timeoutMs: UPNP_HTTP_TIMEOUT_MS, signal });
+  const description = await http({ method: "GET", url: location }, UPNP_DESCRIPTION_MAX_BYTES);
+  if (description.status !== 200) {
+    throw new Error(`Cannot read the description: HTTP status ${description.status}`);
+  }
+  if (!isXml(description)) {
+    const type = description.headers.get("content-type") ?? "none";
+    throw new Error(`Cannot read the description: content type ${type}, not XML`);
+  }
+  const service = parseDescription(bodyText(description, "the description"), location);
+  const client = description.localAddress;
+  const soap = async (request: HttpRequest, action: string) =>
+    parseSoapResponse(await http(request, UPNP_SOAP_MAX_BYTES), action);
+
+  const external = soap(externalAddressRequest(service), "GetExternalIPAddress").then((answer) => {
+    const ip = answer.get("NewExternalIPAddress") ?? "";
+    if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(ip) || ip.split(".").some((b) => Number(b) > 255)) {
+      throw new Error(`Cannot use the external address: "${ip.slice(0, 40)}" is no IPv4 address`);
+    }
+    if (ip === "0.0.0.0") throw new Error("Cannot use the external address: the router has none");
+    return ip;
+  });
+  external.catch(() => {});
+  let mapped: number | null = null;
+  let lastError: Error | undefined;
+  for (let attempt = 0; attempt < PORT_TRIES && mapped === null; attempt++) {
+    const port = attempt === 0 ? internalPort : 49152 + Math.floor(Math.random() * 16384);
+    const remove = () => deletePortMapping(service, port);
+    try {
+      const request = addPortMappingRequest(service, {
+        externalPort: port,
+        internalPort,
+        client,
+        leaseS: UPNP_LEASE_S,
+      });
+      await soap(request, "AddPortMapping");
+      mapped = port;
+    } catch (error) {
+      lastError = error as Error;
+      // Stopped or timed out after the request left: the router may have
+      // set the mapping up all the same.
+      if (signal.aborted) await deletion(remove);
+      if (!(error instanceof UpnpError) || error.code !== 718) break;
+    }
+  }
+  if (mapped === null) throw new Error(`AddPortMapping refused: ${refusal(lastError)}`);
+  const port = mapped;
+  const remove = () => deletePortMapping(service, port);
+  let ip: string;
+  try {
+    ip = await external;
+  } catch (error) {
+    await deletion(remove);
+    throw error;
+  }
+  const address = formatHostPort(ip, port);
+  return { protocol: "upnp", mapping: grantedMapping("upnp", address, remove) };
+}
+
+/** Why AddPortMapping failed, in words a person can act on. */
+function refusal(error: Error | undefined): string {
+  if (!(error instanceof UpnpError)) return error?.message ?? "no answer";
+  const known: Record<number, string> = {
+    606: "action not authorized",
+    718: "every public port tried is taken",
+    724: "the router wants the same public and internal port",
+    725: "the router grants permanent mappings only, which punch does not ask for",
+    729: "the router allows no more mappings",
+  };
+  return known[error.code] ? `${error.message}: ${known[error.code]}` : error.message;
+}
+
+/** Deletes the mapping of public TCP `port`; bounded by the HTTP timeout. */
+async function deletePortMapping(service: WanService, port: number): Promise<void> {
+  const response = await httpExchange(
+    deletePortMappingRequest(service, port),
+    { maxBytes: UPNP_SOAP_MAX_BYTES, timeoutMs: UPNP_HTTP_TIMEOUT_MS },
+  );
+  parseSoapResponse(response, "DeletePortMapping");
+}
