@@ -7,9 +7,12 @@
  * Protocol flow (docs/protocol/transit.md, "Port mapping"):
  * - {@linkcode PortMapper} sends all three requests at once. NAT-PMP and
  *   PCP settle within 100 ms where no router speaks them, 250 ms where one
- *   does ({@linkcode PortMapper.quick}); UPnP's discovery may take up to a
- *   second and a quarter, so nothing waits for it: each grant is handed on
- *   when it comes (`onMapping`).
+ *   does. UPnP's discovery may take up to a second and a quarter, so
+ *   {@linkcode PortMapper.quick} does not wait for it, unless a device has
+ *   answered the search by then: then the rest (a description and two SOAP
+ *   calls to a LAN device, milliseconds) gets up to
+ *   {@linkcode UPNP_QUICK_WAIT_MS} more. A grant that comes later is handed
+ *   on when it comes (`onMapping`).
  * - {@linkcode PortMapper.close} stops what is still asking and deletes
  *   every mapping granted, and resolves once it is done; so does
  *   {@linkcode releasePortMappings} for every mapper in the process, which
@@ -29,6 +32,15 @@ import { mapPortPcp } from "./pcp.ts";
 import { mapPortUpnp } from "./upnp.ts";
 
 export { type MappingResult, type PortMapping, type PortMappingProtocol, releasePortMappings };
+
+/**
+ * How much longer {@linkcode PortMapper.quick} waits for UPnP once NAT-PMP
+ * and PCP have settled, where a device has answered the search: its grant
+ * takes a description and two SOAP calls on the LAN (miniupnpd: under
+ * 20 ms after its SSDP answer, which came in 50–100 ms), so most grants
+ * are in the first candidates rather than trickled after them.
+ */
+export const UPNP_QUICK_WAIT_MS = 250;
 
 /** Every protocol, in the order their results are listed. */
 export const PORT_MAPPING_PROTOCOLS: readonly PortMappingProtocol[] = ["natpmp", "pcp", "upnp"];
@@ -90,9 +102,11 @@ export class PortMapper {
         mapPortUpnp(internalPort, {
           ...(options.ssdpAddress ? { ssdpAddress: options.ssdpAddress } : {}),
           ...(options.ssdpPort ? { ssdpPort: options.ssdpPort } : {}),
+          onDiscovered: () => discovered = true,
           signal,
         }),
     };
+    let discovered = false;
     const protocols = options.protocols ?? PORT_MAPPING_PROTOCOLS;
     const asking = new Map(
       protocols.map((
@@ -100,9 +114,15 @@ export class PortMapper {
       ) => [protocol, ask[protocol]().then((result) => this.#settle(result))]),
     );
     this.#asking = [...asking.values()];
+    const upnp = asking.get("upnp");
     this.#quick = Promise.all(
       [...asking].filter(([protocol]) => protocol !== "upnp").map(([, promise]) => promise),
-    ).then(() => {});
+    ).then(async () => {
+      if (upnp === undefined || !discovered) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([upnp, new Promise((r) => timer = setTimeout(r, UPNP_QUICK_WAIT_MS))]);
+      clearTimeout(timer);
+    });
   }
 
   /** A request settled: keep its result; a grant after close is deleted at once. */
@@ -119,7 +139,11 @@ export class PortMapper {
     }
   }
 
-  /** Resolves once NAT-PMP and PCP have settled (at most 250 ms); UPnP may still be asking. */
+  /**
+   * Resolves once NAT-PMP and PCP have settled (at most 250 ms), and UPnP
+   * too where a device answered the search by then (at most
+   * {@linkcode UPNP_QUICK_WAIT_MS} more); otherwise UPnP may still be asking.
+   */
   quick(): Promise<void> {
     return this.#quick;
   }

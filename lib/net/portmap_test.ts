@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { PortMapper, type PortMapperOptions, releasePortMappings } from "./portmap.ts";
-import { type FakeGateway, fakeGateway } from "./testdata/fake_gateway.ts";
+import { type FakeGateway, fakeGateway, MINIUPNPD } from "./testdata/fake_gateway.ts";
 
 /** A mapper of TCP 41234 that asks `gateway` (on loopback) with every protocol. */
 function mapperOf(gateway: FakeGateway, options: PortMapperOptions = {}): PortMapper {
@@ -35,6 +35,32 @@ Deno.test("PortMapper asks all three at once; quick() does not wait for UPnP; cl
     equal(deletions.length, 3, String(gateway.log));
   } finally {
     await gateway.close();
+  }
+});
+
+Deno.test("PortMapper.quick() waits for a UPnP device that answered the search, a little", async () => {
+  // A device that answers SSDP at once (as miniupnpd does, in 50–100 ms):
+  // its grant is in by quick().
+  const prompt = await fakeGateway({ upnp: true });
+  // One that answers SSDP, then never answers the description: quick()
+  // gives it 250 ms past NAT-PMP's and PCP's 100 ms, no more.
+  const stuck = await fakeGateway({
+    upnp: (request) => request.path === "/rootDesc.xml" ? null : MINIUPNPD(request),
+  });
+  try {
+    const fast = mapperOf(prompt);
+    await fast.quick();
+    deepEqual(fast.mappings.map((m) => `${m.protocol} ${m.address}`), ["upnp 45.0.0.21:41234"]);
+    await fast.close();
+    const slow = mapperOf(stuck);
+    const started = Date.now();
+    await slow.quick();
+    const waited = Date.now() - started;
+    ok(waited >= 300 && waited < 600, `quick() took ${waited} ms`);
+    deepEqual(slow.mappings, []);
+    await slow.close();
+  } finally {
+    await Promise.all([prompt.close(), stuck.close()]);
   }
 });
 

@@ -273,6 +273,8 @@ export interface MapPortUpnpOptions {
   ssdpAddress?: string;
   /** @default {1900} */
   ssdpPort?: number;
+  /** Called once, when the first device answers the search (the mapping may follow soon). */
+  onDiscovered?: () => void;
   /** Stops asking: resolves with a refusal (and takes back what may have been granted). */
   signal?: AbortSignal;
 }
@@ -357,6 +359,7 @@ class Search {
       const url = parseSearchAnswer(bytes, from.address);
       if (url === null || search.#found.some((known) => known.href === url.href)) return;
       if (search.#found.length < MAX_DEVICES) search.#found.push(url);
+      if (search.#found.length === 1) options.onDiscovered?.();
       search.#wake();
     });
     const end = () => search.close();

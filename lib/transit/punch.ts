@@ -8,8 +8,9 @@
  *   has IPv6), reflect from P and ask the router to forward a port to P
  *   (NAT-PMP, PCP and UPnP IGD, all at once: lib/net/portmap.ts) at the
  *   same time, list candidates. It waits for the reflection and for NAT-PMP
- *   and PCP (250 ms at most), not for UPnP, whose discovery may take over
- *   a second: a mapping granted after `open()` returned is handed to
+ *   and PCP (250 ms at most), not for UPnP's search, which may take over a
+ *   second (only for a device that has answered it by then, 250 ms more at
+ *   most): a mapping granted after `open()` returned is handed to
  *   `onLateCandidate(address)`, up to `close()`, for the caller to send on
  *   (trickled candidates).
  * - Exchange candidates through the relay (candidates.ts).
