@@ -4,15 +4,14 @@ import { encodeHttpRequest, type HttpResponse } from "./_http.ts";
 import {
   addPortMappingRequest,
   deletePortMappingRequest,
-  encodeSearch,
   externalAddressRequest,
   mapPortUpnp,
   parseDescription,
-  parseSearchAnswer,
   parseSoapResponse,
   UpnpError,
   type WanService,
 } from "./upnp.ts";
+import { encodeSearch, parseSearchAnswer } from "./_ssdp.ts";
 import { fakeGateway, httpAnswer, MINIUPNPD, type UpnpReply } from "./testdata/fake_gateway.ts";
 
 const DECODER = new TextDecoder();
