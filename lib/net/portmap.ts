@@ -25,6 +25,7 @@ import {
   type MappingResult,
   type PortMapping,
   type PortMappingProtocol,
+  refused,
   releasePortMappings,
 } from "./_mapping.ts";
 import { mapPortNatPmp } from "./natpmp.ts";
@@ -108,10 +109,11 @@ export class PortMapper {
     };
     let discovered = false;
     const protocols = options.protocols ?? PORT_MAPPING_PROTOCOLS;
+    // A protocol's failure, even a bug, is its refusal: never the caller's crash.
+    const settled = (protocol: PortMappingProtocol) =>
+      ask[protocol]().catch((error) => refused(protocol, false, `failed: ${error}`));
     const asking = new Map(
-      protocols.map((
-        protocol,
-      ) => [protocol, ask[protocol]().then((result) => this.#settle(result))]),
+      protocols.map((protocol) => [protocol, settled(protocol).then((r) => this.#settle(r))]),
     );
     this.#asking = [...asking.values()];
     const upnp = asking.get("upnp");

@@ -120,3 +120,21 @@ Deno.test("PortMapper with no protocols asks nothing", async () => {
     await gateway.close();
   }
 });
+
+Deno.test("PortMapper turns a protocol that throws into its refusal, never a rejection", async () => {
+  const gateway = await fakeGateway({ pcp: true });
+  try {
+    // A client address that is no IPv4 address: PCP's encoder throws.
+    const mapper = mapperOf(gateway, { protocols: ["pcp"], clientAddress: "not-an-address" });
+    await mapper.settled();
+    deepEqual(mapper.results, [{
+      protocol: "pcp",
+      mapping: null,
+      answered: false,
+      reason: "failed: TypeError: Cannot encode PCP request: not-an-address is not an IPv4 address",
+    }]);
+    await mapper.close();
+  } finally {
+    await gateway.close();
+  }
+});
