@@ -20,6 +20,7 @@
 
 import { buildDelay, startDelay } from "./_delay.ts";
 import { exec, hasCommand } from "./_exec.ts";
+import { startMiniupnpd } from "./_miniupnpd.ts";
 import {
   coreRules,
   DELAY_QUEUE,
@@ -31,8 +32,6 @@ import {
   type LinkDelays,
   linkOf,
   LOSSY_DELAY_MS,
-  miniupnpdConfig,
-  miniupnpdNft,
   type NatKind,
   NATPMP,
   type PortMappingKind,
@@ -437,7 +436,10 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
     await exec(["ip", "netns", "exec", router.ns, restore], {
       stdin: routerRules(router.nat, scenario.lossy, mapping !== null),
     });
-    if (mapping !== null) await startMiniupnpd(lab, router, mapping);
+    if (mapping !== null) {
+      await ip(router.ns, "addr", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
+      await startMiniupnpd(lab, router.ns, LAN_NET[router.side], mapping);
+    }
   }
   if (scenario.portMapping !== null) {
     // The internet reaches router a's mapping address: router b on the
@@ -451,52 +453,6 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
     }
   }
   if (scenario.internet === "routed") await delayLinks(lab, restore);
-}
-
-/** What miniupnpd logs to stderr (with -d) once it serves `kind`. */
-const MINIUPNPD_READY: Record<PortMappingKind, string> = {
-  natpmp: "Listening for NAT-PMP",
-  pcp: "Listening for NAT-PMP",
-  upnp: "HTTP listening on port",
-};
-
-/**
- * miniupnpd on `router`, granting through `kind` (see `NATPMP`): its
- * nftables table, the public address it reports, then the daemon, tracked
- * by the lab (killed at close); resolves once it listens.
- */
-async function startMiniupnpd(lab: LabImpl, router: LabRouter, kind: PortMappingKind) {
-  await ip(router.ns, "addr", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
-  await exec(["ip", "netns", "exec", router.ns, "nft", "-f", "-"], { stdin: miniupnpdNft(kind) });
-  const config = await Deno.makeTempFile({ prefix: `natlab-${lab.id}-`, suffix: ".conf" });
-  await Deno.writeTextFile(config, miniupnpdConfig(kind, LAN_NET[router.side]));
-  const daemon = lab.track(
-    new Deno.Command("ip", {
-      args: [
-        ...["netns", "exec", router.ns, "miniupnpd", "-d", "-f", config],
-        ...["-o", NATPMP.externalIp, "-P", `${config}.pid`],
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn(),
-  );
-  daemon.status.finally(() =>
-    Promise.allSettled([config, `${config}.pid`].map((file) => Deno.remove(file)))
-  );
-  // It logs to stderr with -d, and says so once bound (MINIUPNPD_READY);
-  // the log is read to the end, so that it never blocks on a full pipe.
-  const listening = Promise.withResolvers<void>();
-  let log = "";
-  (async () => {
-    for await (const chunk of daemon.stderr.pipeThrough(new TextDecoderStream())) {
-      log += chunk;
-      if (log.includes(MINIUPNPD_READY[kind])) listening.resolve();
-      if (log.length > 65536) log = log.slice(-4096);
-    }
-    listening.reject(new Error(`miniupnpd did not start: ${log.trim()}`));
-  })().catch(listening.reject);
-  await listening.promise;
 }
 
 function defaultIptablesRestore(): string {
