@@ -16,7 +16,7 @@ export const PATH_HELP =
   --relay-only   never try a direct connection
   --port N       listen and dial from port N (for a port-forwarded host)
   --no-port-mapping
-                 do not ask the router to forward a port (NAT-PMP)`;
+                 do not ask the router to forward a port (UPnP, NAT-PMP, PCP)`;
 
 /** The parseArgs options of the path flags. */
 export const PATH_OPTIONS = {

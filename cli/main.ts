@@ -9,6 +9,7 @@
 import denoJson from "../deno.json" with { type: "json" };
 import { tuneAllocator } from "../lib/memory.ts";
 import { printable } from "../lib/_printable.ts";
+import { releasePortMappings } from "../lib/net/portmap.ts";
 import { describeFailure, EXIT } from "./errors.ts";
 import { parseReceiveArgs, receive, RECEIVE_HELP } from "./receive.ts";
 import { humanReporter, jsonReporter, type Reporter } from "./report.ts";
@@ -96,6 +97,9 @@ export async function main(argv: string[]): Promise<number> {
     if (verbose) printCause(error, (text) => console.error(show(text)));
     return failure.exit;
   } finally {
+    // Every port forward the router granted is deleted before the process
+    // exits, on an interrupt too (each deletion is bounded in time).
+    await releasePortMappings();
     for (const name of signals) Deno.removeSignalListener(name, stop);
   }
 }

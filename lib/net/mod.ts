@@ -11,8 +11,11 @@
  *   sockets come from `listener.connections`.
  * - {@linkcode reflectFrom} the rendezvous server from P: `"ip:port"` as
  *   the server sees P (the public candidate); {@linkcode localCandidates}
- *   lists P on this host's own addresses (LAN candidates); {@linkcode mapPort}
- *   asks the router to forward a public port to P (NAT-PMP), where it can.
+ *   lists P on this host's own addresses (LAN candidates); a
+ *   {@linkcode PortMapper} asks the router to forward a public port to P
+ *   (NAT-PMP, PCP and UPnP IGD at once), where it can, and deletes the
+ *   mappings on close ({@linkcode releasePortMappings} deletes what is left
+ *   in the process, for its way out).
  * - Exchange candidates through the rendezvous, then {@linkcode dialFrom}
  *   P to each of the peer's, again and again (randomized intervals, a short
  *   timeout per attempt), until a connection from either side passes the
@@ -82,7 +85,15 @@ export * from "./constants.ts";
 export * from "./dial.ts";
 export * from "./errors.ts";
 export * from "./interfaces.ts";
-export { mapPort, type MapPortOptions, type PortMapping } from "./natpmp.ts";
+export {
+  type MappingResult,
+  PORT_MAPPING_PROTOCOLS,
+  PortMapper,
+  type PortMapperOptions,
+  type PortMapping,
+  type PortMappingProtocol,
+  releasePortMappings,
+} from "./portmap.ts";
 export { listenReusable, type ListenReusableOptions, type ReusableListener } from "./listen.ts";
 export * from "./pipe.ts";
 export * from "./reflect.ts";

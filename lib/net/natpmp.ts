@@ -15,9 +15,9 @@
  *   {@linkcode NATPMP_WAIT_MS} for the second.
  * - Only answers from gateway:5351 with the right opcode, result 0 and our
  *   internal port count; the mapping's public `ip:port` becomes a candidate.
- * - {@linkcode PortMapping.close} deletes the mapping (lifetime 0), once
- *   the punch window is over: a connection made through it lives on in the
- *   router's connection tracking.
+ * - The mapping's `close()` deletes it (lifetime 0), once the punch window
+ *   is over: a connection made through it lives on in the router's
+ *   connection tracking. lib/net/portmap.ts asks this beside PCP and UPnP.
  *
  * @module
  */
@@ -26,6 +26,7 @@ import type { Socket } from "node:dgram";
 import { formatHostPort } from "./address.ts";
 import { bindUdp } from "../discovery/_udp.ts";
 import { whenAborted } from "../_abort.ts";
+import { asked, deletion, grantedMapping, type MappingResult, refused } from "./_mapping.ts";
 
 /** NAT-PMP's server port on the gateway. */
 export const NATPMP_PORT = 5351;
@@ -126,51 +127,59 @@ export function defaultGateway(routes: string): string | null {
   return null;
 }
 
-/** A port the gateway forwards to this host; see {@linkcode mapPort}. */
-export interface PortMapping {
-  /** The public `ip:port` the gateway forwards to the internal port. */
-  readonly address: string;
-  /** Asks the gateway to delete the mapping (best effort, does not wait long). */
-  close(): Promise<void>;
-}
-
-/** Options of {@linkcode mapPort}. */
+/** Options of {@linkcode mapPortNatPmp}. */
 export interface MapPortOptions {
   /** The gateway to ask; by default the default route's next hop (Linux), else none. */
   gateway?: string;
   /** The port to ask on. @default {5351} */
   port?: number;
-  /** Stops asking: resolves null. */
+  /** Stops asking: resolves with a refusal (and takes back what may have been granted). */
   signal?: AbortSignal;
 }
 
+/** What NAT-PMP's result codes mean (RFC 6886 §3.5). */
+const RESULTS: Readonly<Record<number, string>> = {
+  1: "unsupported version",
+  2: "not authorized or refused",
+  3: "network failure",
+  4: "out of resources",
+  5: "unsupported opcode",
+};
+
 /**
  * Asks the gateway to forward TCP `internalPort` (on this host) from the
- * internet. Resolves with the mapping, or null where there is no gateway,
- * it does not answer in time ({@linkcode NATPMP_PROBE_MS}, {@linkcode NATPMP_WAIT_MS}), or
- * it refuses.
- * Never throws for the network's sake.
+ * internet. Resolves with the mapping, or with why there is none: no
+ * gateway, no answer in time ({@linkcode NATPMP_PROBE_MS},
+ * {@linkcode NATPMP_WAIT_MS}), a refusal. Never throws for the network's
+ * sake. The mapping is in the process' registry until closed
+ * (`releasePortMappings`).
  */
-export async function mapPort(
+export function mapPortNatPmp(
   internalPort: number,
   options: MapPortOptions = {},
-): Promise<PortMapping | null> {
+): Promise<MappingResult> {
+  return asked(options.signal, (signal) => ask(internalPort, { ...options, signal }));
+}
+
+async function ask(
+  internalPort: number,
+  options: MapPortOptions & { signal: AbortSignal },
+): Promise<MappingResult> {
   const gateway = options.gateway ?? systemGateway();
-  if (gateway === null) return null;
+  if (gateway === null) return refused("natpmp", false, "no default gateway known");
   const port = options.port ?? NATPMP_PORT;
   const socket = await openSocket();
-  if (socket === null) return null;
+  if (socket === null) return refused("natpmp", false, "no UDP socket");
   try {
     const started = Date.now();
     const noRouter = new AbortController();
-    const signals = [noRouter.signal, ...(options.signal ? [options.signal] : [])];
     const mapping = exchange(
       socket,
       { address: gateway, port },
       encodeMapRequest(internalPort, internalPort, MAPPING_LIFETIME_S),
       mapsPort(internalPort),
       started + NATPMP_WAIT_MS,
-      AbortSignal.any(signals),
+      AbortSignal.any([noRouter.signal, options.signal]),
     );
     const public_ = await exchange(
       socket,
@@ -182,26 +191,35 @@ export async function mapPort(
     );
     if (public_ === null) noRouter.abort();
     const mapped = await mapping;
-    let closing: Promise<void> | undefined;
-    const close = () => closing ??= unmap(gateway, port, internalPort);
+    const remove = () => unmap(gateway, port, internalPort);
     if (mapped === null) {
-      // A router that answered may yet set the mapping up: take it back.
-      if (public_ !== null) void close();
-      return null;
+      // A router that answered (or one asked until stopped) may yet set the
+      // mapping up: take it back.
+      if (public_ !== null || options.signal.aborted) await deletion(remove);
+      if (options.signal.aborted) return refused("natpmp", public_ !== null, "stopped");
+      return public_ === null
+        ? refused("natpmp", false, `no answer from ${gateway} within ${NATPMP_PROBE_MS} ms`)
+        : refused("natpmp", true, `${gateway} granted no mapping within ${NATPMP_WAIT_MS} ms`);
     }
-    if (mapped.result !== 0 || mapped.external === 0) return null;
+    if (mapped.result !== 0) {
+      const meaning = RESULTS[mapped.result] ?? "unknown result";
+      return refused("natpmp", true, `${gateway} refused: result ${mapped.result}, ${meaning}`);
+    }
+    if (mapped.external === 0) return refused("natpmp", true, `${gateway} granted public port 0`);
     // 0.0.0.0: the router has no public address (yet).
     if (public_ === null || public_.result !== 0 || public_.address === "0.0.0.0") {
-      await close();
-      return null;
+      await deletion(remove);
+      return refused("natpmp", true, `${gateway} has no public address`);
     }
-    return { address: formatHostPort(public_.address, mapped.external), close };
+    const address = formatHostPort(public_.address, mapped.external);
+    return { protocol: "natpmp", mapping: grantedMapping("natpmp", address, remove) };
   } finally {
     socket.close();
   }
 }
 
-function systemGateway(): string | null {
+/** The default route's next hop on Linux (`/proc/net/route`), else null. */
+export function systemGateway(): string | null {
   if (Deno.build.os !== "linux") return null;
   try {
     return defaultGateway(Deno.readTextFileSync("/proc/net/route"));

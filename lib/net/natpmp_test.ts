@@ -7,7 +7,7 @@ import {
   encodeAddressRequest,
   encodeMapRequest,
   MAPPING_LIFETIME_S,
-  mapPort,
+  mapPortNatPmp,
 } from "./natpmp.ts";
 
 // The vectors of docs/protocol/transit.md, "Port mapping (NAT-PMP)".
@@ -70,10 +70,11 @@ function granting(request: Uint8Array): Uint8Array {
   return hexToBytes(`008200000000a1b2${internal}${external}${bytesToHex(request.subarray(8, 12))}`);
 }
 
-Deno.test("mapPort() asks the gateway, gives the public ip:port, and deletes the mapping on close", async () => {
+Deno.test("mapPortNatPmp() asks the gateway, gives the public ip:port, and deletes the mapping on close", async () => {
   const gateway = await responder(granting);
   try {
-    const mapping = await mapPort(41234, { gateway: "127.0.0.1", port: gateway.port });
+    const { mapping } = await mapPortNatPmp(41234, { gateway: "127.0.0.1", port: gateway.port });
+    equal(mapping?.protocol, "natpmp");
     equal(mapping?.address, "203.0.113.7:50000");
     deepEqual(gateway.requests.toSorted(), [
       "0000",
@@ -88,7 +89,7 @@ Deno.test("mapPort() asks the gateway, gives the public ip:port, and deletes the
   }
 });
 
-Deno.test("mapPort() is null when the gateway refuses, or says nothing in time", async () => {
+Deno.test("mapPortNatPmp() refuses with the reason when the gateway refuses, or says nothing in time", async () => {
   const refusing = await responder((request) =>
     request[1] === 0
       ? hexToBytes("008000000000a1b2cb007107")
@@ -96,8 +97,18 @@ Deno.test("mapPort() is null when the gateway refuses, or says nothing in time",
   );
   const silent = await responder(() => null);
   try {
-    equal(await mapPort(41234, { gateway: "127.0.0.1", port: refusing.port }), null);
-    equal(await mapPort(41234, { gateway: "127.0.0.1", port: silent.port }), null);
+    deepEqual(await mapPortNatPmp(41234, { gateway: "127.0.0.1", port: refusing.port }), {
+      protocol: "natpmp",
+      mapping: null,
+      answered: true,
+      reason: "127.0.0.1 refused: result 2, not authorized or refused",
+    });
+    deepEqual(await mapPortNatPmp(41234, { gateway: "127.0.0.1", port: silent.port }), {
+      protocol: "natpmp",
+      mapping: null,
+      answered: false,
+      reason: "no answer from 127.0.0.1 within 100 ms",
+    });
     // Both requests, each sent again while there was time.
     deepEqual(new Set(silent.requests), new Set(["0000", "00020000a112a1120000003c"]));
   } finally {
@@ -106,29 +117,27 @@ Deno.test("mapPort() is null when the gateway refuses, or says nothing in time",
   }
 });
 
-Deno.test("mapPort() takes back a mapping the gateway was too slow to confirm", async () => {
+Deno.test("mapPortNatPmp() takes back a mapping the gateway was too slow to confirm", async () => {
   // Answers the address at once, the mapping never: a delete must follow.
   const gateway = await responder((request) =>
     request[1] === 0 ? hexToBytes("008000000000a1b2cb007107") : null
   );
   try {
-    equal(await mapPort(41234, { gateway: "127.0.0.1", port: gateway.port }), null);
-    for (let i = 0; i < 50 && !gateway.requests.includes("00020000a112000000000000"); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    const result = await mapPortNatPmp(41234, { gateway: "127.0.0.1", port: gateway.port });
+    equal(result.mapping, null);
+    // The deletion was sent before the refusal resolved.
     equal(gateway.requests.includes("00020000a112000000000000"), true, String(gateway.requests));
-    await new Promise((resolve) => setTimeout(resolve, 200)); // its wait for an answer ends
   } finally {
     gateway.socket.close();
   }
 });
 
-Deno.test("mapPort() takes answers from the gateway's port only", async () => {
+Deno.test("mapPortNatPmp() takes answers from the gateway's port only", async () => {
   const gateway = await responder(() => null);
   const stranger = await responder(() => null);
   try {
     // The stranger answers the client's port as if it were the gateway.
-    const mapping = mapPort(41234, { gateway: "127.0.0.1", port: gateway.port });
+    const mapping = mapPortNatPmp(41234, { gateway: "127.0.0.1", port: gateway.port });
     await new Promise((resolve) => setTimeout(resolve, 30));
     const client = await new Promise<number>((resolve) => {
       gateway.socket.once("message", (_m, from) => resolve(from.port));
@@ -136,7 +145,7 @@ Deno.test("mapPort() takes answers from the gateway's port only", async () => {
     for (const hex of ["008000000000a1b2cb007107", "008200000000a1b2a112c3500000003c"]) {
       stranger.socket.send(hexToBytes(hex), client, "127.0.0.1");
     }
-    equal(await mapping, null);
+    equal((await mapping).mapping, null);
   } finally {
     gateway.socket.close();
     stranger.socket.close();

@@ -34,7 +34,8 @@ export interface Candidates {
 /** Most candidates accepted from a peer: more is a peer trying to make us scan. */
 export const MAX_CANDIDATES = 32;
 
-const ADDRESS_RE = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/;
+/** A candidate address: IPv4 `a.b.c.d:port` or `[IPv6]:port`. */
+export const ADDRESS_RE = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/;
 
 /** What a side that takes no direct connection tells the other. */
 export const NO_CANDIDATES: Readonly<Candidates> = Object.freeze({

@@ -6,11 +6,22 @@
  * Protocol flow (docs/protocol/transit.md):
  * - `Transit.open()`: listen on P (reusable; IPv6 and IPv4 where the host
  *   has IPv6), reflect from P and ask the router to forward a port to P
- *   (NAT-PMP) at the same time, list candidates.
- * - Exchange candidates through the mailbox (candidates.ts).
+ *   (NAT-PMP, PCP and UPnP IGD, all at once: lib/net/portmap.ts) at the
+ *   same time, list candidates. It waits for the reflection and for NAT-PMP
+ *   and PCP (250 ms at most), not for UPnP's search, which may take over a
+ *   second (only for a device that has answered it by then, 250 ms more at
+ *   most): a mapping granted after `open()` returned is handed to
+ *   `onLateCandidate(address)`, up to `close()`, for the caller to send on
+ *   (trickled candidates).
+ * - Exchange candidates through the relay (candidates.ts).
  * - `transit.punch(peer)`: dial rounds at randomized intervals plus accepted
  *   connections; each runs the handshake; the sender nominates the first
  *   proven one; resolves with its secure channel, or with why there is none.
+ *   `transit.addPeerCandidate(address)` adds a candidate the other side
+ *   trickled later: a running `punch()` dials it too (one given before
+ *   `punch()` is dialed from its start).
+ * - `transit.close()` (and the end of `punch()`): stop listening, delete
+ *   every port mapping granted, awaited.
  *
  * @module
  */
@@ -20,12 +31,12 @@ import type { SessionKeys, Side } from "../crypto/keys.ts";
 import { formatPeerAddress, parseHostPort } from "../net/address.ts";
 import { DialError, dialFrom, dialFromAvailable } from "../net/dial.ts";
 import { localCandidates } from "../net/interfaces.ts";
-import { mapPort, type PortMapping } from "../net/natpmp.ts";
+import { type MappingResult, PortMapper, type PortMapperOptions } from "../net/portmap.ts";
 import type { FrameReads } from "../net/_adopt.ts";
 import { listenReusable, type ReusableListener } from "../net/listen.ts";
 import { socketPipe } from "../net/pipe.ts";
 import { reflectFrom } from "../net/reflect.ts";
-import { type Candidates, MAX_CANDIDATES } from "./candidates.ts";
+import { ADDRESS_RE as CANDIDATE_RE, type Candidates, MAX_CANDIDATES } from "./candidates.ts";
 import { sleep } from "../_sleep.ts";
 import {
   DIAL_ATTEMPT_MAX_TIMEOUT_MS,
@@ -57,12 +68,22 @@ export interface TransitOptions {
    */
   port?: number;
   /**
-   * Ask the router to forward a public port to P (NAT-PMP, see
-   * lib/net/natpmp.ts). False where the host is reachable already, or in
-   * tests that run no router.
+   * Ask the router to forward a public port to P (NAT-PMP, PCP and UPnP
+   * IGD at once, see lib/net/portmap.ts). False where the host is reachable
+   * already, or in tests that run no router: then nothing is sent to the
+   * gateway or the LAN. Options instead of true ask where they say (tests:
+   * a fake gateway on loopback).
    * @default {true}
    */
-  portMapping?: boolean;
+  portMapping?: boolean | PortMapperOptions;
+  /**
+   * Called with the public `ip:port` of each port mapping granted after
+   * `open()` resolved (UPnP may take over a second), until the transit
+   * closes. The address is added to this side's `candidates` (and is its
+   * `forwarded` if none was) before the call; send it to the other side,
+   * whose `addPeerCandidate()` dials it.
+   */
+  onLateCandidate?: (address: string) => void;
   signal?: AbortSignal;
 }
 
@@ -166,13 +187,19 @@ export class Transit {
   readonly candidates: Candidates;
   readonly #side: Side;
   readonly #listener: ReusableListener;
-  readonly #mapping: PortMapping | null;
+  readonly #mapping: PortMapper | null;
   readonly #sockets = new Set<Socket>();
+  /** Candidates of the other side added after it sent its list (trickled), in order. */
+  readonly #added: string[] = [];
+  /** While `punch()` runs: dials one more candidate of the other side. */
+  #dialMore: ((candidate: string) => void) | null = null;
+  /** Punching is over (or the transit closed): nothing more is dialed or handed on. */
+  #over = false;
 
   private constructor(
     side: Side,
     listener: ReusableListener,
-    mapping: PortMapping | null,
+    mapping: PortMapper | null,
     candidates: Candidates,
   ) {
     this.#side = side;
@@ -184,31 +211,83 @@ export class Transit {
   /**
    * Listens on P, on IPv6 and IPv4 where the host has IPv6 (else on IPv4),
    * and gathers this side's candidates: its own addresses, P's public
-   * address as the rendezvous sees it, and a port the router forwards to P
-   * where it grants one through NAT-PMP (asked for at the same time).
+   * address as the rendezvous sees it, and the ports the router forwards to
+   * P where it grants one through NAT-PMP, PCP or UPnP (all asked at the
+   * same time; a UPnP grant that comes later goes to `onLateCandidate`).
    */
   static async open(options: TransitOptions): Promise<Transit> {
     const listener = await listenDualStack(options.port ?? 0, transitReads(options.side));
     const port = listener.port;
     const signal = options.signal ? { signal: options.signal } : {};
-    const [reflected, mapping] = await Promise.all([
+    const asking = typeof options.portMapping === "object" ? options.portMapping : {};
+    const mapper = options.portMapping === false
+      ? null
+      : new PortMapper(port, { ...asking, ...signal });
+    const [reflected] = await Promise.all([
       reflectFrom(httpUrl(options.server), port, { timeoutMs: REFLECT_WAIT_MS, ...signal })
         .catch(() => null), // no public address: the other candidates only
-      options.portMapping === false ? null : mapPort(port, signal).catch(() => null),
+      mapper?.quick(),
     ]);
     const local = localCandidates(port, { ipv6: listener.hostname === "::" });
+    const granted = mapper?.mappings.map((mapping) => mapping.address) ?? [];
     // Within what the peer accepts (a host may have many IPv6 addresses),
-    // the public address and the mapping kept.
-    const extra = [...new Set([reflected, mapping?.address])].filter(
+    // the public address and the mappings kept.
+    const extra = [...new Set([reflected, ...granted])].filter(
       (address): address is string => typeof address === "string" && !local.includes(address),
-    );
+    ).slice(0, MAX_CANDIDATES);
     const list = [...local.slice(0, MAX_CANDIDATES - extra.length), ...extra];
-    return new Transit(options.side, listener, mapping, {
+    const transit = new Transit(options.side, listener, mapper, {
       port,
       public: reflected,
       candidates: list,
-      forwarded: mapping?.address ?? null,
+      forwarded: granted[0] ?? null,
     });
+    if (mapper !== null) {
+      // Set in the same turn as the mappings were read: none slips between.
+      mapper.onMapping = (mapping) =>
+        transit.#lateMapping(mapping.address, options.onLateCandidate);
+    }
+    return transit;
+  }
+
+  /** A mapping granted after `open()`: a candidate of this side, handed to the caller. */
+  #lateMapping(address: string, onLateCandidate: ((address: string) => void) | undefined): void {
+    const own = this.candidates;
+    if (own.candidates.includes(address)) return;
+    if (own.candidates.length >= MAX_CANDIDATES) own.candidates.pop();
+    own.candidates.push(address);
+    own.forwarded ??= address;
+    onLateCandidate?.(address);
+  }
+
+  /**
+   * What asking the router for a port forward gave so far, per protocol
+   * (none where `portMapping` is false): for saying why there is no direct
+   * path. A protocol still asking (UPnP, up to a few seconds) is absent.
+   */
+  get portMappings(): readonly MappingResult[] {
+    return this.#mapping?.results ?? [];
+  }
+
+  /**
+   * Adds a candidate of the other side that came after its list (a port
+   * mapping its router granted late): a running `punch()` dials it at once,
+   * a later one from its start. Returns false where it is not taken: known
+   * already, past MAX_CANDIDATES added, or the punching is over. Throws
+   * `TypeError` if `address` is no `ip:port` (IPv6 in brackets).
+   */
+  addPeerCandidate(address: string): boolean {
+    if (!CANDIDATE_RE.test(address)) {
+      throw new TypeError(
+        `Cannot add a candidate: ${JSON.stringify(address.slice(0, 60))} is no ip:port`,
+      );
+    }
+    if (this.#added.includes(address) || this.#added.length >= MAX_CANDIDATES || this.#over) {
+      return false;
+    }
+    this.#added.push(address);
+    this.#dialMore?.(address);
+    return true;
   }
 
   /** Dials and accepts until a connection is nominated or the window closes. */
@@ -276,7 +355,7 @@ export class Transit {
     const shared = dialFromAvailable();
     const frames = transitReads(this.#side);
     const fromPort = shared ? this.candidates.port : 0;
-    const dialing = peer.candidates.map(async (candidate) => {
+    const dialOne = async (candidate: string) => {
       const { hostname: host, port } = parseHostPort(candidate);
       let timeoutMs = DIAL_ATTEMPT_TIMEOUT_MS;
       await sleep(options.dialAfterMs ?? 0, done.signal);
@@ -315,12 +394,22 @@ export class Transit {
         }
         await sleep(Math.random() * 2 * DIAL_INTERVAL_MS, done.signal);
       }
-    });
+    };
+    // The other side's candidates, and those it trickles (addPeerCandidate).
+    const dialed = new Set([...peer.candidates, ...this.#added]);
+    const dialing = [...dialed].map(dialOne);
+    this.#dialMore = (candidate) => {
+      if (done.signal.aborted || dialed.has(candidate)) return;
+      dialed.add(candidate);
+      dialing.push(dialOne(candidate));
+    };
 
     const timer = setTimeout(() => winner.resolve(null), options.windowMs ?? PUNCH_WINDOW_MS);
     const found = await winner.promise;
     clearTimeout(timer);
     done.abort();
+    this.#over = true;
+    this.#dialMore = null;
     unlisten();
     await Promise.allSettled(dialing);
     await this.#listener.close();
@@ -336,8 +425,13 @@ export class Transit {
     return { connection: found.connection, address: found.address };
   }
 
-  /** Stops listening, deletes the port mapping, and drops every connection not handed out. */
+  /**
+   * Stops listening, stops asking for port mappings and deletes every one
+   * granted (resolving once the router was told, or its wait ran out), and
+   * drops every connection not handed out.
+   */
   async close(): Promise<void> {
+    this.#over = true;
     await this.#listener.close();
     await this.#mapping?.close();
   }

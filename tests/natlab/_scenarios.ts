@@ -21,7 +21,38 @@ export type ScenarioName =
   | "rst-nat"
   | "rst-both"
   | "symmetric-ipv6"
-  | "natpmp-symmetric";
+  | "natpmp-symmetric"
+  | "rst-both-0"
+  | "rst-both-20"
+  | "upnp-symmetric"
+  | "pcp-symmetric";
+
+/**
+ * How router a forwards a port on request (miniupnpd): NAT-PMP (RFC 6886),
+ * UPnP IGD, or PCP (RFC 6887).
+ */
+export type PortMappingKind = "natpmp" | "upnp" | "pcp";
+
+/**
+ * The internet between the hosts and routers on it.
+ * - `flat`: one bridge; every public address is one hop from every other.
+ * - `routed`: a core router with a link of its own to each side (a, b) and
+ *   to the server, each link with a one-way delay (see {@linkcode LinkDelays}).
+ */
+export type InternetKind = "flat" | "routed";
+
+/**
+ * One-way delay in ms of each link of a routed internet, added to every
+ * packet that crosses it, either way: a→b takes `a + b`, a→server `a + server`.
+ */
+export interface LinkDelays {
+  readonly a: number;
+  readonly b: number;
+  readonly server: number;
+}
+
+/** No delay on any link. */
+export const NO_DELAY: LinkDelays = Object.freeze({ a: 0, b: 0, server: 0 });
 
 /** A topology: where peers a and b sit. The server is always public. */
 export interface Scenario {
@@ -41,10 +72,14 @@ export interface Scenario {
    */
   readonly ipv6: boolean;
   /**
-   * Router a also runs miniupnpd with NAT-PMP: it forwards a public port
-   * to a host that asks (see `NATPMP` and {@linkcode natpmpConfig}).
+   * Router a also runs miniupnpd and forwards a public port to a host that
+   * asks, through this protocol only (see `NATPMP` and {@linkcode miniupnpdConfig}).
    */
-  readonly natpmp: boolean;
+  readonly portMapping: PortMappingKind | null;
+  /** The internet: one bridge, or a core router between the sides. */
+  readonly internet: InternetKind;
+  /** A routed internet's link delays (all 0 on a flat one). */
+  readonly linkDelayMs: LinkDelays;
 }
 
 function scenario(
@@ -52,7 +87,14 @@ function scenario(
   description: string,
   a: NatKind,
   b: NatKind,
-  extra: { sameLan?: boolean; lossy?: boolean; ipv6?: boolean; natpmp?: boolean } = {},
+  extra: {
+    sameLan?: boolean;
+    lossy?: boolean;
+    ipv6?: boolean;
+    portMapping?: PortMappingKind;
+    internet?: InternetKind;
+    linkDelayMs?: LinkDelays;
+  } = {},
 ): Scenario {
   return {
     name,
@@ -62,7 +104,9 @@ function scenario(
     sameLan: extra.sameLan ?? false,
     lossy: extra.lossy ?? false,
     ipv6: extra.ipv6 ?? false,
-    natpmp: extra.natpmp ?? false,
+    portMapping: extra.portMapping ?? null,
+    internet: extra.internet ?? "flat",
+    linkDelayMs: extra.linkDelayMs ?? NO_DELAY,
   };
 }
 
@@ -127,7 +171,39 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     "a and b each behind a symmetric NAT; a's router forwards a port on request (NAT-PMP)",
     "symmetric",
     "symmetric",
-    { natpmp: true },
+    { portMapping: "natpmp" },
+  ),
+  "rst-both-0": scenario(
+    "rst-both-0",
+    "a and b each behind a NAT that answers unsolicited SYNs with a TCP RST, " +
+      "a router between them, no delay",
+    "rst",
+    "rst",
+    { internet: "routed" },
+  ),
+  "rst-both-20": scenario(
+    "rst-both-20",
+    "a and b each behind a NAT that answers unsolicited SYNs with a TCP RST, " +
+      "a router between them, 20 ms one way between any two of a, b and the server",
+    "rst",
+    "rst",
+    { internet: "routed", linkDelayMs: { a: 10, b: 10, server: 10 } },
+  ),
+  "upnp-symmetric": scenario(
+    "upnp-symmetric",
+    "a and b each behind a symmetric NAT, a router between them; a's router forwards " +
+      "a port on request through UPnP IGD only",
+    "symmetric",
+    "symmetric",
+    { internet: "routed", portMapping: "upnp" },
+  ),
+  "pcp-symmetric": scenario(
+    "pcp-symmetric",
+    "a and b each behind a symmetric NAT, a router between them; a's router forwards " +
+      "a port on request through PCP only",
+    "symmetric",
+    "symmetric",
+    { internet: "routed", portMapping: "pcp" },
   ),
 };
 
@@ -162,58 +238,64 @@ export const PUBLIC_IP = {
 export const LAN_NET = { a: "192.168.1", b: "192.168.2" } as const;
 
 /**
- * NAT-PMP on router a (`natpmp` scenarios). miniupnpd refuses to work with
- * a private public address ("not public routable"), as every address of
- * the lab's internet is; so router a also answers on `externalIp`, an
- * ordinary public address that never leaves the lab's namespaces, which it
- * reports to NAT-PMP clients, and router b routes it on-link. It forwards
- * only to its own LAN's hosts, ports 1024 and up.
+ * The routed internet's links, a /24 each: the core router is .1 on each,
+ * and a host keeps the last byte of its flat address (server .10, a .11,
+ * b .12, router a .21, router b .22), so that router a is 10.201.0.21.
  */
-export const NATPMP = { externalIp: "45.0.0.21" } as const;
+export const ROUTED_LINK = { server: "10.200.0", a: "10.201.0", b: "10.202.0" } as const;
+/** The prefix of each routed link. */
+export const ROUTED_PREFIX = 24;
+/** NFQUEUE numbers of the core router's delay programs, one per link. */
+export const LINK_QUEUE = { a: 1, b: 2, server: 3 } as const;
 
-/** miniupnpd's configuration for router a: NAT-PMP only, no UPnP, rules in table `inet miniupnpd`. */
-export function natpmpConfig(lanNet: string): string {
-  return [
-    "ext_ifname=wan0",
-    "listening_ip=lan0",
-    "enable_natpmp=yes",
-    "enable_upnp=no",
-    "secure_mode=yes",
-    "upnp_table_name=miniupnpd",
-    "upnp_nat_table_name=miniupnpd",
-    `allow 1024-65535 ${lanNet}.0/24 1024-65535`,
-    "deny 0-65535 0.0.0.0/0 0-65535",
-    "",
-  ].join("\n");
+/** A role with a public address: a host on the internet, or a router's WAN side. */
+export type PublicRole = keyof typeof PUBLIC_IP;
+
+/** The link of the routed internet that `role` sits on. */
+export function linkOf(role: PublicRole): keyof typeof ROUTED_LINK {
+  return role === "server" ? "server" : role === "a" || role === "routerA" ? "a" : "b";
+}
+
+/** The public address of `role` on a flat or routed internet. */
+export function publicIp(internet: InternetKind, role: PublicRole): string {
+  if (internet === "flat") return PUBLIC_IP[role];
+  return `${ROUTED_LINK[linkOf(role)]}.${PUBLIC_IP[role].split(".")[3]}`;
 }
 
 /**
- * The nftables table miniupnpd fills: its chains, jumped to from base
- * chains of their own. Forwarded packets must also pass the iptables
- * firewall, which lets in what was translated (`--ctstate DNAT`, as home
- * routers do for their port forwards).
+ * Port mapping on router a (scenarios with `portMapping`), by miniupnpd.
+ * miniupnpd refuses to work with a private public address ("not public
+ * routable"), as every address of the lab's internet is; so router a also
+ * answers on `externalIp`, an ordinary public address that never leaves the
+ * lab's namespaces, which it reports to its clients, and the internet
+ * routes it to router a (router b on-link on a flat internet, the core
+ * router through router a on a routed one). It forwards only to its own
+ * LAN's hosts, ports 1024 and up. UPnP's description and control are
+ * served on `httpPort` of the router's LAN address.
  */
-export const NATPMP_NFT = `table inet miniupnpd {
-  chain upnp_forward {
-    type filter hook forward priority 0; policy accept;
-    jump miniupnpd
-  }
-  chain miniupnpd {
-  }
-  chain upnp_prerouting {
-    type nat hook prerouting priority -100; policy accept;
-    jump prerouting_miniupnpd
-  }
-  chain prerouting_miniupnpd {
-  }
-  chain upnp_postrouting {
-    type nat hook postrouting priority 100; policy accept;
-    jump postrouting_miniupnpd
-  }
-  chain postrouting_miniupnpd {
-  }
+export const NATPMP = { externalIp: "45.0.0.21", httpPort: 5000 } as const;
+
+/**
+ * The core router's rules on a routed internet: every packet that enters
+ * from, or leaves over, a link with a delay goes through that link's
+ * NFQUEUE (`LINK_QUEUE`) to a delay program, so a packet from a to b is
+ * held `a` ms coming in and `b` ms going out. No filtering, no NAT.
+ */
+export function coreRules(delays: LinkDelays): string {
+  const links = (Object.keys(LINK_QUEUE) as (keyof typeof LINK_QUEUE)[]).filter((link) =>
+    delays[link] > 0
+  );
+  const queue = (link: keyof typeof LINK_QUEUE) => `-j NFQUEUE --queue-num ${LINK_QUEUE[link]}`;
+  return [
+    "*raw",
+    ...links.map((link) => `-A PREROUTING -i link-${link} ${queue(link)}`),
+    "COMMIT",
+    "*mangle",
+    ...links.map((link) => `-A POSTROUTING -o link-${link} ${queue(link)}`),
+    "COMMIT",
+    "",
+  ].join("\n");
 }
-`;
 
 /**
  * The IPv6 plan of scenarios with `ipv6` (documentation prefix 2001:db8::/32,
@@ -240,12 +322,12 @@ export const IPV6 = {
  *   (FORWARD): a home router's firewall. Without the INPUT rule the router's
  *   own kernel would answer such SYNs with a RST.
  * - The `rst` kind answers NEW inbound TCP with a RST instead.
- * - With `natpmp`, inbound connections the router translated to a LAN host
- *   (its NAT-PMP port forwards) pass first.
+ * - With `portForwards` (miniupnpd on the router), inbound connections the
+ *   router translated to a LAN host (its port forwards) pass first.
  * - Lossy: a random share of forwarded packets is dropped, and every packet
  *   entering the router goes through NFQUEUE to the delay program.
  */
-export function routerRules(nat: NatKind, lossy: boolean, natpmp = false): string {
+export function routerRules(nat: NatKind, lossy: boolean, portForwards = false): string {
   const masquerade = nat === "symmetric" ? "MASQUERADE --random-fully" : "MASQUERADE";
   const lines = ["*raw"];
   if (lossy) lines.push(`-A PREROUTING -j NFQUEUE --queue-num ${DELAY_QUEUE}`);
@@ -255,7 +337,7 @@ export function routerRules(nat: NatKind, lossy: boolean, natpmp = false): strin
       `-A FORWARD -m statistic --mode random --probability ${LOSSY_DROP_PROBABILITY} -j DROP`,
     );
   }
-  if (natpmp) lines.push("-A FORWARD -i wan0 -m conntrack --ctstate DNAT -j ACCEPT");
+  if (portForwards) lines.push("-A FORWARD -i wan0 -m conntrack --ctstate DNAT -j ACCEPT");
   for (const chain of ["INPUT", "FORWARD"]) {
     lines.push(`-A ${chain} -i wan0 -m conntrack --ctstate INVALID -j DROP`);
     if (nat === "rst") {

@@ -20,17 +20,25 @@
 
 import { buildDelay, startDelay } from "./_delay.ts";
 import { exec, hasCommand } from "./_exec.ts";
+import { startMiniupnpd } from "./_miniupnpd.ts";
 import {
+  coreRules,
   DELAY_QUEUE,
   INTERNET_PREFIX,
+  type InternetKind,
   IPV6,
   LAN_NET,
+  LINK_QUEUE,
+  type LinkDelays,
+  linkOf,
   LOSSY_DELAY_MS,
   type NatKind,
   NATPMP,
-  NATPMP_NFT,
-  natpmpConfig,
-  PUBLIC_IP,
+  type PortMappingKind,
+  publicIp,
+  type PublicRole,
+  ROUTED_LINK,
+  ROUTED_PREFIX,
   router6Rules,
   routerRules,
   type Scenario,
@@ -39,7 +47,15 @@ import {
   SERVER_UPLINK,
 } from "./_scenarios.ts";
 
-export { type NatKind, type Scenario, type ScenarioName, SCENARIOS };
+export {
+  type InternetKind,
+  type LinkDelays,
+  type NatKind,
+  type PortMappingKind,
+  type Scenario,
+  type ScenarioName,
+  SCENARIOS,
+};
 
 /** The prefix of every namespace a lab creates: `natlab-<pid>-<random>-<role>`. */
 export const NAMESPACE_PREFIX = "natlab-";
@@ -84,6 +100,11 @@ export interface Lab extends AsyncDisposable {
   readonly scenario: Scenario;
   readonly hosts: { readonly server: LabHost; readonly a: LabHost; readonly b: LabHost };
   readonly routers: readonly LabRouter[];
+  /**
+   * The one-way delay of each link of a routed internet, as built (the
+   * scenario's, or `CreateLabOptions.linkDelayMs`); all 0 on a flat one.
+   */
+  readonly linkDelayMs: LinkDelays;
   /** Every namespace this lab created, the internet's included. */
   readonly namespaces: readonly string[];
   /** `http://<server ip>:<port>`: a URL on the lab's server host. */
@@ -101,13 +122,23 @@ export interface CreateLabOptions {
    * @default {"iptables-restore"}
    */
   iptablesRestore?: string;
+  /**
+   * The one-way delay of each link of a routed internet, in ms, instead of
+   * the scenario's (ignored on a flat internet). A link with a delay needs
+   * the delay program (`labSupport().lossy`).
+   */
+  linkDelayMs?: Partial<LinkDelays>;
 }
 
-/** Whether this machine can run labs, and if not, why. */
-export type LabSupport = { ok: true; lossy: boolean; natpmp: boolean; reason?: string } | {
+/**
+ * Whether this machine can run labs, and if not, why. `lossy`: the delay
+ * program builds (gcc, libnetfilter-queue); `miniupnpd`: miniupnpd and nft
+ * are installed, for the port mapping scenarios.
+ */
+export type LabSupport = { ok: true; lossy: boolean; miniupnpd: boolean; reason?: string } | {
   ok: false;
   lossy: false;
-  natpmp: false;
+  miniupnpd: false;
   reason: string;
 };
 
@@ -132,29 +163,34 @@ class LabImpl implements Lab {
   readonly scenario: Scenario;
   readonly hosts: { server: LabHost; a: LabHost; b: LabHost };
   readonly routers: LabRouter[] = [];
+  readonly linkDelayMs: LinkDelays;
   readonly namespaces: string[] = [];
   readonly #children = new Set<Deno.ChildProcess>();
   #closing: Promise<void> | undefined;
 
-  constructor(id: string, scenario: Scenario) {
+  constructor(id: string, scenario: Scenario, delays: Partial<LinkDelays> = {}) {
     this.id = id;
     this.scenario = scenario;
+    this.linkDelayMs = scenario.internet === "flat"
+      ? { a: 0, b: 0, server: 0 }
+      : { ...scenario.linkDelayMs, ...delays };
+    const address = (role: PublicRole) => publicIp(scenario.internet, role);
     const lanIp = (side: "a" | "b") =>
       scenario.sameLan ? `${LAN_NET.a}.${side === "a" ? 10 : 11}` : `${LAN_NET[side]}.10`;
     const routerWan = (side: "a" | "b") =>
-      scenario.sameLan || side === "a" ? PUBLIC_IP.routerA : PUBLIC_IP.routerB;
+      address(scenario.sameLan || side === "a" ? "routerA" : "routerB");
     const peer = (side: "a" | "b"): LabHost => {
       const nat = scenario[side];
       return this.#host(
         side,
-        nat === "none" ? PUBLIC_IP[side] : lanIp(side),
-        nat === "none" ? PUBLIC_IP[side] : routerWan(side),
+        nat === "none" ? address(side) : lanIp(side),
+        nat === "none" ? address(side) : routerWan(side),
         nat,
         scenario.ipv6 ? `${IPV6.lan[side]}10` : null,
       );
     };
     this.hosts = {
-      server: this.#host("server", PUBLIC_IP.server, PUBLIC_IP.server, "none", null),
+      server: this.#host("server", address("server"), address("server"), "none", null),
       a: peer("a"),
       b: peer("b"),
     };
@@ -280,20 +316,73 @@ async function addNamespace(
   return ns;
 }
 
-/** Plugs a namespace into the internet bridge with a public address. */
-async function attachToInternet(lab: LabImpl, ns: string, role: string, dev: string, addr: string) {
+/**
+ * Plugs a namespace into the internet with a public address: into the
+ * bridge of a flat internet, or on a routed one into the core router's link
+ * of its side (`link-a`, `link-b`, `link-server`), routed through the core.
+ */
+async function attachToInternet(
+  lab: LabImpl,
+  ns: string,
+  role: PublicRole,
+  dev: string,
+  addr: string,
+) {
   const inet = lab.ns("inet");
-  await addVeth(inet, `to-${role}`, ns, dev);
-  await ip(inet, "link", "set", "dev", `to-${role}`, "master", "br0", "up");
-  await ip(ns, "addr", "add", `${addr}/${INTERNET_PREFIX}`, "dev", dev);
+  if (lab.scenario.internet === "flat") {
+    const port = `to-${role}`;
+    await addVeth(inet, port, ns, dev);
+    await ip(inet, "link", "set", "dev", port, "master", "br0", "up");
+    await ip(ns, "addr", "add", `${addr}/${INTERNET_PREFIX}`, "dev", dev);
+    await ip(ns, "link", "set", "dev", dev, "up");
+    return;
+  }
+  const link = linkOf(role);
+  await addVeth(inet, `link-${link}`, ns, dev);
+  await ip(inet, "addr", "add", `${ROUTED_LINK[link]}.1/${ROUTED_PREFIX}`, "dev", `link-${link}`);
+  await ip(inet, "link", "set", "dev", `link-${link}`, "up");
+  await ip(ns, "addr", "add", `${addr}/${ROUTED_PREFIX}`, "dev", dev);
   await ip(ns, "link", "set", "dev", dev, "up");
+  await ip(ns, "route", "add", "default", "via", `${ROUTED_LINK[link]}.1`);
+}
+
+/**
+ * The internet's namespace: a bridge (flat), or a core router (routed),
+ * whose links are added as the hosts and routers plug in; their delays are
+ * set up once all are there ({@linkcode delayLinks}).
+ */
+async function buildInternet(lab: LabImpl): Promise<string> {
+  const routed = lab.scenario.internet === "routed";
+  const inet = await addNamespace(lab, "inet", routed);
+  if (!routed) {
+    await ip(inet, "link", "add", "name", "br0", "type", "bridge");
+    await ip(inet, "link", "set", "dev", "br0", "up");
+  }
+  return inet;
+}
+
+/**
+ * The routed internet's delays: a delay program per link that has one,
+ * then the core's rules that queue to them (`coreRules`).
+ */
+async function delayLinks(lab: LabImpl, restore: string): Promise<void> {
+  const delays = lab.linkDelayMs;
+  const links = (Object.keys(LINK_QUEUE) as (keyof typeof LINK_QUEUE)[]).filter((link) =>
+    delays[link] > 0
+  );
+  if (links.length === 0) return;
+  const binary = await buildDelay();
+  const inet = lab.ns("inet");
+  for (const link of links) {
+    lab.track(await startDelay(inet, binary, LINK_QUEUE[link], delays[link]));
+  }
+  await exec(["ip", "netns", "exec", inet, restore], { stdin: coreRules(delays) });
 }
 
 async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
   const { scenario, hosts } = lab;
-  const inet = await addNamespace(lab, "inet", false);
-  await ip(inet, "link", "add", "name", "br0", "type", "bridge");
-  await ip(inet, "link", "set", "dev", "br0", "up");
+  const restore = options.iptablesRestore ?? defaultIptablesRestore();
+  await buildInternet(lab);
 
   await addNamespace(lab, "server", false);
   await attachToInternet(lab, hosts.server.ns, "server", "eth0", hosts.server.ip);
@@ -319,7 +408,13 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
       lanIp: `${LAN_NET[side]}.1`,
     };
     lab.routers.push(router);
-    await attachToInternet(lab, router.ns, `r${side}`, "wan0", router.wanIp);
+    await attachToInternet(
+      lab,
+      router.ns,
+      side === "a" ? "routerA" : "routerB",
+      "wan0",
+      router.wanIp,
+    );
     await ip(router.ns, "link", "add", "name", "lan0", "type", "bridge");
     await ip(router.ns, "addr", "add", `${router.lanIp}/24`, "dev", "lan0");
     await ip(router.ns, "link", "set", "dev", "lan0", "up");
@@ -333,61 +428,31 @@ async function build(lab: LabImpl, options: CreateLabOptions): Promise<void> {
       await ip(lanHost.ns, "link", "set", "dev", "eth0", "up");
       await ip(lanHost.ns, "route", "add", "default", "via", router.lanIp);
     }
-    const restore = options.iptablesRestore ?? defaultIptablesRestore();
     if (scenario.ipv6) await routeIpv6(router, lanHosts, restore);
     if (delayBinary !== undefined) {
       lab.track(await startDelay(router.ns, delayBinary, DELAY_QUEUE, LOSSY_DELAY_MS));
     }
-    const natpmp = scenario.natpmp && side === "a";
+    const mapping = side === "a" ? scenario.portMapping : null;
     await exec(["ip", "netns", "exec", router.ns, restore], {
-      stdin: routerRules(router.nat, scenario.lossy, natpmp),
+      stdin: routerRules(router.nat, scenario.lossy, mapping !== null),
     });
-    if (natpmp) await startNatpmp(lab, router);
-  }
-  if (scenario.natpmp) {
-    // Router b reaches router a's NAT-PMP address on the internet bridge.
-    const rb = lab.routers.find((router) => router.side === "b")!;
-    await ip(rb.ns, "route", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
-  }
-}
-
-/**
- * miniupnpd on `router` (see `NATPMP`): its nftables table, the public
- * address it reports, then the daemon, tracked by the lab (killed at
- * close); resolves once it listens.
- */
-async function startNatpmp(lab: LabImpl, router: LabRouter): Promise<void> {
-  await ip(router.ns, "addr", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
-  await exec(["ip", "netns", "exec", router.ns, "nft", "-f", "-"], { stdin: NATPMP_NFT });
-  const config = await Deno.makeTempFile({ prefix: `natlab-${lab.id}-`, suffix: ".conf" });
-  await Deno.writeTextFile(config, natpmpConfig(LAN_NET[router.side]));
-  const daemon = lab.track(
-    new Deno.Command("ip", {
-      args: [
-        ...["netns", "exec", router.ns, "miniupnpd", "-d", "-f", config],
-        ...["-o", NATPMP.externalIp, "-P", `${config}.pid`],
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn(),
-  );
-  daemon.status.finally(() =>
-    Promise.allSettled([config, `${config}.pid`].map((file) => Deno.remove(file)))
-  );
-  // It logs to stderr with -d, "Listening for NAT-PMP/PCP traffic" once
-  // bound; the log is read to the end, so that it never blocks on a full pipe.
-  const listening = Promise.withResolvers<void>();
-  let log = "";
-  (async () => {
-    for await (const chunk of daemon.stderr.pipeThrough(new TextDecoderStream())) {
-      log += chunk;
-      if (log.includes("Listening for NAT-PMP")) listening.resolve();
-      if (log.length > 65536) log = log.slice(-4096);
+    if (mapping !== null) {
+      await ip(router.ns, "addr", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
+      await startMiniupnpd(lab, router.ns, LAN_NET[router.side], mapping);
     }
-    listening.reject(new Error(`miniupnpd did not start: ${log.trim()}`));
-  })().catch(listening.reject);
-  await listening.promise;
+  }
+  if (scenario.portMapping !== null) {
+    // The internet reaches router a's mapping address: router b on the
+    // bridge, or the core router through router a.
+    const ra = lab.routers.find((router) => router.side === "a")!;
+    const rb = lab.routers.find((router) => router.side === "b")!;
+    if (scenario.internet === "flat") {
+      await ip(rb.ns, "route", "add", `${NATPMP.externalIp}/32`, "dev", "wan0");
+    } else {
+      await ip(lab.ns("inet"), "route", "add", `${NATPMP.externalIp}/32`, "via", ra.wanIp);
+    }
+  }
+  if (scenario.internet === "routed") await delayLinks(lab, restore);
 }
 
 function defaultIptablesRestore(): string {
@@ -433,7 +498,7 @@ export async function createLab(name: ScenarioName, options: CreateLabOptions = 
   const scenario = SCENARIOS[name];
   if (scenario === undefined) throw new RangeError(`Cannot create lab: unknown scenario ${name}`);
   await pruneStaleLabs();
-  const lab = new LabImpl(newId(), scenario);
+  const lab = new LabImpl(newId(), scenario, options.linkDelayMs);
   open.add(lab);
   hookSignals(true);
   try {
@@ -468,19 +533,21 @@ export async function pruneStaleLabs(): Promise<string[]> {
 
 /** Whether `scenario` can be built with what `labSupport()` found. */
 export function canBuild(support: LabSupport, scenario: Scenario): boolean {
-  return support.ok && (!scenario.lossy || support.lossy) && (!scenario.natpmp || support.natpmp);
+  const delayed = Object.values(scenario.linkDelayMs).some((ms) => ms > 0);
+  return support.ok && (!(scenario.lossy || delayed) || support.lossy) &&
+    (scenario.portMapping === null || support.miniupnpd);
 }
 
 /**
  * Whether labs can run here: root, `ip`, `tc`, `iptables` and `sysctl` present,
- * and a namespace can be created. `lossy` also needs gcc and libnetfilter-queue,
- * `natpmp` miniupnpd and nft.
+ * and a namespace can be created. `lossy` (and delayed links) also needs gcc
+ * and libnetfilter-queue, `miniupnpd` miniupnpd and nft.
  */
 export async function labSupport(): Promise<LabSupport> {
   if (Deno.build.os !== "linux") {
-    return { ok: false, lossy: false, natpmp: false, reason: "not Linux" };
+    return { ok: false, lossy: false, miniupnpd: false, reason: "not Linux" };
   }
-  if (Deno.uid() !== 0) return { ok: false, lossy: false, natpmp: false, reason: "not root" };
+  if (Deno.uid() !== 0) return { ok: false, lossy: false, miniupnpd: false, reason: "not root" };
   const commands = [
     ["ip", ["-V"]],
     ["tc", ["-V"]],
@@ -489,7 +556,7 @@ export async function labSupport(): Promise<LabSupport> {
   ] as const;
   for (const [command, args] of commands) {
     if (!await hasCommand(command, args)) {
-      return { ok: false, lossy: false, natpmp: false, reason: `${command} is missing` };
+      return { ok: false, lossy: false, miniupnpd: false, reason: `${command} is missing` };
     }
   }
   const probe = `${NAMESPACE_PREFIX}${newId()}-probe`;
@@ -500,7 +567,7 @@ export async function labSupport(): Promise<LabSupport> {
     return {
       ok: false,
       lossy: false,
-      natpmp: false,
+      miniupnpd: false,
       reason: `cannot create a namespace: ${error}`,
     };
   }
@@ -512,7 +579,8 @@ export async function labSupport(): Promise<LabSupport> {
     lossy = false;
     missing.push(`cannot build delay.c: ${error}`);
   }
-  const natpmp = await hasCommand("miniupnpd", ["--version"]) && await hasCommand("nft", ["-v"]);
-  if (!natpmp) missing.push("miniupnpd or nft is missing");
-  return { ok: true, lossy, natpmp, ...(missing.length ? { reason: missing.join("; ") } : {}) };
+  const miniupnpd = await hasCommand("miniupnpd", ["--version"]) &&
+    await hasCommand("nft", ["-v"]);
+  if (!miniupnpd) missing.push("miniupnpd or nft is missing");
+  return { ok: true, lossy, miniupnpd, ...(missing.length ? { reason: missing.join("; ") } : {}) };
 }

@@ -6,8 +6,16 @@
  * `iptables`; the lossy scenario also needs gcc and libnetfilter-queue-dev.
  */
 
-import { deepEqual, ok } from "node:assert/strict";
-import { canBuild, createLab, type Lab, labSupport, type ScenarioName, SCENARIOS } from "./lab.ts";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import {
+  canBuild,
+  createLab,
+  type Lab,
+  labSupport,
+  type PortMappingKind,
+  type ScenarioName,
+  SCENARIOS,
+} from "./lab.ts";
 import { NATPMP } from "./_scenarios.ts";
 
 const SUPPORT = await labSupport();
@@ -21,7 +29,16 @@ const DEADLINE_MS = 10_000; // where punching works it connects within ~2 s
 const FAIL_DEADLINE_MS = 4_000; // where it cannot (or need not) work, this long of trying shows it
 const BASE_MS = 100; // pauses between dials are random in 0–2× this
 const PINGS = 5;
+/** The port the mapping deletion step maps (a port nothing else in the lab uses). */
+const RELEASE_PORT = 3479;
 const LOSSY_RTT_MS = [70, 120]; // the lossy scenario's a↔b round trip is 80 ms
+/**
+ * How far a measured round trip over delayed links may be from what the
+ * delays add up to: a little less (the delay program releases a packet up
+ * to a millisecond early, by its clock's grain), and some more (two shared
+ * cores, a userspace hop per link crossed, Deno's timers).
+ */
+const RTT_SLACK_MS = { below: 2, above: 30 };
 
 type Mode = keyof typeof PORTS;
 
@@ -54,9 +71,22 @@ const EXPECTED: Record<ScenarioName, Record<Mode, boolean | undefined>> = {
   // The probe asks for no port mapping: symmetric-both again; NAT-PMP has
   // its own step below.
   "natpmp-symmetric": { dial: false, "dial+accept": false },
+  // As rst-both, over the routed hop; the probe's dialing is not punch's.
+  "rst-both-0": { dial: undefined, "dial+accept": undefined },
+  "rst-both-20": { dial: undefined, "dial+accept": undefined },
+  // As natpmp-symmetric: the mapping has its own steps below.
+  "upnp-symmetric": { dial: false, "dial+accept": false },
+  "pcp-symmetric": { dial: false, "dial+accept": false },
 };
 
-type Row = Record<"scenario" | "a" | "b" | Mode | "rtt", string>;
+/** Each protocol's refusal where router a does not speak it (the lab's LAN: router 192.168.1.1). */
+const NOT_SPOKEN: Record<PortMappingKind, RegExp> = {
+  natpmp: /^no answer from 192\.168\.1\.1 within 100 ms$/,
+  pcp: /^no answer from 192\.168\.1\.1 within 100 ms$/,
+  upnp: /^no UPnP gateway answered within \d+ ms$/,
+};
+
+type Row = Record<"scenario" | "a" | "b" | Mode | "rtt" | "checked", string>;
 const MATRIX: Row[] = [];
 
 type Json = Record<string, unknown>;
@@ -137,6 +167,27 @@ async function punchBoth(
   return await Promise.all([run("a", "b"), run("b", "a")]);
 }
 
+/** One TCP round trip from `side` to the server (a reflect's connect time), in ms. */
+async function serverRtt(lab: Lab, side: "a" | "b" = "a"): Promise<number> {
+  const server = await startReflectServer(lab);
+  try {
+    const json = await probe(lab, side, ["reflect", lab.hosts.server.ip, REFLECT_PORT, 0]);
+    ok(typeof json.connectMs === "number", JSON.stringify(json));
+    return json.connectMs;
+  } finally {
+    server.kill("SIGKILL");
+    await server.status;
+  }
+}
+
+/** Asserts a round trip measured over delayed links is what the delays add up to. */
+function within(ms: number, expected: number, what: string): void {
+  ok(
+    ms >= expected - RTT_SLACK_MS.below && ms <= expected + RTT_SLACK_MS.above,
+    `${what}: a round trip of ${ms} ms, not ${expected}`,
+  );
+}
+
 function summary(a: Json, b: Json): string {
   return a.ok && b.ok
     ? `ok ${Math.max(Number(a.ms), Number(b.ms))} ms`
@@ -158,8 +209,10 @@ for (const scenario of Object.values(SCENARIOS)) {
         dial: "-",
         "dial+accept": "-",
         rtt: "-",
+        checked: "",
       };
       MATRIX.push(row);
+      const checked = (note: string) => row.checked += row.checked ? `, ${note}` : note;
 
       await t.step("a and b reach the server, which sees each at its public address", async () => {
         const server = await startReflectServer(lab);
@@ -205,25 +258,103 @@ for (const scenario of Object.values(SCENARIOS)) {
         }
       });
 
-      if (scenario.natpmp) {
-        await t.step("NAT-PMP: router a forwards the port a asks for, and b gets in", async () => {
-          const { child: server, ready } = await startProbeServer(
-            lab,
-            "a",
-            "mapped-reflect-server",
+      if (scenario.internet === "routed") {
+        await t.step("the core router delays each link by what is set", async () => {
+          const rtt = await serverRtt(lab);
+          const { a, server } = lab.linkDelayMs;
+          within(rtt, 2 * (a + server), "a↔server");
+          checked(`a↔server ${rtt} ms`);
+        });
+      }
+
+      if (scenario.internet === "routed" && scenario.a === "rst" && scenario.b === "rst") {
+        await t.step("each NAT answers the other side's unsolicited SYN with a reset", async () => {
+          const [toB, toA] = await Promise.all([
+            probe(lab, "a", ["reset", lab.hosts.b.publicIp, 40_999]),
+            probe(lab, "b", ["reset", lab.hosts.a.publicIp, 40_999]),
+          ]);
+          ok(toB.reset === true, `router b: ${JSON.stringify(toB)}`);
+          ok(toA.reset === true, `router a: ${JSON.stringify(toA)}`);
+          // The RST comes from the far NAT itself: one a↔b round trip.
+          const { a, b } = lab.linkDelayMs;
+          within(Number(toB.ms), 2 * (a + b), "a↔router b");
+          within(Number(toA.ms), 2 * (a + b), "b↔router a");
+          checked(`RST in ${toB.ms}/${toA.ms} ms`);
+        });
+      }
+
+      const mapping = scenario.portMapping;
+      if (mapping !== null) {
+        await t.step(
+          `${mapping}: router a forwards the port a asks for, and b gets in`,
+          async () => {
+            const { child: server, ready } = await startProbeServer(
+              lab,
+              "a",
+              "mapped-reflect-server",
+              mapping,
+            );
+            const { mapped } = ready;
+            ok(typeof mapped === "string", `a got no mapping: ${JSON.stringify(ready)}`);
+            deepEqual(mapped.split(":")[0], NATPMP.externalIp);
+            const json = await probe(lab, "b", ["reflect", ...mapped.split(":"), 0]);
+            server.kill("SIGKILL");
+            await server.status;
+            // a saw b at router b's address: b came in from the internet.
+            deepEqual(
+              String(json.observed).split(":")[0],
+              lab.hosts.b.publicIp,
+              JSON.stringify(json),
+            );
+            checked(`${mapping} grants ${mapped}`);
+          },
+        );
+        await t.step(
+          `${mapping}: router a grants nothing through the other protocols`,
+          async () => {
+            const others = (["natpmp", "pcp", "upnp"] as const).filter((kind) => kind !== mapping);
+            for (const kind of others) {
+              const { child: server, ready } = await startProbeServer(
+                lab,
+                "a",
+                "mapped-reflect-server",
+                kind,
+              );
+              server.kill("SIGKILL");
+              await server.status;
+              equal(ready.mapped, null, `${kind}: ${JSON.stringify(ready)}`);
+              match(String(ready.reason), NOT_SPOKEN[kind], kind);
+            }
+            checked(`${others.join(", ")} none`);
+          },
+        );
+        await t.step(`${mapping}: the mapping's close() deletes it from router a`, async () => {
+          const ra = lab.routers.find((r) => r.side === "a")!;
+          const rules = async () => {
+            const out = await new Deno.Command("ip", {
+              args: ["netns", "exec", ra.ns, "nft", "list", "table", "inet", "miniupnpd"],
+              stdout: "piped",
+            }).output();
+            return new TextDecoder().decode(out.stdout);
+          };
+          const forward = `dnat ip to ${lab.hosts.a.ip}:${RELEASE_PORT}`;
+          const child = lab.hosts.a.run(
+            [Deno.execPath(), "run", "-A", PROBE, "map-release", String(RELEASE_PORT), mapping],
+            { stdin: "piped", stdout: "piped", stderr: "inherit" },
           );
-          const { mapped } = ready;
-          ok(typeof mapped === "string", `a got no mapping: ${JSON.stringify(ready)}`);
-          deepEqual(mapped.split(":")[0], NATPMP.externalIp);
-          const json = await probe(lab, "b", ["reflect", ...mapped.split(":"), 0]);
-          server.kill("SIGKILL");
-          await server.status;
-          // a saw b at router b's address: b came in from the internet.
-          deepEqual(
-            String(json.observed).split(":")[0],
-            lab.hosts.b.publicIp,
-            JSON.stringify(json),
-          );
+          const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+          const mapped = JSON.parse((await lines.read()).value ?? "{}");
+          ok(typeof mapped.mapped === "string", JSON.stringify(mapped));
+          ok((await rules()).includes(forward), await rules());
+          const writer = child.stdin.getWriter();
+          await writer.write(new TextEncoder().encode("release\n"));
+          const released = JSON.parse((await lines.read()).value ?? "{}");
+          deepEqual(released, { released: true });
+          await writer.close().catch(() => {});
+          await lines.cancel().catch(() => {});
+          await child.status;
+          ok(!(await rules()).includes(forward), await rules());
+          checked("close() deletes");
         });
       }
 
@@ -251,6 +382,22 @@ for (const scenario of Object.values(SCENARIOS)) {
     },
   });
 }
+
+Deno.test({
+  name: "createLab() sets each routed link's one-way delay on its own: 0, 20 and 80 ms",
+  ignore: !SUPPORT.ok || !SUPPORT.lossy,
+  async fn() {
+    const linkDelayMs = { a: 0, b: 20, server: 80 };
+    await using lab = await createLab("rst-both-0", { linkDelayMs });
+    deepEqual(lab.linkDelayMs, linkDelayMs);
+    // Each path crosses two links, each way.
+    within(await serverRtt(lab, "a"), 2 * (0 + 80), "a↔server");
+    within(await serverRtt(lab, "b"), 2 * (20 + 80), "b↔server");
+    const json = await probe(lab, "a", ["reset", lab.hosts.b.publicIp, 40_999]);
+    ok(json.reset === true, JSON.stringify(json));
+    within(Number(json.ms), 2 * (0 + 20), "a↔router b");
+  },
+});
 
 async function namespaces(): Promise<string[]> {
   const out = await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped" }).output();
@@ -322,6 +469,7 @@ Deno.test({
       dial: "dial only",
       "dial+accept": "dial+accept",
       rtt: "a↔b RTT ms",
+      checked: "checked",
     };
     const rows = [header, ...MATRIX];
     const keys = Object.keys(header) as (keyof Row)[];

@@ -7,11 +7,19 @@
  *   0.0.0.0; `::` for IPv6 too), writes the caller's address as seen here
  *   (`ip:port\n`) and closes first, so the caller may reuse its local port
  *   at once. Prints `{"listening":PORT}` when ready.
- * - `mapped-reflect-server PORT`: the same on 0.0.0.0, after asking the
- *   default gateway to forward PORT through NAT-PMP (punch's own client,
- *   lib/net/natpmp.ts). Prints `{"listening":PORT,"mapped":"ip:port"|null}`.
+ * - `mapped-reflect-server PORT PROTOCOL`: the same on 0.0.0.0, after asking
+ *   the router to forward PORT through PROTOCOL alone (`natpmp`, `pcp` or
+ *   `upnp`: punch's own clients, lib/net/). Prints
+ *   `{"listening":PORT,"mapped":"ip:port"|null,"reason":…}`; the mapping
+ *   is kept until the process is killed.
+ * - `map-release PORT PROTOCOL`: asks for the mapping as above (nothing
+ *   listens), prints `{"mapped":"ip:port"|null}`, then, once a line comes on
+ *   stdin, deletes it and prints `{"released":true}`.
  * - `reflect HOST PORT LOCAL_PORT`: connects from LOCAL_PORT and prints
  *   `{"observed":"ip:port","connectMs":…}`; connectMs is one TCP round trip.
+ * - `reset HOST PORT`: connects once (from any port) and prints
+ *   `{"reset":true,"ms":…}` when the SYN is answered by a RST (ms: one round
+ *   trip), else `{"reset":false,"error":…}` (a timeout after 3 s: dropped).
  * - `punch LOCAL_PORT PEER_HOST PEER_PORT DEADLINE_MS BASE_MS PINGS MODE`:
  *   dials the peer from LOCAL_PORT again and again (each attempt capped at
  *   1 s, then a random pause of 0–2×BASE_MS) until a connection is made or
@@ -27,7 +35,9 @@
  */
 
 import * as net from "node:net";
-import { mapPort } from "../../../lib/net/natpmp.ts";
+import { mapPortNatPmp } from "../../../lib/net/natpmp.ts";
+import { mapPortPcp } from "../../../lib/net/pcp.ts";
+import { mapPortUpnp } from "../../../lib/net/upnp.ts";
 import { dialShared } from "./_dial.ts";
 
 const ATTEMPT_CAP_MS = 1000; // a SYN unanswered this long is given up on
@@ -60,6 +70,26 @@ function reflect(host: string, port: number, localPort: number): void {
   socket.on("error", (error) => {
     print({ error: String(error) });
     Deno.exit(1);
+  });
+}
+
+function reset(host: string, port: number): void {
+  const started = performance.now();
+  const socket = net.connect({ host, port });
+  socket.setTimeout(3000, () => {
+    print({ reset: false, error: "timed out" });
+    Deno.exit(1);
+  });
+  socket.on("connect", () => {
+    print({ reset: false, error: "connected" });
+    Deno.exit(1);
+  });
+  socket.on("error", (error: NodeJS.ErrnoException) => {
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    print(
+      error.code === "ECONNREFUSED" ? { reset: true, ms } : { reset: false, error: String(error) },
+    );
+    Deno.exit(error.code === "ECONNREFUSED" ? 0 : 1);
   });
 }
 
@@ -213,6 +243,20 @@ async function punch(
   Deno.exit(1);
 }
 
+const MAP = { natpmp: mapPortNatPmp, pcp: mapPortPcp, upnp: mapPortUpnp } as const;
+
+async function mapRelease(port: number, protocol: string): Promise<void> {
+  const map = MAP[protocol as keyof typeof MAP];
+  if (map === undefined) throw new TypeError(`unknown protocol ${protocol}`);
+  const { mapping } = await map(port);
+  print({ mapped: mapping?.address ?? null });
+  const reader = Deno.stdin.readable.getReader();
+  await reader.read();
+  await mapping?.close();
+  print({ released: true });
+  Deno.exit(0);
+}
+
 const [mode, ...rest] = Deno.args;
 const n = (i: number) => Number(rest[i]);
 switch (mode) {
@@ -221,17 +265,31 @@ switch (mode) {
     break;
   case "mapped-reflect-server":
     reflectServer(n(0), "0.0.0.0", async () => {
-      const mapping = await mapPort(n(0));
-      print({ listening: n(0), mapped: mapping?.address ?? null });
+      const map = MAP[(rest[1] ?? "") as keyof typeof MAP];
+      if (map === undefined) throw new TypeError(`unknown protocol ${rest[1]}`);
+      const result = await map(n(0));
+      print({
+        listening: n(0),
+        mapped: result.mapping?.address ?? null,
+        reason: result.mapping === null ? result.reason : null,
+      });
     });
     break;
   case "reflect":
     reflect(rest[0] ?? "", n(1), n(2));
     break;
+  case "map-release":
+    await mapRelease(n(0), rest[1] ?? "");
+    break;
+  case "reset":
+    reset(rest[0] ?? "", n(1));
+    break;
   case "punch":
     await punch(n(0), rest[1] ?? "", n(2), n(3), n(4), n(5), rest[6] === "dial+accept");
     break;
   default:
-    console.error(`usage: probe.ts reflect-server|mapped-reflect-server|reflect|punch …`);
+    console.error(
+      `usage: probe.ts reflect-server|mapped-reflect-server|map-release|reflect|reset|punch …`,
+    );
     Deno.exit(2);
 }
