@@ -1,5 +1,5 @@
 /**
- * The `punch` command: `send`, `receive` and `serve`.
+ * The `punch` command: `send`, `receive`, `serve` and `completions`.
  *
  * `deno run -A jsr:@x/punch send photos/`, or a binary from `deno task compile`.
  *
@@ -10,6 +10,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import { tuneAllocator } from "../lib/memory.ts";
 import { printable } from "../lib/_printable.ts";
 import { releasePortMappings } from "../lib/net/portmap.ts";
+import { completions, COMPLETIONS_HELP, parseCompletionsArgs } from "./completions.ts";
 import { describeFailure, EXIT } from "./errors.ts";
 import { parseReceiveArgs, receive, RECEIVE_HELP } from "./receive.ts";
 import { humanReporter, jsonReporter, type Reporter } from "./report.ts";
@@ -25,15 +26,18 @@ Usage:
   punch send PATH...          offer files; prints a code like 4812-velvet-harbor
   punch receive CODE          receive them on the other machine
   punch serve                 run a rendezvous server
+  punch completions SHELL     print a completion script for bash, zsh or fish
 
 Run punch COMMAND --help for a command's options.
 Exit codes: 0 ok, 1 error, 2 usage, 3 wrong code, 4 peer gone, 5 network, 6 refused.
 `;
 
-const COMMANDS = {
+/** The subcommands: their help, parser and runner. */
+export const COMMANDS = {
   send: { help: SEND_HELP, parse: parseSendArgs, run: send },
   receive: { help: RECEIVE_HELP, parse: parseReceiveArgs, run: receive },
   serve: { help: SERVE_HELP, parse: parseServeArgs, run: serve },
+  completions: { help: COMPLETIONS_HELP, parse: parseCompletionsArgs, run: completions },
 } as const;
 
 function printCause(error: unknown, write: (text: string) => void): void {

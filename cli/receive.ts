@@ -20,15 +20,17 @@ import {
   reportEvents,
   traffic,
 } from "./connection.ts";
+import { promptCode } from "./code_prompt.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
 import { configuredServer, findEmbedded, SERVER_ENV } from "./server.ts";
 
 export const RECEIVE_HELP = `Usage: punch receive [--server URL] [--out DIR] [--yes] [--overwrite]
-                     [--direct-only | --relay-only] [--port N] [--json] CODE
+                     [--direct-only | --relay-only] [--port N] [--json] [CODE]
 
 Receive what the sender offers under CODE (like 4812-velvet-harbor).
+Without CODE, on a terminal, asks for it; Tab completes the words.
 Shows the number of files and their size and asks before writing anything.
 
 Options:
@@ -56,8 +58,24 @@ export interface ReceiveArgs extends PathArgs {
   help: boolean;
 }
 
-/** Parses `punch receive` arguments; throws {@linkcode UsageError}. */
-export function parseReceiveArgs(args: string[]): ReceiveArgs {
+/** The usage error when no code is given and none can be asked for. */
+const NO_CODE = "Cannot receive: give the code the sender shows, like 4812-velvet-harbor";
+
+/** Options for {@linkcode parseReceiveArgs}. */
+export interface ParseReceiveOptions {
+  /**
+   * Whether the code may be left out, to be asked for on the terminal.
+   *
+   * @default {Deno.stdin.isTerminal()}
+   */
+  terminal?: boolean;
+}
+
+/**
+ * Parses `punch receive` arguments; throws {@linkcode UsageError}. Without a
+ * code, on a terminal, `code` is `""`: {@linkcode receive} asks for it.
+ */
+export function parseReceiveArgs(args: string[], options: ParseReceiveOptions = {}): ReceiveArgs {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -72,10 +90,11 @@ export function parseReceiveArgs(args: string[]): ReceiveArgs {
       ...PATH_OPTIONS,
     },
   });
-  if (!values.help && positionals.length !== 1) {
+  const ask = positionals.length === 0 && (options.terminal ?? Deno.stdin.isTerminal());
+  if (!values.help && positionals.length !== 1 && !ask) {
     throw new UsageError(
       positionals.length === 0
-        ? "Cannot receive: give the code the sender shows, like 4812-velvet-harbor"
+        ? NO_CODE
         : `Cannot receive: expected one code, got ${positionals.length} arguments (quote a code with spaces)`,
     );
   }
@@ -170,6 +189,11 @@ export async function receive(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<void> {
+  if (args.code === "") {
+    const code = await promptCode({ signal });
+    if (code === undefined) throw new UsageError(NO_CODE);
+    args = { ...args, code };
+  }
   parseCode(args.code);
   const connection = await connect(args, signal);
   const last = reportEvents(connection, reporter, args);
