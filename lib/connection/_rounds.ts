@@ -6,8 +6,7 @@ import type { SessionKeys, Side } from "../crypto/keys.ts";
 import { asPunchError, type PunchError } from "../errors.ts";
 import type { FramePipe } from "../link/frames.ts";
 import { type Candidates, decodeCandidates, encodeCandidates } from "../transit/candidates.ts";
-import type { Transit } from "../transit/punch.ts";
-import { runRound } from "./_search.ts";
+import { type EarlyTransit, runRound } from "./_search.ts";
 import type { Control } from "./_wire.ts";
 import type { ConnectionTimings, DirectPolicy } from "./types.ts";
 
@@ -19,6 +18,16 @@ import type { ConnectionTimings, DirectPolicy } from "./types.ts";
 const ECHO_WAIT_MS = 1_000;
 /** How long the receiver waits for `go` once it has both sides' candidates. */
 const GO_WAIT_MS = 2_000;
+
+/** The other side's candidates of one round, as they trickle in. */
+interface PeerCandidates {
+  /** Every address it has named. */
+  seen: Set<string>;
+  /** The addresses of its first list, which the round dials from the start. */
+  first?: Set<string>;
+  /** Makes the running round dial one more, once it dials. */
+  add?: (address: string) => void;
+}
 
 /** What the rounds tell their connection. */
 export interface RoundHooks {
@@ -45,7 +54,9 @@ export class Rounds {
   /** Per round: the echo of the sender's probe (sender), or the sender's go (receiver). */
   readonly #timing = new Map<number, PromiseWithResolvers<void>>();
   /** Round 1's Transit, opened while the key exchange ran. */
-  #early: Promise<Transit> | undefined;
+  #early: EarlyTransit | undefined;
+  /** Per round: the other side's candidates seen, and what makes the round dial one more. */
+  readonly #peer = new Map<number, PeerCandidates>();
   /** The round that runs or ran last. */
   current = 0;
   #stop: AbortController | undefined;
@@ -60,7 +71,7 @@ export class Rounds {
     policy: DirectPolicy,
     timings: ConnectionTimings,
     hooks: RoundHooks,
-    early?: Promise<Transit>,
+    early?: EarlyTransit,
   ) {
     this.#side = side;
     this.#keys = keys;
@@ -86,11 +97,18 @@ export class Rounds {
       tell: (own) => this.#hooks.send({ type: "candidates", round, json: encodeCandidates(own) }),
       heard: this.#heardFor(round).promise,
       align: () => this.#align(round),
+      dialing: (add) => {
+        const peer = this.#peerFor(round);
+        peer.add = add;
+        // What trickled in between the first list and the dialing.
+        for (const address of peer.seen) if (!peer.first?.has(address)) add(address);
+      },
       ...(round === 1 && this.#early ? { transit: this.#early } : {}),
       signal: stop.signal,
     }).then((result) => {
       this.#heard.delete(round);
       this.#timing.delete(round);
+      this.#peer.delete(round);
       if (result.found) return this.#hooks.found(round, result);
       this.#hooks.missed(round, result.reason, result.final);
       // The sender may have begun the next round while this one ran here.
@@ -103,6 +121,12 @@ export class Rounds {
   heard(round: number, json: Uint8Array): void {
     const candidates = decodeCandidates(json);
     if (round < this.current) return;
+    // The same round again: the other side's list grew (a late port mapping).
+    const peer = this.#peerFor(round);
+    const fresh = candidates.candidates.filter((address) => !peer.seen.has(address));
+    for (const address of fresh) peer.seen.add(address);
+    peer.first ??= new Set(candidates.candidates);
+    if (peer.add) { for (const address of fresh) peer.add(address); }
     this.#heardFor(round).resolve(candidates);
     if (this.#side === "receiver" && round > this.current) this.#hooks.began(round);
   }
@@ -129,6 +153,12 @@ export class Rounds {
     const echoed = await within(heard, ECHO_WAIT_MS);
     await this.#hooks.send({ type: "go", round });
     return echoed ? (performance.now() - started) / 2 : 0;
+  }
+
+  #peerFor(round: number): PeerCandidates {
+    let peer = this.#peer.get(round);
+    if (!peer) this.#peer.set(round, peer = { seen: new Set() });
+    return peer;
   }
 
   #timingFor(round: number): PromiseWithResolvers<void> {

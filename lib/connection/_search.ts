@@ -30,7 +30,12 @@ export interface RoundOptions {
    */
   align(): Promise<number>;
   /** This round's Transit, opened already (round 1 opens while the key exchange runs). */
-  transit?: Promise<Transit>;
+  transit?: EarlyTransit;
+  /**
+   * Called once this side dials the other's candidates, with what adds one
+   * more of them (a port mapping the other side was granted late).
+   */
+  dialing?(add: (address: string) => void): void;
   /** Ends the round early (the connection closes, or the other side moved on). */
   signal: AbortSignal;
 }
@@ -60,8 +65,12 @@ function timeout<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promi
 /** Runs one round: never throws for a missing path, only for a fixed port that cannot be had. */
 export async function runRound(options: RoundOptions): Promise<RoundResult> {
   let transit: Transit | undefined;
+  const opening = options.transit ?? openTransit(options);
+  // A port mapping granted after the candidates went is sent as they are now
+  // (the Transit has added it): candidates trickle.
+  opening.late = (later) => void options.tell(later.candidates).catch(() => {});
   try {
-    transit = await (options.transit ?? openTransit(options));
+    transit = await opening.transit;
   } catch (error) {
     if (options.port) throw error;
   }
@@ -79,6 +88,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       return { found: false, reason: explainNoDirect(own, peer), final: true };
     }
     const dialAfterMs = await options.align();
+    options.dialing?.((address) => transit!.addPeerCandidate(address));
     const result = await transit.punch(peer, {
       keys: options.keys,
       signal: options.signal,
@@ -91,15 +101,28 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
   }
 }
 
+/**
+ * A Transit being opened, and where a port mapping granted after it opened
+ * goes (set by the round that uses it).
+ */
+export interface EarlyTransit {
+  transit: Promise<Transit>;
+  late: (transit: Transit) => void;
+}
+
 /** Listens on P and gathers this side's candidates for a round. */
 export function openTransit(
   options: Pick<RoundOptions, "server" | "side" | "port" | "portMapping" | "signal">,
-): Promise<Transit> {
-  return Transit.open({
+): EarlyTransit {
+  const early: EarlyTransit = { transit: Promise.resolve() as never, late: () => {} };
+  let opened: Transit | undefined;
+  early.transit = Transit.open({
     server: options.server,
     side: options.side,
     port: options.port,
     portMapping: options.portMapping,
     signal: options.signal,
-  });
+    onLateCandidate: () => opened && early.late(opened),
+  }).then((transit) => opened = transit);
+  return early;
 }

@@ -29,9 +29,8 @@ import type { RendezvousClient } from "../rendezvous/client.ts";
 import { encodeCandidates, NO_CANDIDATES } from "../transit/candidates.ts";
 import { Carrier } from "./_carrier.ts";
 import { EventFeed } from "./_events.ts";
-import type { Transit } from "../transit/punch.ts";
 import { Rounds } from "./_rounds.ts";
-import { openTransit } from "./_search.ts";
+import { type EarlyTransit, openTransit } from "./_search.ts";
 import { MessageStream } from "./_stream.ts";
 import type { Control } from "./_wire.ts";
 import {
@@ -94,7 +93,7 @@ export class PunchConnection implements Connection {
   #everDirect = false;
   #liveness: ReturnType<typeof setInterval> | undefined;
   /** Round 1's Transit, opened at pairing; closed by its round, or here if none runs. */
-  #early: Promise<Transit> | undefined;
+  #early: EarlyTransit | undefined;
   readonly #earlyStop = new AbortController();
   #error: PunchError | undefined;
   #closing = false;
@@ -146,7 +145,7 @@ export class PunchConnection implements Connection {
     const policy = this.#policy;
     if (policy.direct === "never" || policy.search !== undefined || this.#early) return;
     this.#early = openTransit({ ...policy, side: this.side, signal: this.#earlyStop.signal });
-    this.#early.catch(() => {});
+    this.#early.transit.catch(() => {});
   }
 
   /** The key is confirmed and the hellos agree (open.ts): messages flow on the relay. */
@@ -466,7 +465,7 @@ export class PunchConnection implements Connection {
     this.#rounds?.stop();
     if (!this.#rounds) {
       this.#earlyStop.abort();
-      this.#early?.then((transit) => transit.close(), () => {});
+      this.#early?.transit.then((transit) => transit.close(), () => {});
     }
   }
 }
