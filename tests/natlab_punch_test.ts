@@ -453,6 +453,7 @@ Deno.test({
 const TRIALS = Number(Deno.env.get("NATLAB_TRIALS") ?? 2);
 /** The scenarios whose share of direct transfers issue 18 asks for. */
 const TRIAL_SCENARIOS: readonly ScenarioName[] = [
+  "home-both",
   "rst-both-0",
   "rst-both-20",
   "upnp-symmetric",

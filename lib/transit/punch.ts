@@ -213,7 +213,8 @@ export class Transit {
    * and gathers this side's candidates: its own addresses, P's public
    * address as the rendezvous sees it, and the ports the router forwards to
    * P where it grants one through NAT-PMP, PCP or UPnP (all asked at the
-   * same time; a UPnP grant that comes later goes to `onLateCandidate`).
+   * same time; a grant that comes after the public address goes to
+   * `onLateCandidate`).
    */
   static async open(options: TransitOptions): Promise<Transit> {
     const listener = await listenDualStack(options.port ?? 0, transitReads(options.side));
@@ -223,11 +224,13 @@ export class Transit {
     const mapper = options.portMapping === false
       ? null
       : new PortMapper(port, { ...asking, ...signal });
-    const [reflected] = await Promise.all([
-      reflectFrom(httpUrl(options.server), port, { timeoutMs: REFLECT_WAIT_MS, ...signal })
-        .catch(() => null), // no public address: the other candidates only
-      mapper?.quick(),
-    ]);
+    // The candidates wait for the public address only: every port mapping,
+    // NAT-PMP's and PCP's too, trickles in after them (onLateCandidate), so
+    // a router that answers late, or never, costs the move nothing.
+    const reflected = await reflectFrom(httpUrl(options.server), port, {
+      timeoutMs: REFLECT_WAIT_MS,
+      ...signal,
+    }).catch(() => null); // no public address: the other candidates only
     const local = localCandidates(port, { ipv6: listener.hostname === "::" });
     const granted = mapper?.mappings.map((mapping) => mapping.address) ?? [];
     // Within what the peer accepts (a host may have many IPv6 addresses),
