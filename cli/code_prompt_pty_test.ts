@@ -146,10 +146,13 @@ Deno.test({
     ]);
     await receiver.shows("Code: ");
     await receiver.type("4812-abs\t\t");
-    await receiver.shows("absent  ");
+    await receiver.shows("absurd");
+    // The list, then the line drawn again below it: wait for all of it.
+    await receiver.shows("Code: 4812-abs", receiver.screen.indexOf("absurd"));
     match(receiver.screen, /absent +absorb +abstract +absurd\r+\nCode: 4812-abs/);
     await receiver.type("x-zzzz\r");
     await receiver.shows('unknown word "absx"');
+    await receiver.shows("Code: 4812-absx-zzzz", receiver.screen.indexOf('unknown word "absx"'));
     match(
       receiver.screen,
       /: unknown word "absx", check the code you were given\r+\nCode: 4812-absx-zzzz$/,

@@ -67,7 +67,7 @@ export function helpFlags(help: string): Flag[] {
   const flags: Flag[] = [];
   const lines = section.split("\n");
   for (const [i, line] of lines.entries()) {
-    const match = /^ {2,4}(?:(-\w), )?(--[\w-]+)(?: ([A-Z]+))?(?: +(.*))?$/.exec(line);
+    const match = /^ {2,4}(?:(-\w), )?(--[\w-]+)(?: ([A-Z][A-Z=_]*))?(?: +(.*))?$/.exec(line);
     if (match === null) continue;
     const [, short, long, value, text] = match;
     // A long flag's description may start on the next line.

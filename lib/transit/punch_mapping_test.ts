@@ -12,10 +12,11 @@ const NO_SERVER = "http://127.0.0.1:1";
 /** A candidate that refuses every dial. */
 const NOWHERE = "127.0.0.1:1";
 
-Deno.test("Transit.open() lists what NAT-PMP granted without waiting for UPnP, and close() deletes every grant", async () => {
+Deno.test("Transit.open() waits for no port mapping: NAT-PMP's grant trickles in once, UPnP's same address is not handed on again, and close() deletes every grant", async () => {
   const gateway = await fakeGateway({ natpmp: true, upnp: true, ssdpDelayMs: 300 });
   try {
-    const late = Promise.withResolvers<string>();
+    const late: string[] = [];
+    const first = Promise.withResolvers<void>();
     const started = Date.now();
     const transit = await Transit.open({
       server: NO_SERVER,
@@ -27,18 +28,25 @@ Deno.test("Transit.open() lists what NAT-PMP granted without waiting for UPnP, a
         ssdpAddress: "127.0.0.1",
         ssdpPort: gateway.ssdpPort,
       },
-      onLateCandidate: (address) => late.resolve(address),
+      onLateCandidate: (address) => {
+        late.push(address);
+        first.resolve();
+      },
     });
     ok(Date.now() - started < 300, `open() took ${Date.now() - started} ms`);
     const port = transit.candidates.port;
-    // NAT-PMP granted before open() resolved: a candidate, and the forwarded one.
+    // NAT-PMP's grant comes after open() resolved, as a late candidate, and
+    // becomes this side's forwarded one.
+    await Promise.race([first.promise, new Promise((r) => setTimeout(r, 1500))]);
+    deepEqual(late, [`45.0.0.21:${port}`]);
     equal(transit.candidates.forwarded, `45.0.0.21:${port}`);
     ok(transit.candidates.candidates.includes(`45.0.0.21:${port}`));
     const count = transit.candidates.candidates.length;
     // UPnP's grant comes later (its SSDP answer is 300 ms late), for the
     // same public address as NAT-PMP's: a candidate already, so it is not
     // handed on again (the next test has a new one).
-    await Promise.race([late.promise, new Promise((r) => setTimeout(r, 1500))]);
+    await new Promise((r) => setTimeout(r, 1000));
+    deepEqual(late, [`45.0.0.21:${port}`]);
     equal(transit.candidates.candidates.length, count);
     deepEqual(transit.portMappings.map((r) => r.protocol).toSorted(), ["natpmp", "pcp", "upnp"]);
     await transit.close();
