@@ -6,7 +6,22 @@
  */
 
 import type { Mood, ServerToClientMsg, Side } from "../lib/rendezvous/messages.ts";
-import type { Plate } from "./nameplates.ts";
+
+/** A nameplate held by a waiting or paired sender on this instance. */
+export interface Plate {
+  nameplate: string;
+  /** 16 random bytes as hex: the PAKE's session id. */
+  mailbox: string;
+  sender: Conn;
+  /** When this instance started holding it (`Date.now()`). */
+  heldAt: number;
+  /** A receiver claimed it (here or on another instance): no one else may. */
+  claimed: boolean;
+  /** The receiver is on another instance. */
+  remoteReceiver: boolean;
+  senderLeft: boolean;
+  receiverLeft: boolean;
+}
 
 /** The other side of a paired connection, wherever it is. */
 export interface Link {

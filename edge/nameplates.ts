@@ -24,7 +24,7 @@
 
 import type { ServerErrorCode } from "../lib/rendezvous/messages.ts";
 import type { NameplateRegistry } from "./bus.ts";
-import type { Conn } from "./conn.ts";
+import type { Conn, Plate } from "./conn.ts";
 import { NAMEPLATE_MIN_DIGITS, NAMEPLATE_TRIES_PER_LENGTH } from "./defaults.ts";
 
 /** Digits of the longest nameplate (the protocol allows 1 to 8). */
@@ -43,22 +43,6 @@ const CROWDED_LENGTH_MS = 5_000;
  * registry work), not in one burst.
  */
 export const REFRESH_SWEEP_MS = 100;
-
-/** A nameplate held by a waiting or paired sender on this instance. */
-export interface Plate {
-  nameplate: string;
-  /** 16 random bytes as hex: the PAKE's session id. */
-  mailbox: string;
-  sender: Conn;
-  /** When this instance started holding it (`Date.now()`). */
-  heldAt: number;
-  /** A receiver claimed it (here or on another instance): no one else may. */
-  claimed: boolean;
-  /** The receiver is on another instance. */
-  remoteReceiver: boolean;
-  senderLeft: boolean;
-  receiverLeft: boolean;
-}
 
 /** Why a nameplate could not be reserved. */
 export interface ReserveFailure {

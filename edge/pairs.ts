@@ -30,9 +30,9 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { type Mood, ProtocolError, type ServerErrorCode } from "../lib/rendezvous/messages.ts";
 import type { BusFactory } from "./bus.ts";
 import { ClaimBudgets } from "./claims.ts";
-import { type Conn, type Link, sendJson } from "./conn.ts";
+import { type Conn, type Link, type Plate, sendJson } from "./conn.ts";
 import type { Limits } from "./defaults.ts";
-import { Nameplates, type Plate } from "./nameplates.ts";
+import { Nameplates } from "./nameplates.ts";
 import { Remote } from "./remote.ts";
 
 /** What pairing needs of the hub. */
