@@ -113,6 +113,8 @@ export const S_IFLNK = 0o120000;
 
 /** `statx()` mask: type, mode, nlink, uid, gid, times, inode, size, blocks. */
 const STATX_BASIC_STATS = 0x7ff;
+/** `statx()` mask: type and mode (`STATX_TYPE | STATX_MODE`), and size (`STATX_SIZE`). */
+const STATX_MODE_AND_SIZE = 0x1 | 0x2 | 0x200;
 /** `struct statx` is 256 bytes on every architecture. */
 const STATX_BYTES = 256;
 
@@ -134,6 +136,12 @@ export interface FsLibc {
   tryLock(fd: number): number;
   /** `statx()` of `name` in `dir` without following a link, or of `dir` itself if `name` is "". */
   stat(dir: number, name: string): RawStat | number;
+  /**
+   * `statx()` of `name` in `dir` without following a link, asking only for its type,
+   * mode and size: what a sender's scan needs, in a fraction of the time of
+   * `Deno.lstatSync()`, which builds every field of a `Deno.FileInfo`.
+   */
+  modeAndSize(dir: number, name: string): { mode: number; size: number } | number;
   close(fd: number): number;
   getuid(): number;
 }
@@ -234,6 +242,13 @@ function wrap(s: Symbols, c: FsConstants): FsLibc {
         }`,
         mtimeMs: seconds * 1000 + Math.floor(view.getUint32(120, true) / 1e6),
       };
+    },
+    modeAndSize(dir, name) {
+      const status = result(
+        s.statx(dir, cString(first, name), c.AT_SYMLINK_NOFOLLOW, STATX_MODE_AND_SIZE, statBuffer),
+      );
+      if (status < 0) return status;
+      return { mode: view.getUint16(28, true), size: Number(view.getBigUint64(40, true)) };
     },
     close: (fd) => result(s.close(fd)),
     getuid: () => s.getuid(),

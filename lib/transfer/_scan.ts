@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { pathProblem } from "./_path_rules.ts";
 import type { ManifestEntry } from "./manifest.ts";
 import { Pacer } from "./_pace.ts";
+import { type FsLibc, openFsLibc, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./_fs_libc.ts";
 
 /** The bits of a mode that travel. */
 const PERMISSION_BITS = 0o777;
@@ -30,7 +31,7 @@ export class Scan {
   }
 
   /** Adds a file, or a directory and everything beneath it. */
-  async add(path: string, source: string, info: Deno.FileInfo): Promise<void> {
+  async add(path: string, source: string, info: Entry): Promise<void> {
     if (this.entries.length >= this.#maxEntries) {
       throw new RangeError(
         `Cannot send: more than ${this.#maxEntries} files and directories, send fewer at a time`,
@@ -46,9 +47,26 @@ export class Scan {
 
   async #walk(dirPath: string, dirSource: string): Promise<void> {
     this.#signal?.throwIfAborted();
+    // Listed synchronously, the event loop given a turn as often as below:
+    // an asynchronous call per name is a round trip to another thread, and
+    // 10^6 of them took more time than the lstat calls.
     const names: string[] = [];
-    for await (const child of Deno.readDir(dirSource)) names.push(child.name);
-    for (const name of names.sort()) {
+    for (const child of Deno.readDirSync(dirSource)) {
+      names.push(child.name);
+      if (this.#pacer.due()) await this.#pacer.pause(this.#signal);
+    }
+    // The directory held open, so that each entry's lstat() looks up one name, not its whole path.
+    const dir = libc?.openat(libc.c.AT_FDCWD, dirSource, libc.c.O_RDONLY | libc.c.O_DIRECTORY) ??
+      -1;
+    try {
+      await this.#entries(dirPath, dirSource, names.sort(), dir);
+    } finally {
+      if (dir >= 0) libc!.close(dir);
+    }
+  }
+
+  async #entries(dirPath: string, dirSource: string, names: string[], dir: number): Promise<void> {
+    for (const name of names) {
       this.#signal?.throwIfAborted();
       // 10^6 entries take seconds: the rendezvous connection must stay alive.
       if (this.#pacer.due()) await this.#pacer.pause(this.#signal);
@@ -57,7 +75,7 @@ export class Scan {
       const problem = pathProblem(path);
       // lstat synchronously: an asynchronous call per entry is a round trip
       // to another thread. Each directory's listing still yields.
-      const info = problem === undefined ? Deno.lstatSync(source) : undefined;
+      const info = problem === undefined ? lstat(dir, name, source) : undefined;
       if (info === undefined) this.warnings.push(`Skipping ${path}: ${problem}`);
       else if (info.isSymlink) {
         this.warnings.push(`Skipping symlink ${path}: punch sends files and directories only`);
@@ -66,6 +84,28 @@ export class Scan {
       } else await this.add(path, source, info);
     }
   }
+}
+
+/** What the scan reads of an entry. */
+type Entry = Pick<Deno.FileInfo, "isFile" | "isDirectory" | "isSymlink" | "size" | "mode">;
+
+const libc: FsLibc | null = openFsLibc();
+
+/**
+ * lstat() of `name` in the directory open as `dir` (-1 for none), whose path is `path`: through the C library's statx() where it can be called
+ * (10^6 entries: about 1 s less than Deno.lstatSync() here), else Deno's.
+ */
+function lstat(dir: number, name: string, path: string): Entry {
+  const found = dir < 0 ? undefined : libc?.modeAndSize(dir, name);
+  if (found === undefined || typeof found === "number") return Deno.lstatSync(path);
+  const type = found.mode & S_IFMT;
+  return {
+    isFile: type === S_IFREG,
+    isDirectory: type === S_IFDIR,
+    isSymlink: type === S_IFLNK,
+    size: found.size,
+    mode: found.mode,
+  };
 }
 
 /** Stats a path the user named, following links, and words its errors for the user. */
