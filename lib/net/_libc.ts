@@ -26,6 +26,9 @@ interface Constants {
   IPPROTO_IPV6: number;
   IPV6_V6ONLY: number;
   IPPROTO_TCP: number;
+  IPPROTO_IP: number;
+  /** The hop limit (TTL) of an IPv4 socket's packets. */
+  IP_TTL: number;
   /** Linux only (0 elsewhere): how long sent data may stay unacknowledged. */
   TCP_USER_TIMEOUT: number;
   F_SETFD: number;
@@ -51,6 +54,8 @@ const LINUX: Constants = {
   IPPROTO_IPV6: 41,
   IPV6_V6ONLY: 26,
   IPPROTO_TCP: 6,
+  IPPROTO_IP: 0,
+  IP_TTL: 2,
   TCP_USER_TIMEOUT: 18,
   F_SETFD: 2,
   FD_CLOEXEC: 1,
@@ -94,6 +99,8 @@ const DARWIN: Constants = {
   IPPROTO_IPV6: 41,
   IPV6_V6ONLY: 27,
   IPPROTO_TCP: 6,
+  IPPROTO_IP: 0,
+  IP_TTL: 4,
   TCP_USER_TIMEOUT: 0,
   F_SETFD: 2,
   FD_CLOEXEC: 1,

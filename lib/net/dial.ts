@@ -61,6 +61,15 @@ export interface DialFromOptions {
    * is false.
    */
   frames?: FrameReads;
+  /**
+   * The TTL of the SYN alone (IPv4, FFI dials only): the socket's default
+   * comes back right after the SYN has left, for its retransmissions and
+   * everything after. A SYN that expires between the NATs opens this
+   * side's mapping without reaching the other NAT, which would answer it
+   * with a reset (the STUNT approach; see punch.ts).
+   * @default {the system's default TTL}
+   */
+  synTtl?: number;
 }
 
 /**
@@ -151,7 +160,7 @@ export async function dialFrom(options: DialFromOptions): Promise<Socket> {
   if (typeof fd !== "number") throw errnoError(libc, fd.errno, `Cannot dial ${what}: ${fd.call}`);
   pending.add(tuple);
   try {
-    await connectFd(libc, fd, remote, port, what, timeoutMs, signal);
+    await connectFd(libc, fd, remote, port, what, timeoutMs, signal, options.synTtl);
     return adoptFd(fd, readShape(options.largeReads, options.frames));
   } catch (error) {
     // With a reset: a connection half set up (a simultaneous open caught
@@ -197,10 +206,20 @@ function connectFd(
   what: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
+  synTtl: number | undefined,
 ): Promise<void> {
   const c = libc.constants;
-  if (libc.connect(fd, sockaddr(libc, remote, port)) === 0) return Promise.resolve();
+  const ttl = synTtl !== undefined && remote.family === 4
+    ? libc.getInt(fd, c.IPPROTO_IP, c.IP_TTL)
+    : -1;
+  if (ttl > 0 && libc.setInt(fd, c.IPPROTO_IP, c.IP_TTL, synTtl!) !== 0) {
+    return Promise.reject(systemError(libc, `Cannot dial ${what}: IP_TTL`));
+  }
+  const connected = libc.connect(fd, sockaddr(libc, remote, port));
   const errno = libc.errno();
+  // The SYN has left (or the call failed): everything after it goes with the usual TTL.
+  if (ttl > 0) libc.setInt(fd, c.IPPROTO_IP, c.IP_TTL, ttl);
+  if (connected === 0) return Promise.resolve();
   if (errno === c.errno.EADDRNOTAVAIL || errno === c.errno.EADDRINUSE) {
     const name = libc.errnoName(errno);
     return Promise.reject(

@@ -15,6 +15,26 @@
  */
 export const DIAL_INTERVAL_MS = 250;
 
+/**
+ * The TTL of a receiver's SYN once the other side's NAT has answered one
+ * with a reset: 2 leaves this host and its NAT (one hop each) and expires
+ * at the first router past it, far from the other NAT, which would answer
+ * with another reset and end this NAT's mapping too. Behind two NATs (a
+ * home router behind a carrier's), the SYN dies at the second, whose
+ * mapping it then does not open: the dialing works as without it there.
+ */
+export const PRIMER_TTL = 2;
+
+/**
+ * A receiver primes (PRIMER_TTL) only where a dial was refused this soon:
+ * two SYNs then cannot be timed to cross, since they must leave within
+ * the one-way time between the NATs, about half of this, and the two
+ * sides' clocks agree (over the relay) only to a few milliseconds. Where
+ * a reset takes longer, timed and retried dials met in 20 of 20 trials of
+ * the lab's 20 ms scenario, and priming there met in 5 of 10.
+ */
+export const PRIMER_MAX_RESET_MS = 8;
+
 /** One dial attempt waits this long for its SYN-ACK before the next round; a 1 s cap kept RST-answering NATs working. */
 export const DIAL_ATTEMPT_TIMEOUT_MS = 1000;
 

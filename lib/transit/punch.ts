@@ -43,6 +43,8 @@ import {
   DIAL_ATTEMPT_TIMEOUT_MS,
   DIAL_INTERVAL_MS,
   HANDSHAKE_TIMEOUT_MS,
+  PRIMER_MAX_RESET_MS,
+  PRIMER_TTL,
   PUNCH_WINDOW_MS,
   REFLECT_WAIT_MS,
 } from "./defaults.ts";
@@ -127,11 +129,31 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** What this side's dials met during one punch: counts of each outcome. */
+export interface DialsSeen {
+  /** Answered with a reset (ECONNREFUSED): a NAT or host that refuses the connection. */
+  refused: number;
+  /** No answer within the attempt's time: dropped somewhere, or no route. */
+  timedOut: number;
+  /** Anything else: the connection existed already, unreachable networks. */
+  other: number;
+}
+
+/** What would let a direct connection through where punching cannot. */
+const WHAT_HELPS = "a port forward on either side's router (UPnP IGD, NAT-PMP or PCP, if it " +
+  "offers one; punch asks for it unless --no-port-mapping), or IPv6 on both sides";
+
 /**
- * Why punching found nothing, from what both sides told each other;
- * `stoppedEarly` when the transfer ended before the punch window did.
+ * Why punching found nothing, from what both sides told each other and what
+ * this side's dials met (`seen`); `stoppedEarly` when the transfer ended
+ * before the punch window did.
  */
-export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly = false): string {
+export function explainNoDirect(
+  own: Candidates,
+  peer: Candidates,
+  stoppedEarly = false,
+  seen: DialsSeen = { refused: 0, timedOut: 0, other: 0 },
+): string {
   if (peer.candidates.length === 0) {
     return "the other side takes no direct connection (--relay-only)";
   }
@@ -143,9 +165,10 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
       const through = forwarded.find(([, side]) => side.forwarded);
       return `${who} NAT changed its port (${c.port} → ${mapped}); it likely gives every ` +
         "destination a new port (a symmetric NAT), so punching cannot work" + (through
-          ? `, and the port ${through[0]}'s router forwards (NAT-PMP) could not be reached either`
-          : ", and neither side's router forwards a port on request (NAT-PMP), which would " +
-            "let the other side connect");
+          ? `, and the port ${through[0]}'s router forwards (${through[1].forwarded}) could ` +
+            "not be reached either"
+          : ", and neither side's router granted a port forward (UPnP IGD, NAT-PMP or PCP), " +
+            "which would let the other side connect");
     }
   }
   if (stoppedEarly) return "the transfer finished before a direct connection was found";
@@ -155,6 +178,21 @@ export function explainNoDirect(own: Candidates, peer: Candidates, stoppedEarly 
         "address from the rendezvous in time, so only its local addresses were tried, which " +
         "work within one network only";
     }
+  }
+  const { refused, timedOut } = seen;
+  if (refused > 0 && timedOut === 0) {
+    return `no direct connection within the punch window: all ${refused} dials were answered ` +
+      "with a reset (a NAT or firewall that refuses connections it did not see go out, and " +
+      `whose reset ends the other NAT's mapping); what would help: ${WHAT_HELPS}`;
+  }
+  if (refused > 0) {
+    return `no direct connection within the punch window: ${refused} dials were answered with ` +
+      `a reset and ${timedOut} not at all; what would help: ${WHAT_HELPS}`;
+  }
+  if (timedOut > 0) {
+    return `no direct connection within the punch window: none of ${timedOut} dials was ` +
+      "answered (a firewall dropping incoming connections, or no route between the " +
+      `networks); what would help: ${WHAT_HELPS}`;
   }
   return "no direct connection within the punch window (a firewall dropping incoming connections, " +
     "or no route between the networks)";
@@ -358,11 +396,16 @@ export class Transit {
     const shared = dialFromAvailable();
     const frames = transitReads(this.#side);
     const fromPort = shared ? this.candidates.port : 0;
+    const seen: DialsSeen = { refused: 0, timedOut: 0, other: 0 };
     const dialOne = async (candidate: string) => {
       const { hostname: host, port } = parseHostPort(candidate);
       let timeoutMs = DIAL_ATTEMPT_TIMEOUT_MS;
+      // After a reset, the receiver's SYNs expire between the NATs (IPv4, FFI dials).
+      let prime = false;
+      const mayPrime = this.#side === "receiver" && shared && !host.includes(":");
       await sleep(options.dialAfterMs ?? 0, done.signal);
       while (!done.signal.aborted) {
+        const started = performance.now();
         try {
           const socket = await dialFrom({
             localPort: fromPort,
@@ -371,17 +414,21 @@ export class Transit {
             timeoutMs,
             signal: done.signal,
             frames,
+            ...(prime ? { synTtl: PRIMER_TTL } : {}),
           });
           // A connection that fails its handshake (a reset in the middle
           // of a simultaneous open, a stranger) does not end the dialing.
           if (await handle(socket, candidate)) return;
         } catch (error) {
+          if (done.signal.aborted) return;
+          const code = error instanceof DialError ? error.code : "";
           // ConnectionExistsError is retried too. Usually the listener has
           // just accepted that connection, and it is being proven. But it may be a
           // half-open one the listener never completes (its SYN-ACK lost),
           // so keep dialing: giving up here once left the one candidate
           // that mattered undialed for the rest of the window.
-          if (error instanceof DialError && error.code === "ETIMEDOUT") {
+          if (code === "ETIMEDOUT") {
+            seen.timedOut++;
             timeoutMs = Math.min(timeoutMs * 2, DIAL_ATTEMPT_MAX_TIMEOUT_MS);
             // Again at once, no pause: our NAT still holds the mapping that
             // the unanswered SYN made, so the other side's SYN, once it
@@ -394,6 +441,27 @@ export class Transit {
             // second after the other, and its SYN came in such a pause).
             continue;
           }
+          if (code === "ECONNREFUSED") {
+            seen.refused++;
+            // The other NAT answers SYNs it has no mapping for with a reset,
+            // which also ends our NAT's mapping: a SYN of the other side can
+            // then only pass where one of ours waits at its NAT. The receiver
+            // keeps one there, its SYN expiring before it reaches that NAT,
+            // and sends it again at once whenever it ends; the sender dials
+            // as before, and its SYN meets the receiver's as a simultaneous
+            // open. Only where the reset came too soon for two SYNs to be
+            // timed to cross: they pass each other's NAT when they leave
+            // within the one-way time between the NATs of each other, about
+            // half the time a reset takes, and a primed SYN's mapping
+            // lasts only until the router where it expires answers (Linux
+            // ends a connect() on that ICMP). A primed SYN that is refused
+            // too met a reset short of where it expires (a LAN, loopback):
+            // the usual pause then.
+            if (mayPrime && !prime && performance.now() - started < PRIMER_MAX_RESET_MS) {
+              prime = true;
+              continue;
+            }
+          } else seen.other++;
         }
         await sleep(Math.random() * 2 * DIAL_INTERVAL_MS, done.signal);
       }
@@ -421,7 +489,7 @@ export class Transit {
     for (const socket of this.#sockets) if (socket !== found?.socket) socket.destroy();
     if (!found) {
       const early = options.signal?.aborted ?? false;
-      let reason = explainNoDirect(this.candidates, peer, early);
+      let reason = explainNoDirect(this.candidates, peer, early, seen);
       if (!shared && !early) reason += `; ${NO_SHARED_PORT}`;
       return { connection: null, reason };
     }

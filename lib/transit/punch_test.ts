@@ -68,18 +68,32 @@ Deno.test("explainNoDirect() says why, most specific cause first", () => {
   match(explainNoDirect(side(4000, null, []), home), /could not listen/);
   match(
     explainNoDirect(home, side(5000, "198.51.100.2:6123")),
-    /other side's NAT changed its port.*neither side's router forwards a port on request/,
+    /other side's NAT changed its port.*neither side's router granted a port forward \(UPnP IGD, NAT-PMP or PCP\)/,
   );
   match(
     explainNoDirect(
       { ...home, forwarded: "203.0.113.7:50000" },
       side(5000, "198.51.100.2:6123"),
     ),
-    /the port this side's router forwards \(NAT-PMP\) could not be reached either/,
+    /the port this side's router forwards \(203\.0\.113\.7:50000\) could not be reached either/,
   );
   match(explainNoDirect(side(4000, "203.0.113.7:4999"), home), /this side's NAT changed its port/);
   match(explainNoDirect(home, home, true), /finished before/);
   match(explainNoDirect(home, side(5000, null)), /other side did not learn its public address/);
   match(explainNoDirect(side(4000, null), home), /this side did not learn its public address/);
   match(explainNoDirect(home, home), /firewall dropping incoming connections/);
+  // What this side's dials met: resets, silence, or both.
+  const seen = (refused: number, timedOut: number) => ({ refused, timedOut, other: 0 });
+  match(
+    explainNoDirect(home, home, false, seen(12, 0)),
+    /all 12 dials were answered with a reset .*what would help: a port forward/,
+  );
+  match(
+    explainNoDirect(home, home, false, seen(0, 5)),
+    /none of 5 dials was answered \(a firewall dropping.*what would help/,
+  );
+  match(
+    explainNoDirect(home, home, false, seen(3, 4)),
+    /3 dials were answered with a reset and 4 not/,
+  );
 });
