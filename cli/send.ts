@@ -23,7 +23,7 @@ import { pageUrlToShow } from "./page_url.ts";
 import { configuredServer, SERVER_ENV, startEmbedded } from "./server.ts";
 
 export const SEND_HELP =
-  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json] [--no-qr] PATH...
+  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json] [--qr | --no-qr] PATH...
 
 Offer files and directories to one receiver. Prints a code like
 4812-velvet-harbor; the other side runs: punch receive 4812-velvet-harbor
@@ -34,7 +34,7 @@ Options:
   --code CODE    use this code instead of a fresh one (NUMBER-word-word)
 ${PATH_HELP}
   --json         one JSON object per line on stdout (the code event holds
-                 the browser page's URL as url)
+                 the browser page's URL as url, where it is shown)
   --no-qr        do not draw the QR code of the browser page's URL (drawn on
                  a terminal when another device can reach the rendezvous)
   --qr           draw it even when stderr is not a terminal, or only this
