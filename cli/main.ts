@@ -86,7 +86,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     json = args.json;
     verbose = args.verbose;
-    reporter = json ? jsonReporter() : humanReporter();
+    // --qr and --no-qr (send) decide whether the QR code is drawn, else a terminal does.
+    reporter = json ? jsonReporter() : humanReporter(args.qr === undefined ? {} : { qr: args.qr });
     await command.run(args, reporter, controller.signal);
     return EXIT.OK;
   } catch (error) {

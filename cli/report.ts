@@ -8,10 +8,16 @@
 
 import { printable } from "../lib/_printable.ts";
 import { formatBytes, ProgressBar } from "./progress.ts";
+import { qrLines } from "./qr.ts";
 
 /** Everything a command reports. */
 export type Event =
-  | { type: "code"; code: string }
+  | {
+    type: "code";
+    code: string;
+    /** The browser page's URL with the code in it, where another device can reach it (or `--qr`). */
+    url?: string;
+  }
   | { type: "listening"; url: string }
   | { type: "waiting"; message: string }
   | { type: "connected"; path: "relay" | "direct" }
@@ -93,6 +99,12 @@ export interface ReporterOptions {
   terminal?: boolean;
   /** @default {() => performance.now()} */
   now?: () => number;
+  /**
+   * Draw the QR code of a code event's URL (human output only).
+   *
+   * @default {the terminal option}
+   */
+  qr?: boolean;
 }
 
 function writer(file: { writeSync(p: Uint8Array): number }): (text: string) => void {
@@ -129,10 +141,25 @@ function files(count: number): string {
   return `${count} file${count === 1 ? "" : "s"}`;
 }
 
+/** The lines after the code that give the page's URL, and its QR code if `qr`. */
+function codeUrlLines(url: string, qr: boolean): string {
+  let lines: string[] = [];
+  try {
+    if (qr) lines = qrLines(url);
+  } catch (error) {
+    // Longer than the largest code drawn (a very long host name): the URL alone.
+    if (!(error instanceof RangeError)) throw error;
+  }
+  return lines.length === 0
+    ? `\nOr open in a browser: ${url}`
+    : `\nOr scan this, or open in a browser: ${url}\n${lines.join("\n")}`;
+}
+
 /** Human output on stderr; the progress bar only on a terminal. */
 export function humanReporter(options: ReporterOptions = {}): Reporter {
   const err = options.stderr ?? writer(Deno.stderr);
   const terminal = options.terminal ?? Deno.stderr.isTerminal();
+  const qr = options.qr ?? terminal;
   const barOptions = options.now ? { write: err, now: options.now } : { write: err };
   let bar: ProgressBar | undefined;
   /** What the bar shows: hashing held bytes, or the transfer; a change starts a new bar. */
@@ -163,7 +190,8 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
       switch (event.type) {
         case "code":
           return line(
-            `Code: ${event.code}\nOn the other machine run:\n  punch receive ${event.code}`,
+            `Code: ${event.code}\nOn the other machine run:\n  punch receive ${event.code}` +
+              (event.url === undefined ? "" : codeUrlLines(event.url, qr)),
           );
         case "listening":
           return line(`Rendezvous listening on ${event.url}`);

@@ -19,10 +19,11 @@ import {
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
+import { pageUrlToShow } from "./page_url.ts";
 import { configuredServer, SERVER_ENV, startEmbedded } from "./server.ts";
 
 export const SEND_HELP =
-  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json] PATH...
+  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json] [--qr | --no-qr] PATH...
 
 Offer files and directories to one receiver. Prints a code like
 4812-velvet-harbor; the other side runs: punch receive 4812-velvet-harbor
@@ -32,7 +33,12 @@ Options:
                  this process and is announced on the local network)
   --code CODE    use this code instead of a fresh one (NUMBER-word-word)
 ${PATH_HELP}
-  --json         one JSON object per line on stdout
+  --json         one JSON object per line on stdout (the code event holds
+                 the browser page's URL as url, where it is shown)
+  --no-qr        do not draw the QR code of the browser page's URL (drawn on
+                 a terminal when another device can reach the rendezvous)
+  --qr           draw it even when stderr is not a terminal, or only this
+                 machine reaches the rendezvous (loopback)
   --verbose      print the cause of an error
   -h, --help     this help
 `;
@@ -43,6 +49,8 @@ export interface SendArgs extends PathArgs {
   server?: string;
   code?: string;
   json: boolean;
+  /** `--qr`: true, `--no-qr`: false; unset, a terminal decides. */
+  qr?: boolean;
   verbose: boolean;
   help: boolean;
 }
@@ -56,6 +64,8 @@ export function parseSendArgs(args: string[]): SendArgs {
       server: { type: "string" },
       code: { type: "string" },
       json: { type: "boolean", default: false },
+      qr: { type: "boolean", default: false },
+      "no-qr": { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
       ...PATH_OPTIONS,
@@ -64,12 +74,14 @@ export function parseSendArgs(args: string[]): SendArgs {
   if (!values.help && positionals.length === 0) {
     throw new UsageError("Cannot send: name at least one file or directory");
   }
+  if (values.qr && values["no-qr"]) throw new UsageError("Cannot use --qr with --no-qr");
   return {
     paths: positionals,
     ...parsePathArgs(values),
     ...(values.server !== undefined ? { server: values.server } : {}),
     ...(values.code !== undefined ? { code: values.code } : {}),
     json: values.json,
+    ...(values.qr || values["no-qr"] ? { qr: values.qr } : {}),
     verbose: values.verbose,
     help: values.help,
   };
@@ -92,7 +104,11 @@ export async function send(args: SendArgs, reporter: Reporter, signal: AbortSign
     signal,
   });
   const last = reportEvents(connection, reporter, args);
-  reporter.report({ type: "code", code: connection.code });
+  const url = pageUrlToShow(server, connection.code, {
+    embedded: embedded !== undefined,
+    force: args.qr === true,
+  });
+  reporter.report({ type: "code", code: connection.code, ...(url ? { url } : {}) });
   let start = performance.now();
   let result;
   let seconds = 0;
