@@ -33,9 +33,10 @@ export type Event =
     /** Top-level names left out of `names`. */
     more: number;
   }
-  | { type: "progress"; bytes: number; total: number }
+  /** `total` is left out for a stream, whose length is known only at its end. */
+  | { type: "progress"; bytes: number; total: number | undefined }
   /** Hashing what the receiver holds, before a resume (each side hashes its own files). */
-  | { type: "checking"; bytes: number; total: number }
+  | { type: "checking"; bytes: number; total: number | undefined }
   | { type: "resume"; files: number; bytes: number }
   | { type: "kept"; files: number; bytes: number }
   | {
@@ -115,7 +116,10 @@ export function jsonReporter(options: ReporterOptions = {}): Reporter {
       return () => {};
     },
     report(event) {
-      if ((event.type === "progress" || event.type === "checking") && event.bytes < event.total) {
+      if (
+        (event.type === "progress" || event.type === "checking") &&
+        !(event.bytes >= (event.total ?? Infinity))
+      ) {
         if (now() - last < 200) return;
         last = now();
       }
@@ -137,7 +141,7 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
   let bar: ProgressBar | undefined;
   /** What the bar shows: hashing held bytes, or the transfer; a change starts a new bar. */
   let barFor: "checking" | "progress" | undefined;
-  const draw = (kind: "checking" | "progress", bytes: number, total: number) => {
+  const draw = (kind: "checking" | "progress", bytes: number, total: number | undefined) => {
     if (!terminal) return;
     if (barFor !== kind) {
       bar?.finish();
