@@ -6,7 +6,6 @@
 
 import { parseArgs } from "node:util";
 import { openSender } from "../lib/connection/open.ts";
-import { scanPaths } from "../lib/transfer/manifest.ts";
 import { sendFiles } from "../lib/transfer/send.ts";
 import {
   parsePathArgs,
@@ -16,21 +15,25 @@ import {
   reportEvents,
   traffic,
 } from "./connection.ts";
-import { UsageError } from "./errors.ts";
+import { checkSendContent, sendOffer } from "./content.ts";
 import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
 import { configuredServer, SERVER_ENV, startEmbedded } from "./server.ts";
 
 export const SEND_HELP =
-  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json] PATH...
+  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json]
+                  PATH... | - | --text TEXT
 
 Offer files and directories to one receiver. Prints a code like
 4812-velvet-harbor; the other side runs: punch receive 4812-velvet-harbor
+With -, sends stdin as it is read (command | punch send -); with --text,
+a message the receiver sees at once.
 
 Options:
   --server URL   rendezvous server (default: $${SERVER_ENV}, else one runs inside
                  this process and is announced on the local network)
   --code CODE    use this code instead of a fresh one (NUMBER-word-word)
+  --text TEXT    send TEXT instead of files; short text is shown as it arrives
 ${PATH_HELP}
   --json         one JSON object per line on stdout
   --verbose      print the cause of an error
@@ -40,6 +43,8 @@ ${PATH_HELP}
 /** Parsed `punch send` arguments. */
 export interface SendArgs extends PathArgs {
   paths: string[];
+  /** `--text`: send this instead of files. */
+  text?: string;
   server?: string;
   code?: string;
   json: boolean;
@@ -55,17 +60,17 @@ export function parseSendArgs(args: string[]): SendArgs {
     options: {
       server: { type: "string" },
       code: { type: "string" },
+      text: { type: "string" },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
       ...PATH_OPTIONS,
     },
   });
-  if (!values.help && positionals.length === 0) {
-    throw new UsageError("Cannot send: name at least one file or directory");
-  }
+  if (!values.help) checkSendContent(positionals, values.text);
   return {
     paths: positionals,
+    ...(values.text !== undefined ? { text: values.text } : {}),
     ...parsePathArgs(values),
     ...(values.server !== undefined ? { server: values.server } : {}),
     ...(values.code !== undefined ? { code: values.code } : {}),
@@ -77,7 +82,7 @@ export function parseSendArgs(args: string[]): SendArgs {
 
 /** Runs `punch send`. */
 export async function send(args: SendArgs, reporter: Reporter, signal: AbortSignal): Promise<void> {
-  const scan = await scanPaths(args.paths, { signal });
+  const scan = await sendOffer(args.paths, args.text, reporter, signal);
   for (const message of scan.warnings) reporter.report({ type: "warning", message });
 
   let server = configuredServer(args.server);
