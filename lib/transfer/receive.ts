@@ -327,7 +327,11 @@ export async function receiveFiles(
   let manifest: Manifest;
   try {
     manifest = await receiveOffer(channel);
-    receiving.output = outputFor(manifest, options.output);
+  } catch (error) {
+    return await receiving.fail(error);
+  }
+  await receiving.chooseOutput(manifest);
+  try {
     const free = options.freeBytes ?? freeBytesAt;
     if (!receiving.output) {
       await preflight(receiving.root, manifest, receiving.overwrite, free, options.signal);
@@ -390,17 +394,29 @@ class Receiving {
     await writer?.close();
   }
 
-  /** Asks (`options.confirm`) and answers a refusal; throws `refused` if declined. */
-  async decide(manifest: Manifest): Promise<void> {
-    let accepted: boolean;
+  /**
+   * Runs `question`; if it throws, answers the sender with a refusal whose
+   * reason is the error's message, and throws it.
+   */
+  async #orRefuse<T>(question: () => T | Promise<T>): Promise<T> {
     try {
-      accepted = await (this.options.confirm ?? (() => true))(manifest);
+      return await question();
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       await this.channel.send(encodeMessage({ type: "answer", accept: false, reason }))
         .catch(() => {});
       throw error;
     }
+  }
+
+  /** Asks `options.output` where the offer goes; a refusal there is answered as one. */
+  async chooseOutput(manifest: Manifest): Promise<void> {
+    this.output = await this.#orRefuse(() => outputFor(manifest, this.options.output));
+  }
+
+  /** Asks (`options.confirm`) and answers a refusal; throws `refused` if declined. */
+  async decide(manifest: Manifest): Promise<void> {
+    const accepted = await this.#orRefuse(() => (this.options.confirm ?? (() => true))(manifest));
     if (!accepted) {
       await this.channel.send(encodeMessage({ type: "answer", accept: false, reason: "declined" }));
       throw new TransferError("refused", "Declined; nothing was written");
