@@ -84,7 +84,16 @@ export interface StdoutOptions {
 }
 
 async function writeStdout(bytes: Uint8Array): Promise<void> {
-  for (let n = 0; n < bytes.length;) n += await Deno.stdout.write(bytes.subarray(n));
+  try {
+    for (let n = 0; n < bytes.length;) n += await Deno.stdout.write(bytes.subarray(n));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    throw new TransferError(
+      "io",
+      "Cannot write to stdout: the program reading it stopped (broken pipe)",
+      { cause: error },
+    );
+  }
 }
 
 /**

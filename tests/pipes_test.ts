@@ -5,6 +5,7 @@
  */
 
 import { equal, match, ok } from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Punch, startServe, tempDir } from "./_helpers.ts";
@@ -158,4 +159,19 @@ Deno.test("punch moves a 256 MiB stream from a pipe to a pipe intact, each side'
       } MiB`,
     );
   }
+});
+
+Deno.test("punch receive --out - writes a single file to stdout byte-identical", async () => {
+  await using server = await startServe();
+  await using dir = await tempDir();
+  const file = join(dir.path, "blob.bin");
+  const bytes = crypto.getRandomValues(new Uint8Array(65536));
+  const blob = new Uint8Array(3 * MiB + 5).map((_, i) => bytes[i % 65536]! ^ (i >> 16));
+  await Deno.writeFile(file, blob);
+  const { punch, code } = await sender(server.url, [file]);
+  const out = await receiver(server.url, ["--out", "-", code]).output();
+  equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  equal(Buffer.compare(out.stdout, blob), 0);
+  equal((await punch.done).code, 0);
+  equal([...Deno.readDirSync(dir.path)].length, 1, "nothing written beside the source");
 });

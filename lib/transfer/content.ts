@@ -21,9 +21,9 @@
 
 import { CHUNK_BYTES } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
-import type { ScanResult } from "./manifest.ts";
+import type { Manifest, ScanResult } from "./manifest.ts";
 import { encodeManifest } from "./manifest.ts";
-import { allocateData, DATA_HEADER_BYTES, encodeMessage } from "./messages.ts";
+import { allocateData, DATA_HEADER_BYTES, encodeMessage, TransferError } from "./messages.ts";
 import type { Channel } from "../link/channel.ts";
 
 /** The name text arrives under when a receiver writes it to a file. */
@@ -172,4 +172,24 @@ export async function sendText(
     sent(piece.length);
   }
   await send(encodeMessage({ type: "file_end", index, digest: digest.finish() }));
+}
+
+/**
+ * The receiver's check of the stream an offer is to go to (`output` of
+ * receiveFiles()): returns it, or throws `refused` if the offer holds more
+ * than one entry, or a directory.
+ */
+export function outputFor(
+  manifest: Manifest,
+  stream: WritableStream<Uint8Array> | undefined,
+): WritableStream<Uint8Array> | undefined {
+  if (stream === undefined) return undefined;
+  const [entry, ...more] = manifest.entries;
+  if (more.length > 0 || entry?.kind === "dir") {
+    throw new TransferError(
+      "refused",
+      `Cannot write ${manifest.entries.length} entries to one stream: it takes a single file, stream or text`,
+    );
+  }
+  return stream;
 }

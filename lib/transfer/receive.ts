@@ -55,6 +55,7 @@ import {
   totalOf,
 } from "./send.ts";
 import { claimHeld, type Held, Slices } from "./_claim.ts";
+import { outputFor } from "./content.ts";
 import { openOutDir, type OutDir, type OwnFile, processUmask } from "./_fs.ts";
 
 /** Options for {@linkcode receiveFiles}. */
@@ -201,7 +202,9 @@ async function preflight(
     const data = entry.kind !== "dir";
     if (data && !(info?.isFile && info.size === entry.size)) {
       const part = tree.partial(entry.path);
-      needed += entry.size - (part?.isFile && part.size <= entry.size ? part.size : 0);
+      // Only a file resumes from a partial file.
+      const held = entry.kind === "file" && part?.isFile && part.size <= entry.size;
+      needed += entry.size - (held ? part.size : 0);
     }
     if (!info) continue;
     if (entry.kind === "dir" && !info.isDirectory) {
@@ -411,7 +414,7 @@ class Receiving {
 
   /** Asks `options.output` where the offer goes; a refusal there is answered as one. */
   async chooseOutput(manifest: Manifest): Promise<void> {
-    this.output = await this.#orRefuse(() => outputFor(manifest, this.options.output));
+    this.output = await this.#orRefuse(() => outputFor(manifest, this.options.output?.(manifest)));
   }
 
   /** Asks (`options.confirm`) and answers a refusal; throws `refused` if declined. */
@@ -699,26 +702,6 @@ class Receiving {
       cause: error,
     });
   }
-}
-
-/**
- * The stream `output` gives for an offer, if any; throws if the offer
- * cannot go to one (more than one entry, or a directory).
- */
-function outputFor(
-  manifest: Manifest,
-  output: ReceiveOptions["output"],
-): WritableStream<Uint8Array> | undefined {
-  const stream = output?.(manifest);
-  if (stream === undefined) return undefined;
-  const [entry, ...more] = manifest.entries;
-  if (more.length > 0 || entry?.kind === "dir") {
-    throw new TransferError(
-      "refused",
-      `Cannot write ${manifest.entries.length} entries to one stream: it takes a single file, stream or text`,
-    );
-  }
-  return stream;
 }
 
 /** Opens an existing target held whole, to hash it. */
