@@ -4,7 +4,7 @@
  * (`--direct-only`) in the same run, and prints throughput and each
  * process's peak RSS side by side.
  *
- *   deno task bench [--size MiB] [--small MiB] [--rounds N]
+ *   deno task bench [--size MiB] [--small MiB] [--rounds N] [--pipe MiB]
  *
  * The punch processes run with the V8 flags the compiled binary has
  * (`deno task compile`: `--expose-gc`, see lib/memory.ts, and
@@ -17,7 +17,10 @@
  * each row shows the median with the range. A small transfer per path then
  * shows whether peak RSS grows with the file size. Peak RSS is read from
  * /proc (Linux), with its anonymous part (the rest is the deno executable's
- * own pages, shared); elsewhere it prints "n/a".
+ * own pages, shared); elsewhere it prints "n/a". Last, `--pipe` MiB (256 by
+ * default) go over the relay from a file to a file and from a pipe to a
+ * pipe (`punch send -`, `punch receive --out -`), with each side's peak RSS
+ * (bench/pipe.ts).
  *
  * @module
  */
@@ -27,6 +30,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { procCpuSeconds, procStatusKiB } from "./_proc.ts";
+import { pipeVersusFile } from "./pipe.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -45,6 +49,7 @@ const { values } = parseArgs({
     size: { type: "string", default: "1024" },
     small: { type: "string", default: "64" },
     rounds: { type: "string", default: "5" },
+    pipe: { type: "string", default: "256" },
   },
 });
 
@@ -454,6 +459,7 @@ try {
       `one that imports node:net\n(which dials from the listening port need) ${mb(net)}; ` +
       `punch with its code loaded, before any work, ${mb(loaded)}.`,
   );
+  console.log(`\n${(await pipeVersusFile(PUNCH_FLAGS, dir, Number(values.pipe))).join("\n")}`);
   console.log(
     "\nTargets: relay >= 300 MB/s (issue 2), direct >= 450 MB/s (issue 3); <= 64 MB RSS per process, flat in file size.",
   );

@@ -72,7 +72,8 @@ function sampleValue(name: string): string {
 Deno.test("commandSpecs() holds every command, and each flag its parser takes", () => {
   deepEqual(commandSpecs().map((c) => c.name), [...Object.keys(COMMANDS), "help"]);
   const parsers: Record<string, (flag: string[]) => unknown> = {
-    send: (flag) => parseSendArgs([...flag, "file"]),
+    // --text sends the text alone.
+    send: (flag) => parseSendArgs(flag[0] === "--text" ? flag : [...flag, "file"]),
     receive: (flag) => parseReceiveArgs([...flag, "4812-velvet-harbor"], { terminal: false }),
     serve: (flag) => parseServeArgs(flag),
     completions: (flag) => parseCompletionsArgs([...flag, "bash"]),

@@ -24,7 +24,8 @@ const HELP = `punch ${VERSION}: send files peer to peer with a short code
 
 Usage:
   punch send PATH...          offer files; prints a code like 4812-velvet-harbor
-  punch receive CODE          receive them on the other machine
+  punch send - | --text TEXT  offer stdin as a stream, or a short message
+  punch receive CODE          receive them on the other machine (--out - to stdout)
   punch serve                 run a rendezvous server
   punch completions SHELL     print a completion script for bash, zsh or fish
 

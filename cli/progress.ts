@@ -27,7 +27,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
 function formatDuration(seconds: number): string {
@@ -57,17 +57,25 @@ export class ProgressBar {
     this.#start = this.#now();
   }
 
-  /** Redraws if enough time passed, or always when `bytes === total`. */
-  update(bytes: number, total: number): void {
+  /**
+   * Redraws if enough time passed, or always when `bytes === total`; with
+   * no `total` (a stream's length is known only at its end), bytes and rate
+   * alone.
+   */
+  update(bytes: number, total: number | undefined): void {
     const now = this.#now();
-    if (bytes < total && now - this.#last < this.#interval) return;
+    if (!(bytes >= (total ?? Infinity)) && now - this.#last < this.#interval) return;
     this.#last = now;
     this.#write(`\r${this.render(bytes, total, now)}\x1b[K`);
     this.#drawn = true;
   }
 
   /** The bar's text at a moment. */
-  render(bytes: number, total: number, now: number = this.#now()): string {
+  render(bytes: number, total: number | undefined, now: number = this.#now()): string {
+    if (total === undefined) {
+      const seconds = Math.max((now - this.#start) / 1000, 1e-3);
+      return `${formatBytes(bytes)}  ${formatBytes(bytes / seconds)}/s`;
+    }
     const fraction = total === 0 ? 1 : Math.min(1, bytes / total);
     const filled = Math.round(fraction * this.#width);
     const seconds = Math.max((now - this.#start) / 1000, 1e-3);

@@ -159,3 +159,39 @@ Deno.test("humanReporter() says what a resume keeps and what a failure kept", ()
     "receive the same files into the same directory again to resume\n",
   ]);
 });
+
+Deno.test("ProgressBar shows bytes and rate alone for a stream, whose total is unknown", () => {
+  let now = 0;
+  const out: string[] = [];
+  const bar = new ProgressBar({ write: (t) => out.push(t), now: () => now, width: 10 });
+  now = 2000;
+  equal(bar.render(50 * 1024 * 1024, undefined), "50.0 MiB  25.0 MiB/s");
+  bar.update(1, undefined);
+  now = 2050;
+  bar.update(2, undefined);
+  equal(out.length, 1, "throttled like any bar");
+});
+
+Deno.test("jsonReporter() leaves out a stream's total, and writes text exactly with terminal-safe escapes", () => {
+  const lines: string[] = [];
+  const reporter = jsonReporter({ stdout: (t) => lines.push(t), now: () => 0 });
+  reporter.report({ type: "progress", bytes: 5, total: undefined });
+  reporter.report({ type: "text", text: "a\n\x1b[2J\u009b\u202eb" });
+  deepEqual(lines, [
+    '{"type":"progress","bytes":5}\n',
+    '{"type":"text","text":"a\\n\\u001b[2J\\u009b\\u202eb"}\n',
+  ]);
+  deepEqual(JSON.parse(lines[1]!).text, "a\n\x1b[2J\u009b\u202eb");
+});
+
+Deno.test("humanReporter() names a stream's offer without a size, and text as text", () => {
+  const out: string[] = [];
+  const reporter = humanReporter({ stderr: (t) => out.push(t), terminal: false });
+  const offer = { type: "offer", files: 1, dirs: 0, more: 0 } as const;
+  reporter.report({ ...offer, bytes: 0, names: ["stdin"], kind: "stream" });
+  reporter.report({ ...offer, bytes: 100_000, names: ["text.txt"], kind: "text" });
+  deepEqual(out, [
+    "Offer: a stream of unknown length, as stdin\n",
+    "Offer: text, 97.7 KiB: text.txt\n",
+  ]);
+});

@@ -23,6 +23,7 @@ import {
 import { promptCode } from "./code_prompt.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
+import { checkStdoutOffer, isShortText, ShownText, STDIO, stdoutStream } from "./content.ts";
 import type { Reporter } from "./report.ts";
 import { configuredServer, findEmbedded, SERVER_ENV } from "./server.ts";
 
@@ -32,11 +33,16 @@ export const RECEIVE_HELP = `Usage: punch receive [--server URL] [--out DIR] [--
 Receive what the sender offers under CODE (like 4812-velvet-harbor).
 Without CODE, on a terminal, asks for it; Tab completes the words.
 Shows the number of files and their size and asks before writing anything.
+Text the sender typed (punch send --text) is shown at once, without asking,
+if short; longer text is offered as a file. With --out -, a single file,
+stream or text goes to stdout (punch receive --out - CODE | command).
 
 Options:
   --server URL   rendezvous server (default: $${SERVER_ENV}, else the sender's
                  own, found on this machine or the local network)
-  --out DIR      write into DIR (default: the current directory)
+  --out DIR      write into DIR (default: the current directory; - writes a
+                 single file or text to stdout without asking, all else goes
+                 to stderr)
   --yes          accept without asking (needed when stdin is not a terminal)
   --overwrite    replace existing files (default: refuse before writing anything;
                  a file with the sender's bytes is kept as it is)
@@ -90,6 +96,11 @@ export function parseReceiveArgs(args: string[], options: ParseReceiveOptions = 
       ...PATH_OPTIONS,
     },
   });
+  if (values.out === STDIO && values.json) {
+    throw new UsageError(
+      "Cannot receive: --json writes its events to stdout, which --out - takes for the data",
+    );
+  }
   const ask = positionals.length === 0 && (options.terminal ?? Deno.stdin.isTerminal());
   if (!values.help && positionals.length !== 1 && !ask) {
     throw new UsageError(
@@ -141,23 +152,28 @@ export function offerNames(manifest: Manifest): { names: string[]; more: number 
 function asker(args: ReceiveArgs, reporter: Reporter) {
   return async (manifest: Manifest): Promise<boolean> => {
     const dirs = manifest.entries.filter((e) => e.kind === "dir").length;
+    const kind = manifest.entries[0]!.kind;
+    if (isShortText(manifest)) return true;
     reporter.report({
       type: "offer",
       files: manifest.files,
       dirs,
       bytes: manifest.bytes,
+      ...(kind === "stream" || kind === "text" ? { kind } : {}),
       ...offerNames(manifest),
     });
-    if (args.yes) return true;
+    // With --out - the user chose where the one entry goes, and nothing is written to disk.
+    if (args.yes || args.out === STDIO) return true;
     if (!Deno.stdin.isTerminal()) {
       throw new TransferError(
         "refused",
         "Cannot ask whether to accept: stdin is not a terminal; pass --yes to accept without asking",
       );
     }
-    const answered = reporter.ask(
-      `Write ${manifest.files} file(s), ${formatBytes(manifest.bytes)}, into ${args.out}? [y/N] `,
-    );
+    const what = kind === "stream"
+      ? "a stream of unknown length"
+      : `${manifest.files} file(s), ${formatBytes(manifest.bytes)},`;
+    const answered = reporter.ask(`Write ${what} into ${args.out}? [y/N] `);
     try {
       return /^\s*y(es)?\s*$/i.test(await readLine());
     } finally {
@@ -201,10 +217,16 @@ export async function receive(
   let start = performance.now();
   let result;
   let seconds = 0;
+  let shown: ShownText | undefined;
   try {
     result = await receiveFiles(connection, {
       out: args.out,
       overwrite: args.overwrite,
+      output: (manifest) => {
+        if (args.out === STDIO) return checkStdoutOffer(manifest), stdoutStream();
+        if (isShortText(manifest)) return (shown = new ShownText()).stream;
+        return undefined;
+      },
       confirm: async (manifest) => {
         const yes = await ask(manifest);
         start = performance.now();
@@ -227,6 +249,8 @@ export async function receive(
     // After a failure too: the other side reads what this side said last.
     await connection.close();
   }
+  if (shown && args.json) reporter.report({ type: "text", text: shown.text() });
+  else await shown?.show();
   reporter.report({
     type: "done",
     path: last.path,

@@ -38,10 +38,15 @@ export type Event =
     names: string[];
     /** Top-level names left out of `names`. */
     more: number;
+    /** Set for a stream (of unknown length) or text, the offer's only entry. */
+    kind?: "stream" | "text";
   }
-  | { type: "progress"; bytes: number; total: number }
+  /** Short text the sender typed, with `--json` (else it is shown on stdout). */
+  | { type: "text"; text: string }
+  /** `total` is left out for a stream, whose length is known only at its end. */
+  | { type: "progress"; bytes: number; total: number | undefined }
   /** Hashing what the receiver holds, before a resume (each side hashes its own files). */
-  | { type: "checking"; bytes: number; total: number }
+  | { type: "checking"; bytes: number; total: number | undefined }
   | { type: "resume"; files: number; bytes: number }
   | { type: "kept"; files: number; bytes: number }
   | {
@@ -127,13 +132,32 @@ export function jsonReporter(options: ReporterOptions = {}): Reporter {
       return () => {};
     },
     report(event) {
-      if ((event.type === "progress" || event.type === "checking") && event.bytes < event.total) {
+      if (
+        (event.type === "progress" || event.type === "checking") &&
+        !(event.bytes >= (event.total ?? Infinity))
+      ) {
         if (now() - last < 200) return;
         last = now();
       }
-      out(JSON.stringify(printableEvent(event)) + "\n");
+      // Text goes exactly; \u escapes keep the line safe for a terminal.
+      const line = event.type === "text"
+        ? escapeJson(event)
+        : JSON.stringify(printableEvent(event));
+      out(line + "\n");
     },
   };
+}
+
+/**
+ * An event as JSON with DEL, C1 and bidirectional controls written as `\u`
+ * escapes too (JSON.stringify escapes the C0 ones): the same value for a
+ * JSON reader, nothing a terminal acts on.
+ */
+function escapeJson(event: Event): string {
+  return JSON.stringify(event).replace(
+    /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** `1 file`, `2 files`. */
@@ -164,7 +188,7 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
   let bar: ProgressBar | undefined;
   /** What the bar shows: hashing held bytes, or the transfer; a change starts a new bar. */
   let barFor: "checking" | "progress" | undefined;
-  const draw = (kind: "checking" | "progress", bytes: number, total: number) => {
+  const draw = (kind: "checking" | "progress", bytes: number, total: number | undefined) => {
     if (!terminal) return;
     if (barFor !== kind) {
       bar?.finish();
@@ -213,8 +237,11 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
               : `Staying on the relay: ${event.reason}`,
           );
         case "offer":
+          if (event.kind === "stream") {
+            return line(`Offer: a stream of unknown length, as ${event.names[0]}`);
+          }
           return line(
-            `Offer: ${files(event.files)}` +
+            `Offer: ${event.kind === "text" ? "text" : files(event.files)}` +
               (event.dirs ? ` and ${event.dirs} director${event.dirs === 1 ? "y" : "ies"}` : "") +
               `, ${formatBytes(event.bytes)}` +
               (event.names.length ? `: ${event.names.join(", ")}` : "") +
@@ -246,6 +273,8 @@ export function humanReporter(options: ReporterOptions = {}): Reporter {
               `in ${event.seconds.toFixed(1)} s (${formatBytes(rate)}/s, ${event.path}${relayed})`,
           );
         }
+        case "text":
+          return line(event.text);
         case "warning":
           return line(`warning: ${event.message}`);
         case "error":

@@ -6,7 +6,6 @@
 
 import { parseArgs } from "node:util";
 import { openSender } from "../lib/connection/open.ts";
-import { scanPaths } from "../lib/transfer/manifest.ts";
 import { sendFiles } from "../lib/transfer/send.ts";
 import {
   parsePathArgs,
@@ -16,6 +15,7 @@ import {
   reportEvents,
   traffic,
 } from "./connection.ts";
+import { checkSendContent, sendOffer } from "./content.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./progress.ts";
 import type { Reporter } from "./report.ts";
@@ -23,15 +23,19 @@ import { pageUrlToShow } from "./page_url.ts";
 import { configuredServer, SERVER_ENV, startEmbedded } from "./server.ts";
 
 export const SEND_HELP =
-  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json] [--qr | --no-qr] PATH...
+  `Usage: punch send [--server URL] [--code CODE] [--direct-only | --relay-only] [--port N] [--json]
+                  [--qr | --no-qr] PATH... | - | --text TEXT
 
 Offer files and directories to one receiver. Prints a code like
 4812-velvet-harbor; the other side runs: punch receive 4812-velvet-harbor
+With -, sends stdin as it is read (command | punch send -); with --text,
+a message the receiver sees at once.
 
 Options:
   --server URL   rendezvous server (default: $${SERVER_ENV}, else one runs inside
                  this process and is announced on the local network)
   --code CODE    use this code instead of a fresh one (NUMBER-word-word)
+  --text TEXT    send TEXT instead of files; short text is shown as it arrives
 ${PATH_HELP}
   --json         one JSON object per line on stdout (the code event holds
                  the browser page's URL as url, where it is shown)
@@ -46,6 +50,8 @@ ${PATH_HELP}
 /** Parsed `punch send` arguments. */
 export interface SendArgs extends PathArgs {
   paths: string[];
+  /** `--text`: send this instead of files. */
+  text?: string;
   server?: string;
   code?: string;
   json: boolean;
@@ -63,6 +69,7 @@ export function parseSendArgs(args: string[]): SendArgs {
     options: {
       server: { type: "string" },
       code: { type: "string" },
+      text: { type: "string" },
       json: { type: "boolean", default: false },
       qr: { type: "boolean", default: false },
       "no-qr": { type: "boolean", default: false },
@@ -71,12 +78,11 @@ export function parseSendArgs(args: string[]): SendArgs {
       ...PATH_OPTIONS,
     },
   });
-  if (!values.help && positionals.length === 0) {
-    throw new UsageError("Cannot send: name at least one file or directory");
-  }
+  if (!values.help) checkSendContent(positionals, values.text);
   if (values.qr && values["no-qr"]) throw new UsageError("Cannot use --qr with --no-qr");
   return {
     paths: positionals,
+    ...(values.text !== undefined ? { text: values.text } : {}),
     ...parsePathArgs(values),
     ...(values.server !== undefined ? { server: values.server } : {}),
     ...(values.code !== undefined ? { code: values.code } : {}),
@@ -89,7 +95,7 @@ export function parseSendArgs(args: string[]): SendArgs {
 
 /** Runs `punch send`. */
 export async function send(args: SendArgs, reporter: Reporter, signal: AbortSignal): Promise<void> {
-  const scan = await scanPaths(args.paths, { signal });
+  const scan = await sendOffer(args.paths, args.text, reporter, signal);
   for (const message of scan.warnings) reporter.report({ type: "warning", message });
 
   let server = configuredServer(args.server);

@@ -37,3 +37,23 @@ export function printable(text: string, maxChars: number = MAX_SHOWN_CHARS): str
       : `\\u${code.toString(16).padStart(4, "0")}`;
   });
 }
+
+/** What {@linkcode printableText} escapes: {@linkcode printable}'s characters but LF and TAB. */
+const UNSAFE_IN_TEXT =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text a peer sent to be read (`punch send --text`), made safe to show on
+ * a terminal: as {@linkcode printable}, but line feeds and tabs are kept,
+ * so that lines stay lines, and nothing is cut.
+ *
+ * @example Usage
+ * ```ts
+ * import { printableText } from "./_printable.ts";
+ * printableText("a\n\tb\x1b]52;c;x\x07"); // "a\n\tb\\x1b]52;c;x\\x07"
+ * ```
+ */
+export function printableText(text: string): string {
+  return text.replace(UNSAFE_IN_TEXT, (char) => printable(char));
+}

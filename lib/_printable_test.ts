@@ -1,5 +1,5 @@
 import { equal } from "node:assert/strict";
-import { MAX_SHOWN_CHARS, printable } from "./_printable.ts";
+import { MAX_SHOWN_CHARS, printable, printableText } from "./_printable.ts";
 
 Deno.test("printable() writes C0, DEL and C1 controls as visible escapes", () => {
   equal(
@@ -17,4 +17,11 @@ Deno.test("printable() makes bidirectional controls visible and keeps other text
 Deno.test("printable() cuts long text without splitting a surrogate pair", () => {
   equal(printable("x".repeat(MAX_SHOWN_CHARS + 5)), "x".repeat(MAX_SHOWN_CHARS) + "…");
   equal(printable("a😀", 2), "a\ufffd…");
+});
+
+Deno.test("printableText() keeps lines and tabs, escapes every other control, cuts nothing", () => {
+  equal(
+    printableText("a\n\tb\x1b]52;c;eA==\x07\r\u009b\u202e" + "x".repeat(2000)),
+    "a\n\tb\\x1b]52;c;eA==\\x07\\r\\x9b\\u202e" + "x".repeat(2000),
+  );
 });

@@ -37,6 +37,8 @@ export { receiveFiles } from "./transfer/receive.ts";
 export type { ReceiveOptions, ReceiveResult } from "./transfer/receive.ts";
 export { scanPaths } from "./transfer/manifest.ts";
 export type { Manifest, ManifestEntry, ScanResult } from "./transfer/manifest.ts";
+export { offerStream, offerText } from "./transfer/content.ts";
+export type { ContentOptions } from "./transfer/content.ts";
 export { PunchError } from "./errors.ts";
 export type { ErrorKind } from "./errors.ts";
 export { parseCode } from "./code/phrase.ts";

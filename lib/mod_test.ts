@@ -26,6 +26,8 @@ Deno.test("lib/mod.ts's values are there at run time", async () => {
     [
       "PROTOCOL_VERSION",
       "PunchError",
+      "offerStream",
+      "offerText",
       "openReceiver",
       "openSender",
       "parseCode",

@@ -40,7 +40,12 @@ export class Punch {
 
   constructor(
     args: string[],
-    options: { env?: Record<string, string>; stdin?: string; netns?: string } = {},
+    options: {
+      env?: Record<string, string>;
+      /** What the process reads on stdin, through a pipe; a stream is piped as it is read. */
+      stdin?: string | ReadableStream<Uint8Array>;
+      netns?: string;
+    } = {},
   ) {
     const env: Record<string, string> = { NO_COLOR: "1", ...options.env };
     const punch = [Deno.execPath(), "run", "-A", CLI, ...offTheRouter(args)];
@@ -55,7 +60,9 @@ export class Punch {
       stderr: "piped",
     }).spawn();
     this.child = child;
-    if (options.stdin !== undefined) {
+    if (options.stdin instanceof ReadableStream) {
+      options.stdin.pipeTo(child.stdin).catch(() => {});
+    } else if (options.stdin !== undefined) {
       const writer = child.stdin.getWriter();
       writer.write(new TextEncoder().encode(options.stdin)).then(() => writer.close()).catch(
         () => {},

@@ -11,7 +11,7 @@ const BENCH = new URL("../bench/main.ts", import.meta.url).pathname;
 
 Deno.test("deno task bench runs a small round through every path and prints its table", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BENCH, "--size", "8", "--small", "2", "--rounds", "2"],
+    args: ["run", "-A", BENCH, "--size", "8", "--small", "2", "--rounds", "2", "--pipe", "4"],
     stdin: "null",
     env: { NO_COLOR: "1" },
   }).output();
@@ -27,5 +27,8 @@ Deno.test("deno task bench runs a small round through every path and prints its 
     /^punch relay +send ([\d.]+ \+ [\d.]+|n\/a), relay ([\d.]+ \+ [\d.]+|n\/a), receive /m,
   );
   match(out, /This machine's page cache: writing 8 MiB took [\d.]+ s/);
+  match(out, /^4 MiB through punch's relay, peak RSS MB of each side$/m);
+  match(out, /^file to file +send (\d+|n\/a), receive (\d+|n\/a)$/m);
+  match(out, /^stdin to stdout \(pipes\) +send (\d+|n\/a), receive (\d+|n\/a)$/m);
   ok(out.includes("Targets:"), out);
 });

@@ -13,6 +13,8 @@ import { validateManifestPath } from "./paths.ts";
 const MODE_MASK = 0o777;
 /** The widest mode a manifest may carry before masking: permissions plus setuid, setgid, sticky. */
 const MAX_MODE = 0o7777;
+/** The kinds as messages name them. */
+const KINDS_TEXT = '"file", "dir", "stream" or "text"';
 /** `/` as a char code, which sorts before every other character of a path. */
 const SLASH = 0x2f;
 
@@ -20,21 +22,42 @@ const SLASH = 0x2f;
 export interface ManifestEntry {
   /** A relative POSIX path that passes {@linkcode validateManifestPath}: `"photos/a.jpg"`. */
   path: string;
-  /** What the entry is. */
-  kind: "file" | "dir";
-  /** The file's length in bytes; 0 for a directory. */
+  /**
+   * What the entry is: a file, a directory, a stream (a file whose length
+   * is known only at its end, like stdin) or text (a file meant to be read:
+   * a receiver may show it rather than write it). A stream or text entry is
+   * the only entry of its manifest.
+   */
+  kind: EntryKind;
+  /** The file's or text's length in bytes; 0 for a directory or a stream. */
   size: number;
   /** Permission bits, `mode & 0o777`: `0o644`, `0o755`. */
   mode: number;
+}
+
+/** The kinds of entry a manifest lists. */
+export type EntryKind = "file" | "dir" | "stream" | "text";
+
+/** The kinds an entry may have, for messages. */
+const KINDS: readonly string[] = ["file", "dir", "stream", "text"];
+
+/** Whether an entry carries bytes: every kind but a directory. */
+export function carriesData(entry: { kind: EntryKind }): boolean {
+  return entry.kind !== "dir";
+}
+
+/** Whether an entry must be alone in its manifest: a stream or text. */
+export function isAlone(kind: unknown): boolean {
+  return kind === "stream" || kind === "text";
 }
 
 /** What a sender offers. */
 export interface Manifest {
   /** Files and directories, sorted by path, each directory before what it holds. */
   entries: ManifestEntry[];
-  /** How many entries are files. */
+  /** How many entries carry data (files, streams and text). */
   files: number;
-  /** The sum of the files' sizes. */
+  /** The sum of their sizes (a stream counts 0: its length is not known yet). */
   bytes: number;
 }
 
@@ -119,16 +142,30 @@ export class EntryChecker {
     }
     if (typeof path !== "string") throw this.fail(`entry ${index} has no string "path"`);
     validateManifestPath(path);
-    if (kind !== "file" && kind !== "dir") {
-      throw this.fail(`${entryAt(index, path)} has a "kind" other than "file" or "dir"`);
+    if (typeof kind !== "string" || !KINDS.includes(kind)) {
+      throw this.fail(`${entryAt(index, path)} has a "kind" other than ${KINDS_TEXT}`);
+    }
+    if (index > 0 && (isAlone(kind) || isAlone(this.#last?.kind))) {
+      throw this.fail(
+        `${entryAt(index, path)} is listed with a ${
+          isAlone(kind) ? kind : this.#last!.kind
+        } entry, which must be alone`,
+      );
+    }
+    if (isAlone(kind) && path.includes("/")) {
+      throw this.fail(`${entryAt(index, path)} is a ${kind} entry with a "/" in its path`);
     }
     if (!isCount(size)) {
       throw this.fail(
         `${entryAt(index, path)} has a "size" that is not an integer from 0 to 2^53-1`,
       );
     }
-    if (kind === "dir" && size !== 0) {
-      throw this.fail(`${entryAt(index, path)} is a directory with a "size" other than 0`);
+    if ((kind === "dir" || kind === "stream") && size !== 0) {
+      throw this.fail(
+        `${entryAt(index, path)} is a ${
+          kind === "dir" ? "directory" : "stream"
+        } with a "size" other than 0`,
+      );
     }
     if (!isCount(mode) || mode > MAX_MODE) {
       throw this.fail(
@@ -150,14 +187,14 @@ export class EntryChecker {
         throw this.fail(`${show(path)} lies beneath ${show(last.path)}, which is a file`);
       }
     }
-    if (kind === "file") {
+    if (kind !== "dir") {
       this.#files++;
       this.#bytes += size;
       if (this.#bytes > Number.MAX_SAFE_INTEGER) {
         throw this.fail("its files add up to more than 2^53-1 bytes");
       }
     }
-    const entry: ManifestEntry = { path, kind, size, mode: mode & MODE_MASK };
+    const entry: ManifestEntry = { path, kind: kind as EntryKind, size, mode: mode & MODE_MASK };
     if (this.#keep) this.entries.push(entry);
     this.#last = entry;
     this.#count++;

@@ -108,7 +108,7 @@ const WRONG_TYPE: Record<number, (n: number) => string> = {
   [V_FILES]: () => '"files" is not an integer from 0 to 2^53-1',
   [V_BYTES]: () => '"bytes" is not an integer from 0 to 2^53-1',
   [V_PATH]: (n) => `entry ${n} has no string "path"`,
-  [V_KIND]: (n) => `entry ${n} has a "kind" other than "file" or "dir"`,
+  [V_KIND]: (n) => `entry ${n} has a "kind" other than "file", "dir", "stream" or "text"`,
   [V_SIZE]: (n) => `entry ${n} has a "size" that is not an integer from 0 to 2^53-1`,
   [V_MODE]: (n) => `entry ${n} has a "mode" that is not an integer from 0 to 0o7777`,
 };

@@ -110,3 +110,14 @@ export const YIELD_EVERY_MS = 50;
  * to leave a socket with room, short for a person.
  */
 export const ERROR_SEND_TIMEOUT_MS = 2_000;
+
+/**
+ * Text of at most this many bytes (`punch send --text`) is shown by
+ * `punch receive` as it arrives, without asking, as magic-wormhole prints
+ * text: a message, a command, a link or a key fits many times over. It is
+ * held in memory until its digest matches, so nothing unchecked is shown;
+ * 64 KiB is also about as much as a terminal's scrollback shows usefully.
+ * Longer text is a document or a log, which a user wants as a file, so it is
+ * offered as one (`text.txt`), asked about like any file.
+ */
+export const MAX_SHOWN_TEXT_BYTES = 64 * 1024;

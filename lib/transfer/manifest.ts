@@ -26,7 +26,13 @@ import { ManifestDecoder } from "./_manifest_decoder.ts";
 import { Pacer } from "./_pace.ts";
 
 export { MAX_MANIFEST_BYTES, MAX_MANIFEST_ENTRIES } from "./defaults.ts";
-export { type Manifest, type ManifestEntry, ManifestError } from "./_manifest_check.ts";
+export {
+  carriesData,
+  type EntryKind,
+  type Manifest,
+  type ManifestEntry,
+  ManifestError,
+} from "./_manifest_check.ts";
 export { ManifestDecoder } from "./_manifest_decoder.ts";
 
 const ENCODER = new TextEncoder();
@@ -43,6 +49,11 @@ export interface ScanResult {
   sources: string[];
   /** One line for each thing skipped, for the user to see. */
   warnings: string[];
+  /**
+   * The bytes of a text or stream entry, the manifest's only one: held
+   * here rather than read from `sources` (see content.ts).
+   */
+  content?: Uint8Array | ReadableStream<Uint8Array>;
 }
 
 /** Options for {@linkcode scanPaths}. */
@@ -210,7 +221,7 @@ export function* encodeManifestPieces(
   let files = 0;
   let bytes = 0;
   for (const entry of entries) {
-    if (isRecord(entry) && entry.kind === "file" && typeof entry.size === "number") {
+    if (isRecord(entry) && entry.kind !== "dir" && typeof entry.size === "number") {
       files++;
       bytes += entry.size;
     }

@@ -390,3 +390,68 @@ Deno.test("decodeManifest() skips unknown fields, keeping none of them, within i
     `it holds more than the ${MAX_MANIFEST_VALUES} JSON values allowed`,
   );
 });
+
+/** A stream of stdin, as `punch send -` offers it (pinned in docs/protocol/transfer.md). */
+const STREAM: Manifest = {
+  entries: [{ path: "stdin", kind: "stream", size: 0, mode: 0o644 }],
+  files: 1,
+  bytes: 0,
+};
+const STREAM_HEX = "7b22656e7472696573223a5b7b2270617468223a22737464696e222c226b696e64" +
+  "223a2273747265616d222c2273697a65223a302c226d6f6465223a3432307d5d2c" +
+  "2266696c6573223a312c226279746573223a307d";
+/** Two bytes of text, as `punch send --text hi` offers them. */
+const TEXT: Manifest = {
+  entries: [{ path: "text.txt", kind: "text", size: 2, mode: 0o644 }],
+  files: 1,
+  bytes: 2,
+};
+const TEXT_HEX = "7b22656e7472696573223a5b7b2270617468223a22746578742e747874222c226b" +
+  "696e64223a2274657874222c2273697a65223a322c226d6f6465223a3432307d5d" +
+  "2c2266696c6573223a312c226279746573223a327d";
+
+Deno.test("encodeManifest() writes the pinned bytes of a stream and of text", () => {
+  equal(hex(encodeManifest(STREAM)), STREAM_HEX);
+  equal(hex(encodeManifest(TEXT)), TEXT_HEX);
+  deepEqual(decodeManifest(fromHex(STREAM_HEX)), STREAM);
+  deepEqual(decodeManifest(fromHex(TEXT_HEX)), TEXT);
+});
+
+Deno.test("decodeManifest() takes a stream or text entry only alone, at the top, a stream of size 0", () => {
+  const stream = STREAM.entries[0]!;
+  const text = TEXT.entries[0]!;
+  assertRefused(
+    { entries: [stream, file("z")], files: 2, bytes: 0 },
+    ManifestError,
+    "must be alone",
+  );
+  assertRefused(
+    { entries: [file("a"), text], files: 2, bytes: 2 },
+    ManifestError,
+    "must be alone",
+  );
+  assertRefused(
+    { entries: [dir("a"), { ...stream, path: "a/stdin" }], files: 1, bytes: 0 },
+    ManifestError,
+    "must be alone",
+  );
+  assertRefused(
+    { entries: [{ ...text, path: "a/b" }], files: 1, bytes: 2 },
+    ManifestError,
+    'with a "/" in its path',
+  );
+  assertRefused(
+    { entries: [{ ...stream, size: 5 }], files: 1, bytes: 5 },
+    ManifestError,
+    'is a stream with a "size" other than 0',
+  );
+  assertRefused(
+    { entries: [{ ...stream, kind: "fifo" }], files: 1, bytes: 0 },
+    ManifestError,
+    'a "kind" other than "file", "dir", "stream" or "text"',
+  );
+  throws(
+    () => encodeManifest({ ...STREAM, entries: [stream, file("z")], files: 2 }),
+    ManifestError,
+  );
+});

@@ -22,6 +22,8 @@
  * 0x0b resume    (u32 file index | u64 offset)… where the sender starts each
  *                listed file: after the held bytes if they match, else 0 (R→S)
  * 0x0c, 0x0d     (retired: protocol 1's hashing and deciding keepalives)
+ * 0x0e stream_end u32 file index | u64 length | 32-byte digest: the end
+ *                of a stream entry, whose length only the end tells (S→R)
  * ```
  *
  * @module
@@ -65,7 +67,11 @@ export const MSG = Object.freeze({
   HAVE: 0x09,
   CHECK: 0x0a,
   RESUME: 0x0b,
+  STREAM_END: 0x0e,
 });
+
+/** Bytes of a `stream_end` message: type, u32 index, u64 length, digest. */
+const STREAM_END_BYTES = 45;
 
 /** Error codes of the transfer layer, sent in `error` messages and thrown locally. */
 export type TransferErrorCode =
@@ -128,6 +134,7 @@ export type TransferMsg =
   | { type: "answer"; accept: false; reason: string }
   | { type: "data"; index: number; offset: number; bytes: Uint8Array }
   | { type: "file_end"; index: number; digest: Uint8Array }
+  | { type: "stream_end"; index: number; size: number; digest: Uint8Array }
   | { type: "done" }
   | { type: "result"; files: number; bytes: number }
   | { type: "error"; error: string; message: string }
@@ -181,6 +188,15 @@ export function encodeMessage(msg: Exclude<TransferMsg, { type: "data" }>): Uint
       out[0] = MSG.FILE_END;
       new DataView(out.buffer).setUint32(1, msg.index);
       out.set(msg.digest, 5);
+      return out;
+    }
+    case "stream_end": {
+      const out = new Uint8Array(STREAM_END_BYTES);
+      const view = new DataView(out.buffer);
+      out[0] = MSG.STREAM_END;
+      view.setUint32(1, msg.index);
+      view.setBigUint64(5, BigInt(msg.size));
+      out.set(msg.digest, 13);
       return out;
     }
     case "done":
@@ -301,6 +317,16 @@ export function decodeMessage(bytes: Uint8Array): TransferMsg {
     case MSG.FILE_END:
       if (bytes.length !== 37) protocol("file_end must be 37 bytes");
       return { type: "file_end", index: view.getUint32(1), digest: bytes.slice(5) };
+    case MSG.STREAM_END:
+      if (bytes.length !== STREAM_END_BYTES) {
+        protocol(`stream_end must be ${STREAM_END_BYTES} bytes`);
+      }
+      return {
+        type: "stream_end",
+        index: view.getUint32(1),
+        size: safeNumber(view.getBigUint64(5), "stream length"),
+        digest: bytes.slice(13),
+      };
     case MSG.DONE:
       if (bytes.length !== 1) protocol("done carries no body");
       return { type: "done" };

@@ -23,6 +23,11 @@ const VECTORS: [string, Exclude<TransferMsg, { type: "data" }>, string][] = [
     { type: "file_end", index: 2, digest: new Uint8Array(32).fill(0xab) },
     "0400000002" + "ab".repeat(32),
   ],
+  [
+    "stream_end",
+    { type: "stream_end", index: 0, size: 268435456, digest: new Uint8Array(32).fill(0x5e) },
+    "0e00000000" + "0000000010000000" + "5e".repeat(32),
+  ],
   ["done", { type: "done" }, "06"],
   [
     "answer with have",
@@ -95,6 +100,8 @@ Deno.test("decodeMessage() rejects garbage with a protocol error", () => {
       Uint8Array.of(0x0b, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), // a resume entry one byte short
       new TextEncoder().encode('\x02{"accept":true,"window":1,"have":-1}'),
       new Uint8Array(1 + 12 * 16385).fill(0x0b, 0, 1), // more resume entries than a piece holds
+      new Uint8Array(44).fill(0x0e, 0, 1), // a stream_end one byte short
+      Uint8Array.of(0x0e, 0, 0, 0, 0, 0xff, ...new Array(39).fill(0)), // a length past 2^53-1
     ]
   ) {
     throws(() => decodeMessage(bad), (e) => e instanceof TransferError && e.code === "protocol");

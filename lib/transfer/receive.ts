@@ -52,8 +52,10 @@ import {
   receiveMessage,
   type Resumed,
   sendEntries,
+  totalOf,
 } from "./send.ts";
 import { claimHeld, type Held, Slices } from "./_claim.ts";
+import { outputFor } from "./content.ts";
 import { openOutDir, type OutDir, type OwnFile, processUmask } from "./_fs.ts";
 
 /** Options for {@linkcode receiveFiles}. */
@@ -79,6 +81,16 @@ export interface ReceiveOptions {
   onResume?: (resumed: Resumed) => void;
   /** Called when a failed receive keeps partial files for the next one. */
   onKept?: (kept: Resumed) => void;
+  /**
+   * Where the offer's bytes go instead of files under `out`, asked once the
+   * offer is read and before `confirm`: a stream for its one entry's bytes,
+   * written as they arrive and closed once the digest matched (on a
+   * failure, aborted: what was written may then be incomplete), or
+   * `undefined` to write files. Only an offer of one entry that is not a
+   * directory may go to a stream; throw to refuse it.
+   * @default {() => undefined}
+   */
+  output?: (manifest: Manifest) => WritableStream<Uint8Array> | undefined;
   /**
    * Bytes free for the files in a directory, or `null` if unknown; an offer
    * that cannot fit is refused before asking (`no_space`).
@@ -120,6 +132,10 @@ interface Sink {
    */
   own: OwnFile | null;
   file: Deno.FsFile | null;
+  /** Where the bytes go instead of a file: {@linkcode ReceiveOptions.output}. */
+  writer: WritableStreamDefaultWriter<Uint8Array> | null;
+  /** Whether a failure keeps what was written for a later receive: not for a stream or text. */
+  resumable: boolean;
   digest: FileDigest;
   written: number;
 }
@@ -183,9 +199,12 @@ async function preflight(
     if (pacer.due()) await pacer.pause(signal);
     // What checkNoLinks(root, entry.path) checks, and the target's lstat.
     const info = tree.look(entry.path);
-    if (entry.kind === "file" && !(info?.isFile && info.size === entry.size)) {
+    const data = entry.kind !== "dir";
+    if (data && !(info?.isFile && info.size === entry.size)) {
       const part = tree.partial(entry.path);
-      needed += entry.size - (part?.isFile && part.size <= entry.size ? part.size : 0);
+      // Only a file resumes from a partial file.
+      const held = entry.kind === "file" && part?.isFile && part.size <= entry.size;
+      needed += entry.size - (held ? part.size : 0);
     }
     if (!info) continue;
     if (entry.kind === "dir" && !info.isDirectory) {
@@ -194,12 +213,13 @@ async function preflight(
         `Cannot create directory ${entry.path}: a file is in the way`,
       );
     }
-    if (entry.kind === "file" && info.isDirectory) {
+    if (data && info.isDirectory) {
       throw new TransferError("conflict", `Cannot write ${entry.path}: a directory is in the way`);
     }
     // A file of the offered size may be the same file: it is hashed and
     // compared with the sender's `check` (claimHeld()).
-    if (entry.kind === "file" && !overwrite && info.size !== entry.size) {
+    // A stream's or text's bytes are never compared with a file's (no resume).
+    if (data && !overwrite && (info.size !== entry.size || entry.kind !== "file")) {
       throw exists(entry.path, root);
     }
   }
@@ -310,17 +330,30 @@ export async function receiveFiles(
   let manifest: Manifest;
   try {
     manifest = await receiveOffer(channel);
+  } catch (error) {
+    return await receiving.fail(error);
+  }
+  await receiving.chooseOutput(manifest);
+  try {
     const free = options.freeBytes ?? freeBytesAt;
-    await preflight(receiving.root, manifest, receiving.overwrite, free, options.signal);
+    if (!receiving.output) {
+      await preflight(receiving.root, manifest, receiving.overwrite, free, options.signal);
+    }
   } catch (error) {
     return await receiving.fail(error);
   }
   await receiving.decide(manifest);
   try {
-    const resumed = await receiving.accept(manifest);
-    await receiving.makeDirectories(manifest);
-    const received = await receiving.receiveData(manifest, manifest.bytes - resumed);
-    receiving.tree!.close();
+    let resumed = 0;
+    if (receiving.output) {
+      await channel.send(encodeMessage({ type: "answer", accept: true }));
+    } else {
+      resumed = await receiving.accept(manifest);
+      await receiving.makeDirectories(manifest);
+    }
+    const received = await receiving.receiveData(manifest, totalOf(manifest, resumed));
+    receiving.tree?.close();
+    await receiving.closeOutput();
     // Everything is verified and in place. The connection's close() waits for
     // the sender to take this result.
     await channel.send(encodeMessage({ type: "result", files: receiving.files, bytes: received }));
@@ -341,6 +374,9 @@ class Receiving {
   readonly held = new Map<number, Held>();
   tree: OutDir | undefined;
   sink: Sink | undefined;
+  /** The stream the offer's one entry goes to, if not a file. */
+  output: WritableStream<Uint8Array> | undefined;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   /** Files kept as partial files outside `sink` and `held`: one that found its name taken. */
   readonly aside = { files: 0, bytes: 0 };
   files = 0;
@@ -354,17 +390,36 @@ class Receiving {
     this.overwrite = options.overwrite ?? false;
   }
 
-  /** Asks (`options.confirm`) and answers a refusal; throws `refused` if declined. */
-  async decide(manifest: Manifest): Promise<void> {
-    let accepted: boolean;
+  /** Closes the output stream, if any, once everything is verified. */
+  async closeOutput(): Promise<void> {
+    const writer = this.#writer ?? this.output?.getWriter();
+    this.#writer = undefined;
+    await writer?.close();
+  }
+
+  /**
+   * Runs `question`; if it throws, answers the sender with a refusal whose
+   * reason is the error's message, and throws it.
+   */
+  async #orRefuse<T>(question: () => T | Promise<T>): Promise<T> {
     try {
-      accepted = await (this.options.confirm ?? (() => true))(manifest);
+      return await question();
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       await this.channel.send(encodeMessage({ type: "answer", accept: false, reason }))
         .catch(() => {});
       throw error;
     }
+  }
+
+  /** Asks `options.output` where the offer goes; a refusal there is answered as one. */
+  async chooseOutput(manifest: Manifest): Promise<void> {
+    this.output = await this.#orRefuse(() => outputFor(manifest, this.options.output?.(manifest)));
+  }
+
+  /** Asks (`options.confirm`) and answers a refusal; throws `refused` if declined. */
+  async decide(manifest: Manifest): Promise<void> {
+    const accepted = await this.#orRefuse(() => (this.options.confirm ?? (() => true))(manifest));
     if (!accepted) {
       await this.channel.send(encodeMessage({ type: "answer", accept: false, reason: "declined" }));
       throw new TransferError("refused", "Declined; nothing was written");
@@ -429,17 +484,17 @@ class Receiving {
   }
 
   /** Reads data, file_end and done; writes and places each file. Returns the bytes received. */
-  async receiveData(manifest: Manifest, total: number): Promise<number> {
+  async receiveData(manifest: Manifest, total: number | undefined): Promise<number> {
     let received = 0;
     for (;;) {
       const msg: TransferMsg = await receiveMessage(this.channel, this.options.signal);
       if (msg.type === "data") {
-        received += this.#data(manifest, msg);
+        received += await this.#data(manifest, msg);
         this.options.onProgress?.({ bytes: received, total });
-      } else if (msg.type === "file_end") {
+      } else if (msg.type === "file_end" || msg.type === "stream_end") {
         this.#fileEnd(manifest, msg);
       } else if (msg.type === "done") {
-        if (this.sink || manifest.entries.slice(this.next).some((e) => e.kind === "file")) {
+        if (this.sink || manifest.entries.slice(this.next).some((e) => e.kind !== "dir")) {
           throw new TransferError("protocol", "The sender finished before sending every file");
         }
         return received;
@@ -452,7 +507,7 @@ class Receiving {
   }
 
   /** Writes one data message into the file it belongs to; returns its length. */
-  #data(manifest: Manifest, msg: Extract<TransferMsg, { type: "data" }>): number {
+  async #data(manifest: Manifest, msg: Extract<TransferMsg, { type: "data" }>): Promise<number> {
     if (this.sink && this.sink.index !== msg.index) {
       throw new TransferError(
         "protocol",
@@ -461,7 +516,7 @@ class Receiving {
     }
     const sink = this.sink ??= this.#open(manifest, msg.index);
     const entry = manifest.entries[sink.index]!;
-    if (!sink.file) {
+    if (!sink.file && !sink.writer) {
       throw new TransferError(
         "protocol",
         `Data for ${entry.path}, which the receiver holds whole: no data was due`,
@@ -473,32 +528,49 @@ class Receiving {
         `Data for ${entry.path} at offset ${msg.offset}, where ${sink.written} was due`,
       );
     }
-    if (msg.offset + msg.bytes.length > entry.size) {
+    if (entry.kind !== "stream" && msg.offset + msg.bytes.length > entry.size) {
       const end = msg.offset + msg.bytes.length;
       throw new TransferError(
         "protocol",
         `Data for ${entry.path} runs to byte ${end}, past its size of ${entry.size}`,
       );
     }
+    if (msg.offset + msg.bytes.length > Number.MAX_SAFE_INTEGER) {
+      throw new TransferError("protocol", `Data for ${entry.path} runs past 2^53-1 bytes`);
+    }
     sink.digest.add(this.channel.receivedTag);
-    writeAllSync(sink.file, msg.bytes);
     const length = msg.bytes.length;
+    sink.written += length;
+    // A stream may keep the chunk (queued, or passed on): it is not given back.
+    if (sink.writer) return await sink.writer.write(msg.bytes), length;
+    writeAllSync(sink.file!, msg.bytes);
     // The record's buffer is spent: nothing else refers to it (the
     // connection keeps a copy of the tag), so the next record may be read
     // into it.
     giveBack(msg.bytes);
-    sink.written += length;
     return length;
   }
 
-  /** Checks a file's end and digest, and places it. */
-  #fileEnd(manifest: Manifest, msg: Extract<TransferMsg, { type: "file_end" }>): void {
+  /** Checks a file's or stream's end and digest, and places it. */
+  #fileEnd(
+    manifest: Manifest,
+    msg: Extract<TransferMsg, { type: "file_end" | "stream_end" }>,
+  ): void {
     const sink = this.sink ??= this.#open(manifest, msg.index);
     const entry = manifest.entries[sink.index]!;
-    if (msg.index !== sink.index || sink.written !== entry.size) {
+    if ((msg.type === "stream_end") !== (entry.kind === "stream")) {
       throw new TransferError(
         "protocol",
-        `File ${entry.path} ended at ${sink.written} of ${entry.size} bytes`,
+        `${entry.path} ended with ${msg.type}: a ${entry.kind} entry ends with ${
+          entry.kind === "stream" ? "stream_end" : "file_end"
+        }`,
+      );
+    }
+    const size = msg.type === "stream_end" ? msg.size : entry.size;
+    if (msg.index !== sink.index || sink.written !== size) {
+      throw new TransferError(
+        "protocol",
+        `File ${entry.path} ended at ${sink.written} of ${size} bytes`,
       );
     }
     if (!timingSafeEqual(sink.digest.finish(), msg.digest)) {
@@ -515,16 +587,21 @@ class Receiving {
   /** Opens the file at manifest `index` to write: a claimed partial file, or a new one. */
   #open(manifest: Manifest, index: number): Sink {
     const entry = manifest.entries[index];
-    if (index < this.next || entry?.kind !== "file") {
+    if (index < this.next || entry === undefined || entry.kind === "dir") {
       throw new TransferError("protocol", `Unexpected file index ${index}`);
     }
     this.next = index + 1;
     const digest = new FileDigest();
+    const base = { index, path: entry.path, digest };
+    if (this.output) {
+      this.#writer = this.output.getWriter();
+      return { ...base, own: null, file: null, writer: this.#writer, resumable: false, written: 0 };
+    }
     const item = this.held.get(index);
     if (item?.file === null && item.offset === item.bytes) {
       // The existing file is the sender's: nothing to write.
       this.held.delete(index);
-      return { index, path: entry.path, own: null, file: null, digest, written: entry.size };
+      return { ...base, own: null, file: null, writer: null, resumable: true, written: entry.size };
     }
     if (item?.file) {
       // Until it is open, the partial file stays in `held`, given back on failure.
@@ -533,17 +610,19 @@ class Receiving {
       if (written === 0) file.truncateSync(0);
       file.seekSync(written, Deno.SeekMode.Start);
       this.held.delete(index);
-      return { index, path: entry.path, own: item.file, file, digest, written };
+      return { ...base, own: item.file, file, writer: null, resumable: true, written };
     }
     // Written under its partial name, so that a rerun after a crash finds it.
+    // A stream or text is never resumed, so it is written under a name of its own.
     const tree = this.tree!;
-    const own = tree.create(entry.path, partialName(entry.path)) ??
+    const resumable = entry.kind === "file";
+    const own = (resumable ? tree.create(entry.path, partialName(entry.path)) : null) ??
       tree.create(entry.path, tempName());
     if (own === null) {
       throw new TransferError("io", `Cannot write ${entry.path}: no free name to write it under`);
     }
     // Set before the file is opened for Deno, so that a failure there still removes it.
-    this.sink = { index, path: entry.path, own, file: null, digest, written: 0 };
+    this.sink = { ...base, own, file: null, writer: null, resumable, written: 0 };
     this.sink.file = own.file();
     return this.sink;
   }
@@ -594,7 +673,7 @@ class Receiving {
     if (sink?.own) {
       // What was written came in authenticated records at the right
       // offsets; only a digest that failed makes the file suspect.
-      const keep = code !== "integrity" && sink.written > 0;
+      const keep = code !== "integrity" && sink.written > 0 && sink.resumable;
       if (release(this.tree!, sink.path, sink.own, keep)) {
         kept.files++;
         kept.bytes += sink.written;
@@ -608,6 +687,7 @@ class Receiving {
       kept.bytes += item.bytes;
     }
     this.tree?.close();
+    await this.#writer?.abort(error).catch(() => {});
     if (kept.files > 0) this.options.onKept?.(kept);
     if (!(error instanceof PunchError && error.kind === "peer_error")) {
       const message = error instanceof Error ? error.message : String(error);

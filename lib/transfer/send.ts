@@ -37,16 +37,18 @@ import {
 import { CHUNK_BYTES, ERROR_SEND_TIMEOUT_MS } from "./defaults.ts";
 import { FileDigest } from "./digest.ts";
 import { checkHave, checkResume, hashHeld } from "./resume.ts";
+import { type Send, sendStream, sendText } from "./content.ts";
 import { PunchError } from "../errors.ts";
 import { whenAborted } from "../_abort.ts";
 
 /**
  * Progress of a transfer, reported after every chunk: bytes moved so far
- * and in all, not counting what the receiver held already.
+ * and in all, not counting what the receiver held already. `total` is
+ * `undefined` for a stream, whose length is known only at its end.
  */
 export interface Progress {
   bytes: number;
-  total: number;
+  total: number | undefined;
 }
 
 /** What the receiver held already, and the sender will not send again. */
@@ -78,6 +80,13 @@ export interface SendResult {
   /** Bytes sent; held bytes the receiver kept are in `resumed`. */
   bytes: number;
   resumed: number;
+}
+
+/** Bytes a transfer moves: the offer's less what is held; `undefined` for a stream. */
+export function totalOf(manifest: Manifest, resumed: number): number | undefined {
+  return manifest.entries.some((entry) => entry.kind === "stream")
+    ? undefined
+    : manifest.bytes - resumed;
 }
 
 /** The other side's `error` message as the error this side throws. */
@@ -126,7 +135,7 @@ export async function sendFiles(
       channel,
       scan,
       starts,
-      manifest.bytes - resumed,
+      totalOf(manifest, resumed),
       options,
     );
     return { files: result.files, bytes, resumed };
@@ -147,7 +156,7 @@ async function sendData(
   channel: Channel,
   scan: ScanResult,
   starts: Map<number, number>,
-  total: number,
+  total: number | undefined,
   options: SendOptions,
 ): Promise<{ bytes: number; result: Extract<TransferMsg, { type: "result" }> }> {
   const { manifest, sources } = scan;
@@ -171,9 +180,17 @@ async function sendData(
   /** Sends one message, or fails with what the receiver said (or the abort) first. */
   const send = (message: Uint8Array) => Promise.race([channel.send(message), stop.promise]);
   let sent = 0;
+  const count = (bytes: number) => {
+    sent += bytes;
+    options.onProgress?.({ bytes: sent, total });
+  };
   try {
     for (const [index, entry] of manifest.entries.entries()) {
-      if (entry.kind !== "file") continue;
+      if (entry.kind === "dir") continue;
+      if (entry.kind === "stream" || entry.kind === "text") {
+        await sendContent(channel, send, index, entry.kind, scan.content, count);
+        continue;
+      }
       const digest = new FileDigest();
       // Opened synchronously: an asynchronous open is a round trip to
       // another thread, dear for many small files.
@@ -187,8 +204,7 @@ async function sendData(
         await send(message);
         digest.add(channel.sentTag);
         offset += want;
-        sent += want;
-        options.onProgress?.({ bytes: sent, total });
+        count(want);
       }
       await send(encodeMessage({ type: "file_end", index, digest: digest.finish() }));
     }
@@ -198,6 +214,24 @@ async function sendData(
   } finally {
     unlisten();
   }
+}
+
+/** Sends the one text or stream entry of an offer from `content`. */
+async function sendContent(
+  channel: Channel,
+  send: Send,
+  index: number,
+  kind: "stream" | "text",
+  content: ScanResult["content"],
+  count: (bytes: number) => void,
+): Promise<void> {
+  if (kind === "text" && content instanceof Uint8Array) {
+    return await sendText(channel, send, index, content, count);
+  }
+  if (kind === "stream" && content instanceof ReadableStream) {
+    return void await sendStream(channel, send, index, content, count);
+  }
+  throw new TypeError(`Cannot send a ${kind} entry without its content`);
 }
 
 /** Reads exactly `payload.length` bytes of `path` at `offset`; `changed` if the file shrank. */
