@@ -86,8 +86,10 @@ function fakeClient(): RendezvousClient {
 /** Short timings, so that a silent carrier is found dead within a test. */
 export const FAST_TIMINGS: ConnectionTimings = {
   ...DEFAULT_TIMINGS,
-  keepaliveMs: 50,
-  carrierStallMs: 250,
+  keepaliveMs: 100,
+  // Well above what a loaded CI machine stalls an event loop for (250 ms
+  // failed about 1 run in 2 there, "The relay went silent").
+  carrierStallMs: 1_000,
   closeWaitMs: 1_000,
   retryMinMs: 20,
   retryAfterMissMs: 20,
