@@ -49,6 +49,8 @@ export interface HubStats {
   unpaired: number;
   /** Failed claims in about the last minute; at the sweep threshold, nameplates grow. */
   failedClaimsPerMinute: number;
+  /** Bytes relayed to this instance's sockets since it started, both directions of every pair. */
+  relayedBytes: number;
 }
 
 /** One rendezvous instance's pairing state. */
@@ -58,6 +60,7 @@ export class Hub {
   readonly #bus: BusFactory;
   readonly #pairs: Pairs;
   readonly #conns = new Set<Conn>();
+  #relayedBytes = 0;
   readonly #log: (line: string) => void;
   readonly #meter = new GarbageMeter();
   #nextId = 1;
@@ -104,6 +107,7 @@ export class Hub {
       rateLimited: this.#pairs.rateLimited,
       unpaired: this.#pairs.unpaired,
       failedClaimsPerMinute: Math.round(this.#pairs.claims.failuresPerMinute),
+      relayedBytes: this.#relayedBytes,
     };
   }
 
@@ -238,6 +242,7 @@ export class Hub {
       throw new ProtocolError("flow_control", "Relayed bytes exceed the flow-control window");
     }
     conn.socket.send(data);
+    this.#relayedBytes += data.byteLength;
   }
 
   #onClose(conn: Conn): void {

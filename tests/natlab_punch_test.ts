@@ -106,6 +106,8 @@ async function lines(stream: ReadableStream<Uint8Array>, onEvent: (e: JsonEvent)
 interface Run {
   sent: JsonEvent[];
   received: JsonEvent[];
+  /** The server's `GET /healthz` once both sides had exited. */
+  server: Record<string, unknown>;
 }
 
 /**
@@ -163,6 +165,7 @@ async function transfer(
   const receiverErr = new Response(receiver.stderr).text();
   const [s, r] = await Promise.all([sender.status, receiver.status]);
   await Promise.all([senderLines, receiverLines]);
+  const stats = await healthz(lab, url);
   server.kill("SIGTERM");
   await server.status;
 
@@ -173,7 +176,23 @@ async function transfer(
   equal(s.code, 0, await both());
   equal(r.code, 0, await both());
   equal(await sha256(join(out, basename(file))), await sha256(file));
-  return { sent, received };
+  return { sent, received, server: stats };
+}
+
+/** The lab server's counters, asked from its own namespace. */
+async function healthz(lab: Lab, url: string): Promise<Record<string, unknown>> {
+  const script =
+    `console.log(await (await fetch(${JSON.stringify(new URL("/healthz", url).href)},` +
+    ` { signal: AbortSignal.timeout(5000) })).text())`;
+  const asking = lab.hosts.server.run([Deno.execPath(), "eval", script], {
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  });
+  const text = await new Response(asking.stdout).text();
+  await asking.status;
+  return JSON.parse(text);
 }
 
 for (const [scenario, expected] of Object.entries(EXPECTED) as [ScenarioName, string | null][]) {
@@ -319,6 +338,14 @@ const DIRECT_RATE = "80mbit";
 /** The connection's window (lib/connection/defaults.ts): what a cut may cost again. */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 
+/**
+ * What the server may relay beyond the sides' messages: each record's
+ * header and tag (a few dozen bytes on a message of up to 1 MiB), the
+ * acknowledgements, pings and path records, the key confirmation.
+ */
+const RELAY_FRAMING_SHARE = 0.01;
+const RELAY_FRAMING_SLACK_BYTES = 64 * 1024;
+
 /** Runs a command in a namespace; fails the test if it fails. */
 async function inNs(ns: string, ...args: string[]): Promise<void> {
   const { success, stderr } = await new Deno.Command("ip", {
@@ -406,7 +433,7 @@ Deno.test({
         pending = pending.then(() => heal(CUT_PLAN[k]!));
       }
     };
-    const { sent, received } = await transfer(lab, file, join(dir.path, "out"), (side, e) => {
+    const run = await transfer(lab, file, join(dir.path, "out"), (side, e) => {
       if (e.type !== "path") return;
       if (e.path === "direct") direct[side]++;
       else if (e.from === "direct") back[side]++;
@@ -414,7 +441,8 @@ Deno.test({
     });
     await pending;
 
-    for (const events of [sent, received]) {
+    const { sent } = run;
+    for (const events of [sent, run.received]) {
       const moves = events.filter((e) => e.type === "path" && (e.path === "direct" || e.from));
       deepEqual(
         moves.map((e) => e.path),
@@ -432,10 +460,21 @@ Deno.test({
     const relayed = Number(summary.relayed ?? 0);
     ok(resent <= CUT_PLAN.length * WINDOW_BYTES, `${resent} bytes sent again`);
     ok(relayed < CUT_FILE_BYTES, `${relayed} bytes through the relay`);
+    // The server's own count: the messages both sides sent through it, and
+    // no more than their records' framing, acknowledgements and pings beside.
+    const received = Number(run.received.find((e) => e.type === "done")?.relayed ?? 0);
+    const atServer = Number(run.server.relayedBytes);
+    const framing = atServer - relayed - received;
+    ok(
+      framing >= 0 && framing <= RELAY_FRAMING_SHARE * atServer + RELAY_FRAMING_SLACK_BYTES,
+      `the server relayed ${atServer} bytes, the sides' messages ${relayed} + ${received}`,
+    );
     MATRIX.push(
       `${"cuts".padEnd(15)} direct  reset, silent, reset: back on the relay and direct again ` +
         `each time; ${(relayed / 2 ** 20).toFixed(1)} MiB relayed, ` +
-        `${(resent / 2 ** 20).toFixed(1)} MiB of it sent again`,
+        `${(resent / 2 ** 20).toFixed(1)} MiB of it sent again; the server relayed ` +
+        `${(atServer / 2 ** 20).toFixed(1)} MiB in all (${(received / 2 ** 20).toFixed(1)} from ` +
+        "the receiver)",
     );
   },
 });
