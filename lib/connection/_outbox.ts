@@ -23,7 +23,9 @@ export class Outbox {
   #head = 0;
   #next = 0;
   #bytes = 0;
-  #wake: (() => void) | undefined;
+  /** Held: no new message goes out until resumed (the timing of a search round). */
+  #held = false;
+  readonly #wake = new Set<() => void>();
   #error: PunchError | undefined;
 
   /**
@@ -88,16 +90,40 @@ export class Outbox {
 
   /** Whether the window has room for one more message. */
   get open(): boolean {
-    return this.#bytes <= this.#windowBytes - this.#slackBytes;
+    return !this.#held && this.#bytes <= this.#windowBytes - this.#slackBytes;
   }
 
   /** Resolves once the window has room, or rejects with the outbox's failure. */
   async room(): Promise<void> {
     while (!this.open) {
       if (this.#error) throw this.#error;
-      await new Promise<void>((resolve) => this.#wake = resolve);
+      await new Promise<void>((resolve) => this.#wake.add(resolve));
     }
     if (this.#error) throw this.#error;
+  }
+
+  /**
+   * Lets no new message out until {@linkcode resume}, and resolves once
+   * nothing is in flight or `ms` have passed: a relay with nothing queued
+   * on it, so that control records cross it in its bare round trip.
+   */
+  async hold(ms: number): Promise<void> {
+    this.#held = true;
+    const deadline = performance.now() + ms;
+    while (this.#bytes > 0 && !this.#error && performance.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#wake.add(resolve);
+        timer = setTimeout(resolve, deadline - performance.now());
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /** Lets messages out again after {@linkcode hold}. */
+  resume(): void {
+    this.#held = false;
+    this.#wakeUp();
   }
 
   /**
@@ -119,8 +145,8 @@ export class Outbox {
   }
 
   #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    const waiting = [...this.#wake];
+    this.#wake.clear();
+    for (const wake of waiting) wake();
   }
 }

@@ -189,6 +189,16 @@ export class MessageStream {
     return this.#seal.control(encodeControl(control), carrier.id);
   }
 
+  /** Holds new messages back until {@linkcode resume}; resolves once none is in flight, or after `ms`. */
+  hold(ms: number): Promise<void> {
+    return this.#outbox.hold(ms);
+  }
+
+  /** Lets messages out again. */
+  resume(): void {
+    this.#outbox.resume();
+  }
+
   /** Fails every wait, now and later. */
   fail(error: PunchError): void {
     this.#outbox.fail(error);

@@ -163,6 +163,8 @@ export class PunchConnection implements Connection {
     });
     this.#rounds = new Rounds(this.side, keys, this.#policy, this.#timings, {
       send: (control) => this.#sendControl(this.#relay, control),
+      hold: (ms) => this.#stream?.hold(ms) ?? Promise.resolve(),
+      resume: () => this.#stream?.resume(),
       found: (round, found) => this.#input("found", { round, found }),
       missed: (round, reason, final) => {
         this.#sendControl(this.#relay, { type: "broken", carrier: round });
