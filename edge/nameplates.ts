@@ -24,7 +24,7 @@
 
 import type { ServerErrorCode } from "../lib/rendezvous/messages.ts";
 import type { NameplateRegistry } from "./bus.ts";
-import type { Conn, Plate } from "./conn.ts";
+import type { Plate } from "./conn.ts";
 import { NAMEPLATE_MIN_DIGITS, NAMEPLATE_TRIES_PER_LENGTH } from "./defaults.ts";
 
 /** Digits of the longest nameplate (the protocol allows 1 to 8). */

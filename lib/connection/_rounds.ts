@@ -22,6 +22,13 @@ const ECHO_WAIT_MS = 1_000;
  * probes behind what is left.
  */
 const DRAIN_WAIT_MS = 1_000;
+/**
+ * The longest the sender holds its messages back for one round's timing,
+ * from the round's start: where the other side's candidates are slow to come,
+ * the transfer goes on meanwhile (and `go` is held back again, briefly,
+ * once they have come).
+ */
+const HOLD_MAX_MS = 500;
 /** How long the receiver waits for `go` once it has both sides' candidates. */
 const GO_WAIT_MS = 2_000;
 
@@ -69,6 +76,10 @@ export class Rounds {
   readonly #timing = new Map<number, PromiseWithResolvers<void>>();
   /** Round 1's Transit, opened while the key exchange ran. */
   #early: EarlyTransit | undefined;
+  /** Per round (the sender): its hold from the round's start, once what was in flight is taken. */
+  readonly #holds = new Map<number, Promise<void>>();
+  /** The round for which the sender holds its messages back, and the timer that ends it. */
+  #holding: { round: number; timer: ReturnType<typeof setTimeout> | undefined } | undefined;
   /** Per round: the other side's candidates seen, and what makes the round dial one more. */
   readonly #peer = new Map<number, PeerCandidates>();
   /** The round that runs or ran last. */
@@ -123,12 +134,20 @@ export class Rounds {
       this.#heard.delete(round);
       this.#timing.delete(round);
       this.#peer.delete(round);
+      this.#holds.delete(round);
+      this.#release(round);
       if (result.found) return this.#hooks.found(round, result);
       this.#hooks.missed(round, result.reason, result.final);
       // The sender may have begun the next round while this one ran here.
       const later = [...this.#heard.keys()].find((r) => r > round);
       if (this.#side === "receiver" && later !== undefined) this.#hooks.began(later);
-    }, (error) => this.#hooks.fail(asPunchError(error, "network")));
+    }, (error) => {
+      this.#release(round);
+      this.#hooks.fail(asPunchError(error, "network"));
+    });
+    // The sender holds its messages back at once, so that nothing is
+    // queued on the relay by the time the candidates have crossed.
+    if (this.#side === "sender") this.#holds.set(round, this.#hold(round));
   }
 
   /** The other side's candidates for `round` arrived. Throws `TypeError` if malformed. */
@@ -152,30 +171,55 @@ export class Rounds {
 
   /**
    * Resolves with how long to wait before dialing in `round`. The sender
-   * probes the relay, sends `go` on the echo, and waits half the round
-   * trip: then its first SYN leaves as the receiver's does, which dials on
-   * `go`. A side that hears nothing in time dials at once.
+   * probes the relay once it has the candidates, sends `go` on the echo,
+   * and waits half the round trip: then its first SYN
+   * leaves as the receiver's does, which dials on `go`. A side that hears
+   * nothing in time dials at once.
    */
   async #align(round: number): Promise<number> {
-    const heard = this.#timingFor(round).promise;
     if (this.#side === "receiver") {
-      await within(heard, GO_WAIT_MS);
+      await within(this.#timingFor(round).promise, GO_WAIT_MS);
       return 0;
     }
-    // Messages queued on the relay would hold `go` back by their own time
-    // (seen in the lab: 640 ms behind a transfer's window, against a 170 ms
-    // round trip, and two SYNs that had to leave within 20 ms of each
-    // other missed), so none goes until `go` has.
-    await this.#hooks.hold(DRAIN_WAIT_MS);
+    await this.#holds.get(round);
+    // The hold ran out while the candidates came: hold again until go has gone.
+    if (this.#holding?.round !== round) await this.#hold(round);
     try {
       const started = performance.now();
       await this.#hooks.send({ type: "probe", round, id: round });
-      const echoed = await within(heard, ECHO_WAIT_MS);
+      const echoed = await within(this.#timingFor(round).promise, ECHO_WAIT_MS);
       await this.#hooks.send({ type: "go", round });
       return echoed ? (performance.now() - started) / 2 : 0;
     } finally {
-      this.#hooks.resume();
+      this.#release(round);
     }
+  }
+
+  /**
+   * Holds this side's messages back for `round` (up to HOLD_MAX_MS), once
+   * those in flight have been taken: messages queued on the relay would
+   * hold the probe and `go` back by their own time (seen in the lab: 640 ms
+   * behind a transfer's window, against a 170 ms round trip, where two SYNs
+   * had to leave within 20 ms of each other).
+   */
+  async #hold(round: number): Promise<void> {
+    this.#release(this.#holding?.round);
+    const holding = this.#holding = {
+      round,
+      timer: undefined as ReturnType<typeof setTimeout> | undefined,
+    };
+    await this.#hooks.hold(DRAIN_WAIT_MS);
+    if (this.#holding === holding) {
+      holding.timer = setTimeout(() => this.#release(round), HOLD_MAX_MS);
+    }
+  }
+
+  /** Lets this side's messages out again, if `round` holds them. */
+  #release(round: number | undefined): void {
+    if (round === undefined || this.#holding?.round !== round) return;
+    clearTimeout(this.#holding.timer);
+    this.#holding = undefined;
+    this.#hooks.resume();
   }
 
   #peerFor(round: number): PeerCandidates {
@@ -213,6 +257,7 @@ export class Rounds {
   stop(): void {
     clearTimeout(this.#timer);
     this.#stop?.abort();
+    this.#release(this.#holding?.round);
   }
 
   /**
