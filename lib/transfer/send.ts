@@ -70,6 +70,24 @@ export interface SendOptions {
   onResume?: (resumed: Resumed) => void;
   /** Stops the send (`cancelled`); the receiver is told. */
   signal?: AbortSignal;
+  /**
+   * Opens the bytes of the file at manifest `index`, from `offset`: the
+   * browser page reads a `File` instead of a path.
+   * @default {openPath} (`scan.sources[index]`, from the file system)
+   */
+  openSource?: (index: number, offset: number) => SendSource;
+}
+
+/** A file's bytes to send: reads into a buffer, `null` at the end. */
+export interface SendSource extends Disposable {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
+/** Opens `path` to read from `offset`, synchronously: an asynchronous open is a round trip to another thread, dear for many small files. */
+export function openPath(path: string, offset: number): SendSource {
+  const file = Deno.openSync(path, { read: true });
+  if (offset > 0) file.seekSync(offset, Deno.SeekMode.Start);
+  return file;
 }
 
 /** What a finished send did. */
@@ -151,6 +169,7 @@ async function sendData(
   options: SendOptions,
 ): Promise<{ bytes: number; result: Extract<TransferMsg, { type: "result" }> }> {
   const { manifest, sources } = scan;
+  const open = options.openSource ?? ((index, offset) => openPath(sources[index]!, offset));
   let done = false;
   const stop = Promise.withResolvers<never>();
   stop.promise.catch(() => {});
@@ -175,11 +194,8 @@ async function sendData(
     for (const [index, entry] of manifest.entries.entries()) {
       if (entry.kind !== "file") continue;
       const digest = new FileDigest();
-      // Opened synchronously: an asynchronous open is a round trip to
-      // another thread, dear for many small files.
-      using file = Deno.openSync(sources[index]!, { read: true });
       let offset = starts.get(index) ?? 0;
-      if (offset > 0) file.seekSync(offset, Deno.SeekMode.Start);
+      using file = open(index, offset);
       while (offset < entry.size) {
         const want = Math.min(CHUNK_BYTES, entry.size - offset);
         const message = allocateData(index, offset, want);
@@ -201,7 +217,7 @@ async function sendData(
 }
 
 /** Reads exactly `payload.length` bytes of `path` at `offset`; `changed` if the file shrank. */
-async function fill(file: Deno.FsFile, payload: Uint8Array, path: string, offset: number) {
+async function fill(file: SendSource, payload: Uint8Array, path: string, offset: number) {
   for (let filled = 0; filled < payload.length;) {
     const n = await file.read(payload.subarray(filled));
     if (n === null) {

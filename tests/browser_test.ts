@@ -1,0 +1,142 @@
+// The browser peer in a real Chromium (tests/_browser.ts) against a real
+// punch serve and real punch send / receive processes, all on loopback.
+
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { describeTree, misspell, Punch, startServe, tempDir, writeRandomFile } from "./_helpers.ts";
+import { HAS_CHROMIUM, openBrowser } from "./_browser.ts";
+
+const MiB = 1024 * 1024;
+const ignore = !HAS_CHROMIUM;
+const why = ignore ? " (skipped: no /usr/bin/chromium; apt-get install chromium)" : "";
+
+async function sha256(path: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", await Deno.readFile(path)));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Every request went to the page's origin, its WebSocket to the same host and port. */
+function ownOrigin(requests: string[], server: string): void {
+  const origin = new URL(server);
+  ok(requests.some((url) => url.startsWith("ws:")), "the browser recorded no WebSocket");
+  ok(requests.some((url) => url.endsWith(".js")), "the browser recorded no script");
+  for (const url of requests.map((url) => new URL(url))) {
+    const same = url.protocol === "ws:" ? url.host === origin.host : url.origin === origin.origin;
+    ok(same, `a request beyond the page's origin: ${url.href}`);
+  }
+}
+
+Deno.test({
+  name: `the page receives a 64 MiB file from punch send byte-identical${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const src = join(dir.path, "big.bin");
+    await writeRandomFile(src, 64 * MiB);
+    const sender = new Punch(["send", "--json", "--server", server.url, src]);
+    const code = (await sender.event("code")).code as string;
+    await using browser = await openBrowser();
+    const { page } = browser;
+    await page.goto(`${server.url}/#${code}`);
+    await page.locator("#save").click();
+    const download = await page.waitForEvent("download");
+    equal(download.suggestedFilename(), "big.bin");
+    const out = join(dir.path, "got.bin");
+    await download.saveAs(out);
+    equal(await download.failure(), null);
+    await page.locator("body[data-state=done]").waitFor();
+    equal((await sender.done).code, 0);
+    equal(await sha256(out), await sha256(src));
+    ownOrigin(browser.requests, server.url);
+  },
+});
+
+Deno.test({
+  name: `the page shows "wrong code" for a wrong code and downloads nothing${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const src = join(dir.path, "a.txt");
+    await Deno.writeTextFile(src, "not for you\n");
+    const sender = new Punch(["send", "--json", "--server", server.url, src]);
+    const code = (await sender.event("code")).code as string;
+    const wrong = misspell(code);
+    await using browser = await openBrowser();
+    const { page } = browser;
+    let downloads = 0;
+    page.on("download", () => downloads++);
+    await page.goto(`${server.url}/#${wrong}`);
+    await page.locator("body[data-state=failed]").waitFor();
+    match(await page.locator("#error").innerText(), /wrong code/i);
+    equal(await page.locator("#offer").isVisible(), false);
+    equal(downloads, 0);
+    const sent = await sender.done;
+    ok(sent.code !== 0, "the sender should fail on a wrong code");
+    ownOrigin(browser.requests, server.url);
+  },
+});
+
+Deno.test({
+  name: `the page receives a directory tree as a zip that unpacks identical${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const tree = join(dir.path, "photos");
+    await Deno.mkdir(join(tree, "2024", "summer"), { recursive: true });
+    await Deno.mkdir(join(tree, "empty"));
+    await writeRandomFile(join(tree, "2024", "summer", "beach.jpg"), 3 * MiB + 7);
+    await writeRandomFile(join(tree, "2024", "notes.txt"), 1000);
+    await Deno.writeTextFile(join(tree, "é – unicode.txt"), "accents\n");
+    await Deno.writeFile(join(tree, "zero"), new Uint8Array(0));
+    await Deno.chmod(join(tree, "2024", "notes.txt"), 0o600);
+    const sender = new Punch(["send", "--json", "--server", server.url, tree]);
+    const code = (await sender.event("code")).code as string;
+    await using browser = await openBrowser();
+    const { page } = browser;
+    await page.goto(server.url);
+    await page.locator("#code").fill(code);
+    await page.locator("#receive-button").click();
+    await page.locator("#save").click();
+    const download = await page.waitForEvent("download");
+    equal(download.suggestedFilename(), "photos.zip");
+    const zip = join(dir.path, "photos.zip");
+    await download.saveAs(zip);
+    equal(await download.failure(), null);
+    equal((await sender.done).code, 0);
+    const out = join(dir.path, "out");
+    const unzip = await new Deno.Command("unzip", { args: ["-q", zip, "-d", out] }).output();
+    equal(unzip.code, 0, new TextDecoder().decode(unzip.stderr));
+    deepEqual(await describeTree(join(out, "photos")), await describeTree(tree));
+    ownOrigin(browser.requests, server.url);
+  },
+});
+
+Deno.test({
+  name: `the page sends a file that punch receive gets byte-identical${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const src = join(dir.path, "from the page.bin");
+    await writeRandomFile(src, 16 * MiB + 5);
+    await using browser = await openBrowser();
+    const { page } = browser;
+    await page.goto(server.url);
+    await page.locator("#files").setInputFiles(src);
+    await page.locator("#send-button").click();
+    await page.locator("body[data-state=waiting]").waitFor();
+    const code = await page.locator("#code-out").innerText();
+    const out = join(dir.path, "out");
+    const receiver = new Punch(
+      ["receive", "--json", "--yes", "--server", server.url, "--out", out, code],
+    );
+    const received = await receiver.done;
+    equal(received.code, 0, received.stderr);
+    await page.locator("body[data-state=done]").waitFor();
+    equal(await sha256(join(out, "from the page.bin")), await sha256(src));
+    ownOrigin(browser.requests, server.url);
+  },
+});
