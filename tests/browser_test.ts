@@ -140,3 +140,87 @@ Deno.test({
     ownOrigin(browser.requests, server.url);
   },
 });
+
+/** Each file under the page's origin-private folder: `path size sha256`, sorted. */
+function listPrivateFolder(): Promise<string[]> {
+  return (async () => {
+    const lines: string[] = [];
+    const hex = (buffer: ArrayBuffer) =>
+      Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+    // deno-lint-ignore no-explicit-any
+    const walk = async (dir: any, prefix: string): Promise<void> => {
+      for await (const [name, handle] of dir.entries()) {
+        if (handle.kind === "directory") {
+          lines.push(`${prefix}${name} dir`);
+          await walk(handle, `${prefix}${name}/`);
+        } else {
+          const file = await handle.getFile();
+          const sum = hex(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+          lines.push(`${prefix}${name} file ${file.size} ${sum}`);
+        }
+      }
+    };
+    // deno-lint-ignore no-explicit-any
+    await walk(await (navigator as any).storage.getDirectory(), "");
+    return lines.sort();
+  })();
+}
+
+Deno.test({
+  name: `the page writes a tree into a folder picked with showDirectoryPicker${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const tree = join(dir.path, "docs");
+    await Deno.mkdir(join(tree, "a", "b"), { recursive: true });
+    await writeRandomFile(join(tree, "a", "b", "deep.bin"), 2 * MiB + 1);
+    await Deno.writeTextFile(join(tree, "top.txt"), "top\n");
+    const sender = new Punch(["send", "--json", "--server", server.url, tree]);
+    const code = (await sender.event("code")).code as string;
+    await using browser = await openBrowser();
+    const { page } = browser;
+    // The picker itself is the browser's own dialog, which no test can click through: it
+    // is answered with the origin-private folder, a real FileSystemDirectoryHandle.
+    await page.addInitScript(() => {
+      // deno-lint-ignore no-explicit-any
+      const scope = globalThis as any;
+      scope.showDirectoryPicker = () => scope.navigator.storage.getDirectory();
+    });
+    await page.goto(`${server.url}/#${code}`);
+    await page.locator("#save-folder").click();
+    await page.locator("body[data-state=done]").waitFor();
+    equal((await sender.done).code, 0);
+    const expected = (await describeTree(tree)).map((line) => {
+      const [path, kind, size, _mode, sum] = line.split(" ");
+      return kind === "dir" ? `docs/${path} dir` : `docs/${path} file ${size} ${sum}`;
+    });
+    deepEqual(await page.evaluate(listPrivateFolder), ["docs dir", ...expected].sort());
+    ownOrigin(browser.requests, server.url);
+  },
+});
+
+Deno.test({
+  name:
+    `the page says the sender has gone when it leaves mid-transfer, and fails the download${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const src = join(dir.path, "big.bin");
+    await writeRandomFile(src, 64 * MiB);
+    const sender = new Punch(["send", "--json", "--server", server.url, src]);
+    const code = (await sender.event("code")).code as string;
+    await using browser = await openBrowser();
+    const { page } = browser;
+    await page.goto(`${server.url}/#${code}`);
+    await page.locator("#save").click();
+    const download = await page.waitForEvent("download");
+    await page.locator("#status", { hasText: /Received [1-9]/ }).waitFor();
+    sender.kill();
+    await sender.done;
+    await page.locator("body[data-state=failed]").waitFor();
+    match(await page.locator("#error").innerText(), /gone|left/i);
+    ok(await download.failure() !== null, "the download should fail");
+  },
+});

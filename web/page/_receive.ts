@@ -40,6 +40,11 @@ interface Open {
   written: number;
 }
 
+/** The file being written, if any: aborted when the transfer fails. */
+interface State {
+  open: Open | undefined;
+}
+
 /** Receives one offer into the Target chosen for it; resolves once every file is checked. */
 export async function receiveInto(
   channel: Channel,
@@ -51,15 +56,18 @@ export async function receiveInto(
     await channel.send(encodeMessage({ type: "answer", accept: false, reason: "declined" }));
     throw new TransferError("refused", "Declined; nothing was saved");
   }
+  const state: State = { open: undefined };
   try {
     await channel.send(encodeMessage({ type: "answer", accept: true, have: 0 }));
-    await receiveData(channel, manifest, target, options);
+    await receiveData(channel, manifest, target, state, options);
     await target.close();
     await channel.send(
       encodeMessage({ type: "result", files: manifest.files, bytes: manifest.bytes }),
     );
     return manifest;
   } catch (error) {
+    // The file's stream first: a download must fail, not wait for more.
+    await state.open?.writer.abort(error).catch(() => {});
     await target.abort(error).catch(() => {});
     await tell(channel, error);
     throw error;
@@ -81,10 +89,10 @@ async function receiveData(
   channel: Channel,
   manifest: Manifest,
   target: Target,
+  state: State,
   options: ReceiveIntoOptions,
 ): Promise<void> {
   let next = 0;
-  let open: Open | undefined;
   let received = 0;
   /** Makes the directories before `index`, and opens the file at `index`. */
   const start = async (index: number): Promise<Open> => {
@@ -104,18 +112,17 @@ async function receiveData(
   for (;;) {
     const msg: TransferMsg = await receiveMessage(channel);
     if (msg.type === "data") {
-      open ??= await start(msg.index);
+      const open = state.open ??= await start(msg.index);
       write(open, msg);
       open.digest.add(channel.receivedTag);
       await open.writer.write(msg.bytes);
       received += msg.bytes.length;
       options.onProgress?.({ bytes: received, total: manifest.bytes });
     } else if (msg.type === "file_end") {
-      open ??= await start(msg.index);
-      await end(open, msg);
-      open = undefined;
+      await end(state.open ??= await start(msg.index), msg);
+      state.open = undefined;
     } else if (msg.type === "done") {
-      if (open || manifest.entries.slice(next).some((entry) => entry.kind === "file")) {
+      if (state.open || manifest.entries.slice(next).some((entry) => entry.kind === "file")) {
         throw new TransferError("protocol", "The sender finished before sending every file");
       }
       for (const entry of manifest.entries.slice(next)) await target.directory(entry);

@@ -194,8 +194,17 @@ ui.drop.addEventListener("drop", (event) => {
 });
 ui.sendButton.addEventListener("click", () => void send());
 
+/** Browsers keep WebCrypto (the key schedule's HKDF and HMAC) and service workers from plain http. */
+const INSECURE = "This page needs https (or localhost): on a plain http address the browser " +
+  "withholds the cryptography it runs on. Use the server's https address, or punch itself";
+
 const fromUrl = decodeURIComponent(location.hash.slice(1)).trim();
-if (fromUrl) {
+if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
+  ui.error.textContent = INSECURE;
+  ui.receiveForm.querySelector("button")!.disabled = true;
+  ui.files.disabled = true;
+  document.body.dataset.state = "failed";
+} else if (fromUrl) {
   ui.code.value = fromUrl;
   receive(fromUrl);
 }
