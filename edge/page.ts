@@ -78,7 +78,9 @@ relay of the server that served it.</p>
 </section>
 <section id="send">
 <h2>Send</h2>
-<div id="drop">Drop files or folders here, or <input type="file" id="files" multiple></div>
+<div id="drop">Drop files or folders here, or choose
+<label>files <input type="file" id="files" multiple></label> or
+<label>a folder <input type="file" id="folder" webkitdirectory></label></div>
 <button id="send-button" type="button" disabled>Send</button>
 <p id="send-code" hidden>Code: <output id="code-out"></output><br>
 On the other side: <code id="command"></code>, or open <a id="link"></a></p>

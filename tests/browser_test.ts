@@ -224,3 +224,57 @@ Deno.test({
     ok(await download.failure() !== null, "the download should fail");
   },
 });
+
+Deno.test({
+  name: `the page sends a folder chosen with its folder input, and files dropped on it${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    // Modes as the page sends them: a browser tells it none.
+    const tree = join(dir.path, "album");
+    await Deno.mkdir(join(tree, "disc 1"), { recursive: true, mode: 0o755 });
+    await Deno.chmod(tree, 0o755);
+    await Deno.chmod(join(tree, "disc 1"), 0o755);
+    await writeRandomFile(join(tree, "disc 1", "track.flac"), 5 * MiB + 3);
+    await Deno.writeTextFile(join(tree, "cover.txt"), "cover\n");
+    for (const file of ["disc 1/track.flac", "cover.txt"]) {
+      await Deno.chmod(join(tree, file), 0o644);
+    }
+    await using browser = await openBrowser();
+    const { page } = browser;
+    const receiveFromPage = async (out: string) => {
+      await page.locator("#send-button").click();
+      await page.locator("body[data-state=waiting]").waitFor();
+      const code = await page.locator("#code-out").innerText();
+      const receiver = new Punch(
+        ["receive", "--json", "--yes", "--server", server.url, "--out", out, code],
+      );
+      const received = await receiver.done;
+      equal(received.code, 0, received.stderr);
+      await page.locator("body[data-state=done]").waitFor();
+    };
+    await page.goto(server.url);
+    await page.locator("#folder").setInputFiles(tree);
+    const out = join(dir.path, "out");
+    await receiveFromPage(out);
+    deepEqual(await describeTree(join(out, "album")), await describeTree(tree));
+
+    // A drop made in the page: two files, offered side by side.
+    await page.reload();
+    // (As text: it runs in the page, whose DOM types this file does not have.)
+    await page.evaluate(`(() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(["first\\n"], "one.txt"));
+      transfer.items.add(new File(["second\\n"], "two.txt"));
+      const drop = new DragEvent("drop", { dataTransfer: transfer, bubbles: true });
+      document.getElementById("drop").dispatchEvent(drop);
+    })()`);
+    await page.locator("#send-button:enabled").waitFor();
+    const dropped = join(dir.path, "dropped");
+    await receiveFromPage(dropped);
+    equal(await Deno.readTextFile(join(dropped, "one.txt")), "first\n");
+    equal(await Deno.readTextFile(join(dropped, "two.txt")), "second\n");
+    ownOrigin(browser.requests, server.url);
+  },
+});

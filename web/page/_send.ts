@@ -79,10 +79,23 @@ export function fileSource(file: File, offset: number): SendSource {
   };
 }
 
-/** The files under a dropped item, with their paths (a folder brings its whole tree). */
+/** Files from an `<input type="file">`, under their names or, from a folder input, their relative paths. */
+export function inputFiles(files: FileList | null): Picked[] {
+  return [...(files ?? [])].map((file) => ({ path: file.webkitRelativePath || file.name, file }));
+}
+
+/** The files under dropped items, with their paths (a folder brings its whole tree). */
 export async function droppedFiles(items: DataTransferItemList): Promise<Picked[]> {
-  const entries = [...items].map((item) => item.webkitGetAsEntry()).filter((e) => e !== null);
   const picked: Picked[] = [];
+  const entries: FileSystemEntry[] = [];
+  for (const item of items) {
+    if (item.kind !== "file") continue;
+    const entry = item.webkitGetAsEntry();
+    // Without an entry (a browser without the API, or a made-up drop), the file alone.
+    const file = entry === null ? item.getAsFile() : null;
+    if (entry) entries.push(entry);
+    else if (file) picked.push({ path: file.name, file });
+  }
   const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
     const path = prefix + entry.name;
     if (entry.isFile) {

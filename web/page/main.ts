@@ -11,7 +11,7 @@ import { PunchError } from "../../lib/errors.ts";
 import type { Manifest } from "../../lib/transfer/_manifest_check.ts";
 import { type Progress, sendFiles } from "../../lib/transfer/send.ts";
 import { receiveInto, type Target } from "./_receive.ts";
-import { droppedFiles, fileSource, type Picked, scanPicked } from "./_send.ts";
+import { droppedFiles, fileSource, inputFiles, type Picked, scanPicked } from "./_send.ts";
 import {
   downloadTarget,
   folderTarget,
@@ -36,6 +36,7 @@ const ui = {
   saveFolder: element<HTMLButtonElement>("save-folder"),
   decline: element<HTMLButtonElement>("decline"),
   files: element<HTMLInputElement>("files"),
+  folder: element<HTMLInputElement>("folder"),
   drop: element<HTMLDivElement>("drop"),
   sendButton: element<HTMLButtonElement>("send-button"),
   sendCode: element<HTMLParagraphElement>("send-code"),
@@ -184,9 +185,8 @@ ui.receiveForm.addEventListener("submit", (event) => {
   event.preventDefault();
   receive(ui.code.value.trim());
 });
-ui.files.addEventListener("change", () => {
-  pick([...(ui.files.files ?? [])].map((file) => ({ path: file.name, file })));
-});
+ui.files.addEventListener("change", () => pick(inputFiles(ui.files.files)));
+ui.folder.addEventListener("change", () => pick(inputFiles(ui.folder.files)));
 ui.drop.addEventListener("dragover", (event) => event.preventDefault());
 ui.drop.addEventListener("drop", (event) => {
   event.preventDefault();
@@ -202,7 +202,7 @@ const fromUrl = decodeURIComponent(location.hash.slice(1)).trim();
 if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
   ui.error.textContent = INSECURE;
   ui.receiveForm.querySelector("button")!.disabled = true;
-  ui.files.disabled = true;
+  ui.files.disabled = ui.folder.disabled = true;
   document.body.dataset.state = "failed";
 } else if (fromUrl) {
   ui.code.value = fromUrl;
