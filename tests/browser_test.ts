@@ -278,3 +278,40 @@ Deno.test({
     ownOrigin(browser.requests, server.url);
   },
 });
+
+Deno.test({
+  name: `the page resumes a file punch receive holds part of, hashing it from the File${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const src = join(dir.path, "movie.bin");
+    await writeRandomFile(src, 32 * MiB);
+    const out = join(dir.path, "out");
+    await using browser = await openBrowser();
+    const { page } = browser;
+    const sendFromPage = async () => {
+      await page.goto(server.url);
+      await page.locator("#files").setInputFiles(src);
+      await page.locator("#send-button").click();
+      await page.locator("body[data-state=waiting]").waitFor();
+      const code = await page.locator("#code-out").innerText();
+      return new Punch(["receive", "--json", "--yes", "--server", server.url, "--out", out, code]);
+    };
+    const first = await sendFromPage();
+    await first.event("progress", (e) => (e.bytes as number) > 4 * MiB);
+    first.child.kill("SIGINT");
+    const interrupted = await first.done;
+    const kept = interrupted.events.find((e) => e.type === "kept");
+    ok(kept, interrupted.stderr);
+    await page.locator("body[data-state=failed]").waitFor();
+
+    const second = await sendFromPage();
+    const received = await second.done;
+    equal(received.code, 0, received.stderr);
+    await page.locator("body[data-state=done]").waitFor();
+    const resume = received.events.find((e) => e.type === "resume");
+    deepEqual(resume, { type: "resume", files: 1, bytes: kept.bytes });
+    equal(await sha256(join(out, "movie.bin")), await sha256(src));
+  },
+});

@@ -8,7 +8,9 @@
  * - `lib/crypto/_aead.ts` (libcrypto through FFI, or node:crypto) becomes
  *   `_aead_web.ts` (`@noble/ciphers`);
  * - `lib/connection/_search.ts` (Transit: listening, punching, port
- *   mapping) becomes `_search_web.ts`: the page takes the relay only.
+ *   mapping) becomes `_search_web.ts`: the page takes the relay only;
+ * - `lib/transfer/_sha256.ts` (node:crypto, for resuming) becomes
+ *   `_sha256_web.ts` (`@noble/hashes`).
  * Any `node:` module still reachable becomes a stub whose every export
  * throws when used: none is used on the page's path.
  *
@@ -38,6 +40,7 @@ export const BUNDLE_MODULE = new URL("./bundle.gen.ts", import.meta.url);
 const SWAPS: Record<string, string> = {
   "lib/crypto/_aead.ts": "lib/crypto/_aead_web.ts",
   "lib/connection/_search.ts": "lib/connection/_search_web.ts",
+  "lib/transfer/_sha256.ts": "lib/transfer/_sha256_web.ts",
 };
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));

@@ -12,6 +12,6 @@ Deno.test("buildPage() leaves Transit, FFI and node: modules off the page", asyn
   // The swapped modules: no listening, no libcrypto.
   equal(page.includes("EVP_chacha20_poly1305"), false);
   equal(page.includes("a browser takes the relay only"), true);
-  equal(/Cannot use node:(net|dgram|dns)/.test(page), false);
+  equal(/Cannot use node:(net|dgram|dns|crypto)/.test(page), false);
   equal(serviceWorker.includes("/download/"), true);
 });

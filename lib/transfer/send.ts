@@ -294,7 +294,9 @@ async function resumeFrom(
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
-  const check = await hashHeld(have, scan.sources, {
+  const open = options.openSource;
+  const sources = open ? scan.manifest.entries.map((_, i) => () => open(i, 0)) : scan.sources;
+  const check = await hashHeld(have, sources, {
     signal: options.signal,
     onProgress: options.onCheckProgress,
   });
