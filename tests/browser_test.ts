@@ -69,10 +69,11 @@ Deno.test({
     page.on("download", () => downloads++);
     await page.goto(`${server.url}/#${wrong}`);
     await page.locator("body[data-state=failed]").waitFor();
-    match(await page.locator("#error").innerText(), /wrong code/i);
+    const sent = await sender.done;
+    const error = await page.locator("#error").innerText();
+    match(error, /wrong code/i, `the page said: ${error}; the sender said: ${sent.stderr}`);
     equal(await page.locator("#offer").isVisible(), false);
     equal(downloads, 0);
-    const sent = await sender.done;
     ok(sent.code !== 0, "the sender should fail on a wrong code");
     ownOrigin(browser.requests, server.url);
   },
