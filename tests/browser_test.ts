@@ -46,6 +46,7 @@ Deno.test({
     await download.saveAs(out);
     equal(await download.failure(), null);
     await page.locator("body[data-state=done]").waitFor();
+    console.log(await page.locator("#status").innerText());
     equal((await sender.done).code, 0);
     equal(await sha256(out), await sha256(src));
     ownOrigin(browser.requests, server.url);
@@ -137,6 +138,7 @@ Deno.test({
     const received = await receiver.done;
     equal(received.code, 0, received.stderr);
     await page.locator("body[data-state=done]").waitFor();
+    console.log(await page.locator("#status").innerText());
     equal(await sha256(join(out, "from the page.bin")), await sha256(src));
     ownOrigin(browser.requests, server.url);
   },

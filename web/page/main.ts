@@ -79,16 +79,20 @@ function fail(error: unknown): void {
   document.body.dataset.state = "failed";
 }
 
-/** Reports progress and the mean rate since the first byte. */
-function progressReporter(verb: string): (progress: Progress) => void {
-  const started = performance.now();
-  ui.progress.hidden = false;
-  return ({ bytes, total }) => {
-    const seconds = Math.max((performance.now() - started) / 1000, 0.001);
-    ui.progress.value = total === 0 ? 1 : bytes / total;
-    say(
-      `${verb} ${formatBytes(bytes)} of ${formatBytes(total)}, ${formatBytes(bytes / seconds)}/s`,
-    );
+/** Reports progress and the mean rate since the first bytes; `summary()` says how it went. */
+function progressReporter(verb: string) {
+  let started = 0;
+  let moved = 0;
+  const rate = () => formatBytes(moved / Math.max((performance.now() - started) / 1000, 0.001));
+  return {
+    onProgress: ({ bytes, total }: Progress) => {
+      if (started === 0) started = performance.now(), ui.progress.hidden = false;
+      moved = bytes;
+      ui.progress.value = total === 0 ? 1 : bytes / total;
+      say(`${verb} ${formatBytes(bytes)} of ${formatBytes(total)}, ${rate()}/s`);
+    },
+    summary: () =>
+      ` in ${((performance.now() - started) / 1000).toFixed(1)} s, ${rate()}/s on average`,
   };
 }
 
@@ -130,12 +134,10 @@ async function receive(code: string): Promise<void> {
     say("Checking the code…");
     await connection.ready;
     say("Waiting for the offer…");
-    const manifest = await receiveInto(connection, {
-      choose,
-      onProgress: progressReporter("Received"),
-    });
+    const progress = progressReporter("Received");
+    const manifest = await receiveInto(connection, { choose, onProgress: progress.onProgress });
     await connection.close();
-    say(`Received ${describe(manifest)}`);
+    say(`Received ${describe(manifest)}${progress.summary()}`);
     document.body.dataset.state = "done";
   } catch (error) {
     connection?.abort();
@@ -168,12 +170,17 @@ async function send(): Promise<void> {
     say("Waiting for the receiver…");
     await connection.ready;
     say("Waiting for the receiver to accept…");
+    const progress = progressReporter("Sent");
     await sendFiles(connection, scan, {
       openSource: (index, offset) => fileSource(files[index]!, offset),
-      onProgress: progressReporter("Sent"),
+      onProgress: progress.onProgress,
     });
     await connection.close();
-    say(`Sent ${scan.manifest.files} files (${formatBytes(scan.manifest.bytes)})`);
+    say(
+      `Sent ${scan.manifest.files} files (${
+        formatBytes(scan.manifest.bytes)
+      })${progress.summary()}`,
+    );
     document.body.dataset.state = "done";
   } catch (error) {
     connection?.abort();
