@@ -34,10 +34,29 @@ export interface BrowserPage extends AsyncDisposable {
   requests: string[];
 }
 
+/** Options for {@linkcode openBrowser}. */
+export interface OpenBrowserOptions {
+  /**
+   * Run Chromium in this network namespace (`ip netns exec`), through a
+   * wrapper script in `scratch`; playwright drives it over a pipe, so the
+   * namespace holds only its network.
+   */
+  netns?: { name: string; scratch: string };
+}
+
 /** Starts Chromium with a fresh profile, downloads accepted, and one page. */
-export async function openBrowser(): Promise<BrowserPage> {
+export async function openBrowser(options: OpenBrowserOptions = {}): Promise<BrowserPage> {
+  let executablePath = CHROMIUM_PATH;
+  if (options.netns) {
+    executablePath = `${options.netns.scratch}/chromium-in-netns`;
+    await Deno.writeTextFile(
+      executablePath,
+      `#!/bin/sh\nexec ip netns exec ${options.netns.name} ${CHROMIUM_PATH} "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
   const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath,
     headless: true,
     // Root in CI has no user namespaces for the sandbox.
     args: ["--no-sandbox", "--disable-dev-shm-usage", "--no-first-run"],

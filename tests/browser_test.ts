@@ -1,9 +1,19 @@
 // The browser peer in a real Chromium (tests/_browser.ts) against a real
-// punch serve and real punch send / receive processes, all on loopback.
+// punch serve and real punch send / receive processes, all on loopback (or,
+// for the embedded rendezvous, in a namespace holding only lo).
 
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { describeTree, misspell, Punch, startServe, tempDir, writeRandomFile } from "./_helpers.ts";
+import {
+  CAN_NETNS,
+  describeTree,
+  loopbackNamespace,
+  misspell,
+  Punch,
+  startServe,
+  tempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
 import { HAS_CHROMIUM, openBrowser } from "./_browser.ts";
 
 const MiB = 1024 * 1024;
@@ -316,5 +326,44 @@ Deno.test({
     const resume = received.events.find((e) => e.type === "resume");
     deepEqual(resume, { type: "resume", files: 1, bytes: kept.bytes });
     equal(await sha256(join(out, "movie.bin")), await sha256(src));
+  },
+});
+
+/** The one TCP port listening in a namespace. */
+async function onlyListeningPort(netns: string): Promise<number> {
+  const output = await new Deno.Command("ip", { args: ["netns", "exec", netns, "ss", "-ltnH"] })
+    .output();
+  const ports = new TextDecoder().decode(output.stdout).trim().split("\n")
+    .map((line) => Number(line.trim().split(/\s+/)[3]!.split(":").pop()));
+  equal(ports.length, 1, `listening ports: ${ports}`);
+  return ports[0]!;
+}
+
+Deno.test({
+  name: `the page is served by punch send's embedded rendezvous and receives from it${why}`,
+  ignore: ignore || !CAN_NETNS,
+  async fn() {
+    // In a namespace of its own holding only lo: the embedded rendezvous listens on every
+    // interface and announces itself on the LAN. --relay-only: no Transit port beside it.
+    await using netns = await loopbackNamespace();
+    await using dir = await tempDir();
+    const src = join(dir.path, "lan.bin");
+    await writeRandomFile(src, 3 * MiB);
+    const sender = new Punch(["send", "--json", "--relay-only", src], {
+      env: { PUNCH_SERVER: "" },
+      netns: netns.name,
+    });
+    const code = (await sender.event("code")).code as string;
+    const origin = `http://127.0.0.1:${await onlyListeningPort(netns.name)}`;
+    await using browser = await openBrowser({ netns: { name: netns.name, scratch: dir.path } });
+    const { page } = browser;
+    await page.goto(`${origin}/#${code}`);
+    await page.locator("#save").click();
+    const download = await page.waitForEvent("download");
+    const out = join(dir.path, "got.bin");
+    await download.saveAs(out);
+    equal((await sender.done).code, 0);
+    equal(await sha256(out), await sha256(src));
+    ownOrigin(browser.requests, origin);
   },
 });
