@@ -8,6 +8,7 @@
  * - `GET /v1/ws`: the WebSocket protocol (docs/protocol/rendezvous.md).
  * - `GET /v1/reflect`: `{"address":"ip:port"}`, the caller as this server sees it.
  * - `GET /healthz`: `{"ok":true,…}` with counters.
+ * - `GET /` and its assets: the browser peer's page (page.ts, docs/browser.md).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { type BusFactory, localBus } from "./bus.ts";
 import { fromWebSocket, type HubSocket } from "./conn.ts";
 import { DEFAULT_LIMITS, type Limits } from "./defaults.ts";
 import { Hub, type HubStats } from "./hub.ts";
+import { pageResponse } from "./page.ts";
 
 /** Options for {@linkcode createRendezvous}. */
 export interface RendezvousOptions {
@@ -132,12 +134,8 @@ export function createRendezvous(options: RendezvousOptions = {}): Rendezvous {
         );
       case "/healthz":
         return Promise.resolve(json({ ok: true, version: PROTOCOL_VERSION, ...hub.stats() }));
-      case "/":
-        return Promise.resolve(
-          new Response("punch rendezvous: see /v1/ws, /v1/reflect, /healthz\n"),
-        );
       default:
-        return Promise.resolve(json({ error: "not found" }, 404));
+        return Promise.resolve(pageResponse(request) ?? json({ error: "not found" }, 404));
     }
   }
 

@@ -167,7 +167,13 @@ async function pair(
     connection.begin(keys, messageKeys, ends);
   } catch (error) {
     unlisten();
-    connection.fail(fromRendezvous(error));
+    const failure = fromRendezvous(error);
+    // The other side learns of a wrong code from this side's confirmation, sent just
+    // before: fail once the rendezvous has the goodbye queued after it, so that a
+    // program that exits on the error (the CLI) does not drop both unsent, leaving the
+    // other side with "peer gone" instead of "wrong code". One round trip, at most 2 s.
+    if (failure.kind === "wrong_code") await client.release("scary");
+    connection.fail(failure);
   }
 }
 

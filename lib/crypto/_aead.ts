@@ -10,6 +10,8 @@
  *   plus a copy, since it always returns a new buffer.
  *
  * Both produce the same bytes; the record layer does not care which runs.
+ * The browser page's bundle puts `_aead_web.ts` (`@noble/ciphers`) in place
+ * of this module (web/build.ts).
  * Loading never prompts for a permission.
  *
  * @module

@@ -1,7 +1,8 @@
 import { equal } from "node:assert/strict";
 import { bytesToHex as hex, hexToBytes } from "@noble/hashes/utils.js";
-import { chacha20poly1305 } from "npm:@noble/ciphers@2.4.0/chacha.js";
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { type Aead, aeadBackend, createAead, libcryptoAead, nodeAead } from "./_aead.ts";
+import { createAead as webAead } from "./_aead_web.ts";
 
 // RFC 8439 §2.8.2.
 const KEY = hexToBytes("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
@@ -19,6 +20,7 @@ const TAG = "1ae10b594f09e26a7e902ecbd0600691";
 const backends: [string, (key: Uint8Array) => Aead | null][] = [
   ["node:crypto", nodeAead],
   ["libcrypto", libcryptoAead],
+  ["@noble/ciphers (the browser page's)", webAead],
 ];
 
 Deno.test("createAead() uses libcrypto on Linux when FFI is allowed", () => {

@@ -56,6 +56,7 @@ export class Scan {
       if (this.#pacer.due()) await this.#pacer.pause(this.#signal);
     }
     // The directory held open, so that each entry's lstat() looks up one name, not its whole path.
+    libc ??= openFsLibc();
     const dir = libc?.openat(libc.c.AT_FDCWD, dirSource, libc.c.O_RDONLY | libc.c.O_DIRECTORY) ??
       -1;
     try {
@@ -89,7 +90,8 @@ export class Scan {
 /** What the scan reads of an entry. */
 type Entry = Pick<Deno.FileInfo, "isFile" | "isDirectory" | "isSymlink" | "size" | "mode">;
 
-const libc: FsLibc | null = openFsLibc();
+/** The C library's calls, looked for at the first scan (never in a browser, which scans nothing). */
+let libc: FsLibc | null | undefined;
 
 /**
  * lstat() of `name` in the directory open as `dir` (-1 for none), whose path is `path`: through the C library's statx() where it can be called

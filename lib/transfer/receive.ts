@@ -37,8 +37,9 @@ import { dirname, resolve } from "node:path";
 import { timingSafeEqual } from "../crypto/timing_safe_equal.ts";
 import { PunchError } from "../errors.ts";
 import type { Channel } from "../link/channel.ts";
-import { type Manifest, ManifestDecoder, ManifestError, MAX_MANIFEST_BYTES } from "./manifest.ts";
-import { encodeMessage, OFFER_PIECE_BYTES, TransferError, type TransferMsg } from "./messages.ts";
+import { type Manifest, ManifestError } from "./manifest.ts";
+import { encodeMessage, TransferError, type TransferMsg } from "./messages.ts";
+import { receiveOffer } from "./_offer.ts";
 import { baseOf, PathError } from "./paths.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
@@ -138,40 +139,6 @@ interface Sink {
   resumable: boolean;
   digest: FileDigest;
   written: number;
-}
-
-/**
- * Reads the offer's pieces as they come and parses each at once, keeping
- * nothing of the manifest but its entries ({@linkcode ManifestDecoder}): a
- * hostile manifest is refused at the first piece that shows it, and costs
- * no more memory than its entries; the connection's window paces the
- * pieces, so a manifest of any size crosses.
- */
-async function receiveOffer(channel: Channel): Promise<Manifest> {
-  const decoder = new ManifestDecoder();
-  for (;;) {
-    const msg = await receiveMessage(channel);
-    if (msg.type === "error") {
-      throw peerError(msg, "sender");
-    }
-    if (msg.type !== "offer") {
-      throw new TransferError("protocol", `Expected offer, got ${msg.type}`);
-    }
-    if (msg.more && msg.piece.length !== OFFER_PIECE_BYTES) {
-      throw new TransferError(
-        "protocol",
-        `An offer piece before the last holds ${msg.piece.length} bytes, not ${OFFER_PIECE_BYTES}`,
-      );
-    }
-    if (decoder.size + msg.piece.length > MAX_MANIFEST_BYTES) {
-      throw new TransferError(
-        "bad_manifest",
-        `Cannot accept offer: manifest exceeds ${MAX_MANIFEST_BYTES} bytes`,
-      );
-    }
-    decoder.push(msg.piece);
-    if (!msg.more) return decoder.finish();
-  }
 }
 
 /**

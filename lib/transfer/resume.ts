@@ -29,7 +29,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createSha256 } from "./_sha256.ts";
 import type { Manifest } from "./manifest.ts";
 import { type CheckEntry, type HaveEntry, type ResumeEntry, TransferError } from "./messages.ts";
 
@@ -43,8 +43,9 @@ const HASH_READ_BYTES = 1024 * 1024;
  * finds it; hashed, so any path fits in a name.
  */
 export function partialName(path: string): string {
-  const digest = createHash("sha256").update("punch partial v1\0").update(path).digest("hex");
-  return `.punch-${digest.slice(0, 16)}.partial`;
+  const digest = createSha256().update("punch partial v1\0").update(path).digest();
+  const hex = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `.punch-${hex}.partial`;
 }
 
 /** An open file's bytes from its start, let go of when disposed: a `Deno.FsFile` will do. */
@@ -70,7 +71,7 @@ export async function hashPrefix(
   options: { signal?: AbortSignal | undefined; onRead?: (bytes: number) => void } = {},
 ): Promise<Uint8Array | null> {
   using file = typeof source === "string" ? await Deno.open(source, { read: true }) : source();
-  const hash = createHash("sha256");
+  const hash = createSha256();
   const buffer = new Uint8Array(Math.min(HASH_READ_BYTES, Math.max(bytes, 1)));
   for (let done = 0; done < bytes;) {
     if (options.signal?.aborted) throw new TransferError("cancelled", "Cancelled");
@@ -80,7 +81,7 @@ export async function hashPrefix(
     done += n;
     options.onRead?.(n);
   }
-  return new Uint8Array(hash.digest());
+  return hash.digest();
 }
 
 /** Options for {@linkcode hashPrefixes}. */
@@ -134,12 +135,12 @@ export function checkHave(manifest: Manifest, have: HaveEntry[]): void {
 
 /**
  * The sender's answer to `have`: for each entry, SHA-256 of as many bytes
- * from the start of `sources[index]`, or 32 zero bytes if its file is now
- * shorter (which no SHA-256 equals).
+ * from the start of `sources[index]` (a path, or what opens the file), or 32
+ * zero bytes if its file is now shorter (which no SHA-256 equals).
  */
 export async function hashHeld(
   have: HaveEntry[],
-  sources: readonly string[],
+  sources: readonly HashSource[],
   options: HashOptions = {},
 ): Promise<CheckEntry[]> {
   const items = have.map(({ index, bytes }) => ({ source: sources[index]!, bytes }));

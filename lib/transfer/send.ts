@@ -72,6 +72,24 @@ export interface SendOptions {
   onResume?: (resumed: Resumed) => void;
   /** Stops the send (`cancelled`); the receiver is told. */
   signal?: AbortSignal;
+  /**
+   * Opens the bytes of the file at manifest `index`, from `offset`: the
+   * browser page reads a `File` instead of a path.
+   * @default {openPath} (`scan.sources[index]`, from the file system)
+   */
+  openSource?: (index: number, offset: number) => SendSource;
+}
+
+/** A file's bytes to send: reads into a buffer, `null` at the end. */
+export interface SendSource extends Disposable {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
+/** Opens `path` to read from `offset`, synchronously: an asynchronous open is a round trip to another thread, dear for many small files. */
+export function openPath(path: string, offset: number): SendSource {
+  const file = Deno.openSync(path, { read: true });
+  if (offset > 0) file.seekSync(offset, Deno.SeekMode.Start);
+  return file;
 }
 
 /** What a finished send did. */
@@ -160,6 +178,7 @@ async function sendData(
   options: SendOptions,
 ): Promise<{ bytes: number; result: Extract<TransferMsg, { type: "result" }> }> {
   const { manifest, sources } = scan;
+  const open = options.openSource ?? ((index, offset) => openPath(sources[index]!, offset));
   let done = false;
   const stop = Promise.withResolvers<never>();
   stop.promise.catch(() => {});
@@ -192,11 +211,8 @@ async function sendData(
         continue;
       }
       const digest = new FileDigest();
-      // Opened synchronously: an asynchronous open is a round trip to
-      // another thread, dear for many small files.
-      using file = Deno.openSync(sources[index]!, { read: true });
       let offset = starts.get(index) ?? 0;
-      if (offset > 0) file.seekSync(offset, Deno.SeekMode.Start);
+      using file = open(index, offset);
       while (offset < entry.size) {
         const want = Math.min(CHUNK_BYTES, entry.size - offset);
         const message = allocateData(index, offset, want);
@@ -235,7 +251,7 @@ async function sendContent(
 }
 
 /** Reads exactly `payload.length` bytes of `path` at `offset`; `changed` if the file shrank. */
-async function fill(file: Deno.FsFile, payload: Uint8Array, path: string, offset: number) {
+async function fill(file: SendSource, payload: Uint8Array, path: string, offset: number) {
   for (let filled = 0; filled < payload.length;) {
     const n = await file.read(payload.subarray(filled));
     if (n === null) {
@@ -312,7 +328,9 @@ async function resumeFrom(
   checkHave(scan.manifest, have);
   const bytes = have.reduce((sum, entry) => sum + entry.bytes, 0);
   if (bytes > 0) options.onCheck?.({ files: have.length, bytes });
-  const check = await hashHeld(have, scan.sources, {
+  const open = options.openSource;
+  const sources = open ? scan.manifest.entries.map((_, i) => () => open(i, 0)) : scan.sources;
+  const check = await hashHeld(have, sources, {
     signal: options.signal,
     onProgress: options.onCheckProgress,
   });
