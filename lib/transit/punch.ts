@@ -402,7 +402,7 @@ export class Transit {
       let timeoutMs = DIAL_ATTEMPT_TIMEOUT_MS;
       // After a reset, the receiver's SYNs expire between the NATs (IPv4, FFI dials).
       let prime = false;
-      const mayPrime = this.#side === "receiver" && shared && !host.includes(":");
+      let mayPrime = this.#side === "receiver" && shared && !host.includes(":");
       await sleep(options.dialAfterMs ?? 0, done.signal);
       while (!done.signal.aborted) {
         const started = performance.now();
@@ -455,9 +455,13 @@ export class Transit {
             // half the time a reset takes, and a primed SYN's mapping
             // lasts only until the router where it expires answers (Linux
             // ends a connect() on that ICMP). A primed SYN that is refused
-            // too met a reset short of where it expires (a LAN, loopback):
-            // the usual pause then.
-            if (mayPrime && !prime && performance.now() - started < PRIMER_MAX_RESET_MS) {
+            // too met a reset short of where it expires (the other NAT is
+            // the next hop, a LAN, loopback): this candidate is dialed as
+            // before from then on, since a primed SYN cannot reach it.
+            if (prime) {
+              prime = false;
+              mayPrime = false;
+            } else if (mayPrime && performance.now() - started < PRIMER_MAX_RESET_MS) {
               prime = true;
               continue;
             }
