@@ -85,6 +85,8 @@ relay of the server that served it.</p>
 <p id="send-code" hidden>Code: <output id="code-out"></output><br>
 On the other side: <code id="command"></code>, or open <a id="link"></a></p>
 </section>
+<p id="note"></p>
+<pre id="text" hidden></pre>
 <p id="status" role="status" aria-live="polite"></p>
 <progress id="progress" max="1" value="0" hidden></progress>
 <p id="error" role="alert"></p>

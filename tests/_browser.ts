@@ -42,6 +42,8 @@ export interface OpenBrowserOptions {
    * namespace holds only its network.
    */
   netns?: { name: string; scratch: string };
+  /** More Chromium flags, such as `--host-resolver-rules`. */
+  args?: string[];
 }
 
 /** Starts Chromium with a fresh profile, downloads accepted, and one page. */
@@ -59,7 +61,7 @@ export async function openBrowser(options: OpenBrowserOptions = {}): Promise<Bro
     executablePath,
     headless: true,
     // Root in CI has no user namespaces for the sandbox.
-    args: ["--no-sandbox", "--disable-dev-shm-usage", "--no-first-run"],
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--no-first-run", ...(options.args ?? [])],
   });
   const context = await browser.newContext({ acceptDownloads: true });
   const requests: string[] = [];

@@ -367,3 +367,86 @@ Deno.test({
     ownOrigin(browser.requests, origin);
   },
 });
+
+Deno.test({
+  name: `the page shows a short text from punch send --text, as text, with nothing to save${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    const text = "hello from a terminal <b>not bold</b> \u202e\n";
+    const sender = new Punch(["send", "--json", "--server", server.url, "--text", text]);
+    const code = (await sender.event("code")).code as string;
+    await using browser = await openBrowser();
+    const { page } = browser;
+    let downloads = 0;
+    page.on("download", () => downloads++);
+    await page.goto(`${server.url}/#${code}`);
+    await page.locator("body[data-state=done]").waitFor();
+    equal(await page.locator("#text").textContent(), text);
+    equal(await page.locator("#text b").count(), 0, "the text became markup");
+    equal(downloads, 0);
+    equal((await sender.done).code, 0);
+    ownOrigin(browser.requests, server.url);
+  },
+});
+
+Deno.test({
+  name: `the page saves a stream from punch send - as a download${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const src = join(dir.path, "stdin.bin");
+    await writeRandomFile(src, 3 * MiB);
+    const sender = new Punch(["send", "--json", "--server", server.url, "-"], {
+      stdin: (await Deno.open(src)).readable,
+    });
+    const code = (await sender.event("code")).code as string;
+    await using browser = await openBrowser();
+    const { page } = browser;
+    await page.goto(`${server.url}/#${code}`);
+    await page.locator("#save").click();
+    const download = await page.waitForEvent("download");
+    const out = join(dir.path, "got.bin");
+    await download.saveAs(out);
+    equal(await download.failure(), null);
+    await page.locator("body[data-state=done]").waitFor();
+    equal((await sender.done).code, 0);
+    equal(await sha256(out), await sha256(src));
+    ownOrigin(browser.requests, server.url);
+  },
+});
+
+Deno.test({
+  name:
+    `the page works from a plain http address (no secure context): a file saved whole at the end${why}`,
+  ignore,
+  async fn() {
+    await using server = await startServe();
+    await using dir = await tempDir();
+    const src = join(dir.path, "lan.bin");
+    await writeRandomFile(src, 2 * MiB);
+    const sender = new Punch(["send", "--json", "--server", server.url, src]);
+    const code = (await sender.event("code")).code as string;
+    // A name that is not localhost makes the page no secure context, as a
+    // LAN address would; the browser resolves it to loopback, nothing leaves.
+    const port = new URL(server.url).port;
+    await using browser = await openBrowser({
+      args: ["--host-resolver-rules=MAP punch-lan.test 127.0.0.1"],
+    });
+    const { page } = browser;
+    const origin = `http://punch-lan.test:${port}`;
+    await page.goto(`${origin}/#${code}`);
+    equal(await page.evaluate("isSecureContext"), false);
+    match(await page.locator("#note").innerText(), /plain http/);
+    await page.locator("#save").click();
+    const download = await page.waitForEvent("download");
+    equal(download.suggestedFilename(), "lan.bin");
+    const out = join(dir.path, "got.bin");
+    await download.saveAs(out);
+    await page.locator("body[data-state=done]").waitFor();
+    equal((await sender.done).code, 0);
+    equal(await sha256(out), await sha256(src));
+    ownOrigin(browser.requests, origin);
+  },
+});

@@ -2,9 +2,17 @@
  * The key schedule: every key of a punch session is derived from the CPace
  * ISK with HKDF-SHA256 (empty salt) and a purpose string as `info`.
  *
+ * HKDF and HMAC come from `@noble/hashes`, not WebCrypto: a browser gives
+ * WebCrypto only to pages of a secure context, and the browser peer must
+ * also run from a sender's embedded rendezvous on a LAN address over plain
+ * http. A session derives a handful of keys, so speed does not matter.
+ *
  * @module
  */
 
+import { expand, extract } from "@noble/hashes/hkdf.js";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { timingSafeEqual } from "./timing_safe_equal.ts";
 
 /** Which end of a transfer this party is: the sender is the CPace initiator. */
@@ -82,29 +90,34 @@ export async function deriveSessionKeys(isk: Uint8Array, side: Side): Promise<Se
   if (side !== "sender" && side !== "receiver") {
     throw new TypeError(`Cannot derive keys: unknown side ${JSON.stringify(side)}`);
   }
-  const base = await crypto.subtle.importKey("raw", isk as Uint8Array<ArrayBuffer>, "HKDF", false, [
-    "deriveBits",
-    "deriveKey",
-  ]);
+  // HKDF's extract step with the empty salt, once; each purpose expands it.
+  const base = extract(sha256, isk, new Uint8Array(0));
   const sender = side === "sender";
-  const [send, receive, ownTag, peerTag] = await Promise.all([
-    deriveKeyBytes(base, sender ? PURPOSE_RECORD_SENDER : PURPOSE_RECORD_RECEIVER, KEY_BYTES),
-    deriveKeyBytes(base, sender ? PURPOSE_RECORD_RECEIVER : PURPOSE_RECORD_SENDER, KEY_BYTES),
-    confirmationTag(base, sender ? PURPOSE_CONFIRM_SENDER : PURPOSE_CONFIRM_RECEIVER),
-    confirmationTag(base, sender ? PURPOSE_CONFIRM_RECEIVER : PURPOSE_CONFIRM_SENDER),
-  ]);
+  const send = deriveKeyBytes(
+    base,
+    sender ? PURPOSE_RECORD_SENDER : PURPOSE_RECORD_RECEIVER,
+    KEY_BYTES,
+  );
+  const receive = deriveKeyBytes(
+    base,
+    sender ? PURPOSE_RECORD_RECEIVER : PURPOSE_RECORD_SENDER,
+    KEY_BYTES,
+  );
+  const ownTag = confirmationTag(base, sender ? PURPOSE_CONFIRM_SENDER : PURPOSE_CONFIRM_RECEIVER);
+  const peerTag = confirmationTag(base, sender ? PURPOSE_CONFIRM_RECEIVER : PURPOSE_CONFIRM_SENDER);
   return new Keys(base, send, receive, ownTag, peerTag);
 }
 
 class Keys implements SessionKeys {
   #send: Uint8Array<ArrayBuffer>;
   #receive: Uint8Array<ArrayBuffer>;
-  #base: CryptoKey;
+  /** HKDF's pseudorandom key (the extract step's output). */
+  #base: Uint8Array;
   #ownTag: Uint8Array<ArrayBuffer>;
   #peerTag: Uint8Array;
 
   constructor(
-    base: CryptoKey,
+    base: Uint8Array,
     send: Uint8Array<ArrayBuffer>,
     receive: Uint8Array<ArrayBuffer>,
     ownTag: Uint8Array<ArrayBuffer>,
@@ -145,33 +158,21 @@ class Keys implements SessionKeys {
         `Cannot derive bytes: length must be an integer from 1 to ${HKDF_MAX_BYTES}, got ${length}`,
       );
     }
-    return await deriveKeyBytes(this.#base, purpose, length);
+    return await Promise.resolve(deriveKeyBytes(this.#base, purpose, length));
   }
 }
 
-function hkdf(purpose: string): HkdfParams {
-  return { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: ENCODER.encode(purpose) };
-}
-
-async function deriveKeyBytes(
-  base: CryptoKey,
+/** HKDF-SHA256's expand step of `base` for `purpose`. */
+function deriveKeyBytes(
+  base: Uint8Array,
   purpose: string,
   length: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  return new Uint8Array(await crypto.subtle.deriveBits(hkdf(purpose), base, length * 8));
+): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(expand(sha256, base, ENCODER.encode(purpose), length));
 }
 
-async function confirmationTag(
-  base: CryptoKey,
-  purpose: string,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const key = await crypto.subtle.deriveKey(
-    hkdf(purpose),
-    base,
-    { name: "HMAC", hash: "SHA-256", length: 256 },
-    false,
-    ["sign"],
-  );
-  const tag = await crypto.subtle.sign("HMAC", key, ENCODER.encode(CONFIRMATION_LABEL));
-  return new Uint8Array(tag);
+/** The confirmation tag: an HMAC-SHA256, under the key derived for `purpose`, of the label. */
+function confirmationTag(base: Uint8Array, purpose: string): Uint8Array<ArrayBuffer> {
+  const key = deriveKeyBytes(base, purpose, KEY_BYTES);
+  return new Uint8Array(hmac(sha256, key, ENCODER.encode(CONFIRMATION_LABEL)));
 }

@@ -160,3 +160,24 @@ Deno.test("deriveSessionKeys() rejects bad input", async () => {
   // @ts-expect-error: testing an unknown side
   await rejects(deriveSessionKeys(ISK, "initiator"), TypeError);
 });
+
+Deno.test("deriveSessionKeys() derives what WebCrypto's HKDF-SHA256 derives from the ISK", async () => {
+  const base = await crypto.subtle.importKey("raw", ISK, "HKDF", false, ["deriveBits"]);
+  const webHkdf = async (purpose: string, length = 32) =>
+    hex(
+      new Uint8Array(
+        await crypto.subtle.deriveBits(
+          { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: ENCODER.encode(purpose) },
+          base,
+          length * 8,
+        ),
+      ),
+    );
+  const sender = await deriveSessionKeys(ISK, "sender");
+  equal(hex(sender.send), await webHkdf("punch/v1 record sender-to-receiver"));
+  equal(hex(sender.receive), await webHkdf("punch/v1 record receiver-to-sender"));
+  equal(
+    hex(await sender.deriveBytes("punch/v2 transit", 48)),
+    await webHkdf("punch/v2 transit", 48),
+  );
+});

@@ -2,7 +2,10 @@
 // and opens /download/ID/NAME in a hidden frame; the worker answers with
 // the stream as an attachment, so the browser writes it to disk as it
 // comes. Where the File System Access API is there, a chosen folder can
-// take the files instead (folderTarget).
+// take the files instead (folderTarget). A page of no secure context (the
+// embedded rendezvous on a LAN address, over plain http) has no service
+// worker: there the browser gathers the bytes in a Blob, which it keeps in
+// its own store (Chromium's pages out to disk), and saves it at the end.
 
 /// <reference lib="dom" />
 
@@ -39,6 +42,7 @@ export async function streamDownload(
   name: string,
   size: number | null,
 ): Promise<WritableStream<Uint8Array>> {
+  if (!streamsDownloads()) return blobDownload(name);
   const sw = await worker();
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const id = randomId();
@@ -54,4 +58,39 @@ export async function streamDownload(
   frame.src = `/download/${id}/${encodeURIComponent(name)}`;
   document.body.append(frame);
   return writable;
+}
+
+/** Whether downloads stream through the service worker here (a secure context that has them). */
+export function streamsDownloads(): boolean {
+  return globalThis.isSecureContext && "serviceWorker" in navigator;
+}
+
+/**
+ * Where no service worker can stream a download: each chunk becomes a Blob
+ * as it comes (handed to the browser's blob store, not kept in the page's
+ * heap), and the whole is saved under `name` once the stream closes.
+ */
+function blobDownload(name: string): WritableStream<Uint8Array> {
+  let parts: Blob[] = [];
+  return new WritableStream<Uint8Array>({
+    write(chunk) {
+      parts.push(new Blob([chunk as Uint8Array<ArrayBuffer>]));
+    },
+    close() {
+      const url = URL.createObjectURL(new Blob(parts, { type: "application/octet-stream" }));
+      parts = [];
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = name;
+      link.hidden = true;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      // The download has its own reference by now; the page lets go of it later.
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    },
+    abort() {
+      parts = [];
+    },
+  });
 }

@@ -94,10 +94,12 @@ async function receiveData(
 ): Promise<void> {
   let next = 0;
   let received = 0;
+  /** A stream's length is known only at its end: no total then. */
+  const hasStream = manifest.entries.some((entry) => entry.kind === "stream");
   /** Makes the directories before `index`, and opens the file at `index`. */
   const start = async (index: number): Promise<Open> => {
     const entry = manifest.entries[index];
-    if (index < next || entry?.kind !== "file") {
+    if (index < next || entry === undefined || entry.kind === "dir") {
       throw new TransferError("protocol", `Unexpected file index ${index}`);
     }
     for (; next < index; next++) {
@@ -117,12 +119,12 @@ async function receiveData(
       open.digest.add(channel.receivedTag);
       await open.writer.write(msg.bytes);
       received += msg.bytes.length;
-      options.onProgress?.({ bytes: received, total: manifest.bytes });
-    } else if (msg.type === "file_end") {
+      options.onProgress?.({ bytes: received, total: hasStream ? undefined : manifest.bytes });
+    } else if (msg.type === "file_end" || msg.type === "stream_end") {
       await end(state.open ??= await start(msg.index), msg);
       state.open = undefined;
     } else if (msg.type === "done") {
-      if (state.open || manifest.entries.slice(next).some((entry) => entry.kind === "file")) {
+      if (state.open || manifest.entries.slice(next).some((entry) => entry.kind !== "dir")) {
         throw new TransferError("protocol", "The sender finished before sending every file");
       }
       for (const entry of manifest.entries.slice(next)) await target.directory(entry);
@@ -141,19 +143,28 @@ function write(open: Open, msg: Extract<TransferMsg, { type: "data" }>): void {
   if (msg.index !== open.index) {
     throw new TransferError("protocol", `Data for file ${msg.index} before ${entry.path} ended`);
   }
-  if (msg.offset !== open.written || msg.offset + msg.bytes.length > entry.size) {
+  // A stream's length comes at its end (stream_end); a file's and a text's are in the offer.
+  const beyond = entry.kind !== "stream" && msg.offset + msg.bytes.length > entry.size;
+  if (msg.offset !== open.written || beyond) {
     throw new TransferError("protocol", `Data for ${entry.path} at offset ${msg.offset}`);
   }
   open.written += msg.bytes.length;
 }
 
-/** Checks a file's size and digest, then closes it. */
-async function end(open: Open, msg: Extract<TransferMsg, { type: "file_end" }>): Promise<void> {
+/** Checks a file's (or stream's) size and digest, then closes it. */
+async function end(
+  open: Open,
+  msg: Extract<TransferMsg, { type: "file_end" | "stream_end" }>,
+): Promise<void> {
   const { entry } = open;
-  if (msg.index !== open.index || open.written !== entry.size) {
+  if ((msg.type === "stream_end") !== (entry.kind === "stream")) {
+    throw new TransferError("protocol", `${msg.type} for ${entry.path}, a ${entry.kind}`);
+  }
+  const size = msg.type === "stream_end" ? msg.size : entry.size;
+  if (msg.index !== open.index || open.written !== size) {
     throw new TransferError(
       "protocol",
-      `File ${entry.path} ended at ${open.written} of ${entry.size} bytes`,
+      `File ${entry.path} ended at ${open.written} of ${size} bytes`,
     );
   }
   if (!timingSafeEqual(open.digest.finish(), msg.digest)) {

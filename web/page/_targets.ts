@@ -6,13 +6,47 @@
 
 import type { Manifest, ManifestEntry } from "../../lib/transfer/_manifest_check.ts";
 import { ZipWriter } from "../../lib/transfer/_zip.ts";
+import { MAX_SHOWN_TEXT_BYTES } from "../../lib/transfer/defaults.ts";
 import { TransferError } from "../../lib/transfer/messages.ts";
 import { streamDownload } from "./_download.ts";
 import type { Target } from "./_receive.ts";
 
-/** Whether the offer is one file alone, which downloads as itself. */
+/** Whether the offer is one file, stream or text alone, which downloads as itself. */
 export function isSingleFile(manifest: Manifest): boolean {
-  return manifest.entries.length === 1 && manifest.entries[0]!.kind === "file";
+  return manifest.entries.length === 1 && manifest.entries[0]!.kind !== "dir";
+}
+
+/** The offer's text, where it is a text short enough to show at once (as `punch receive` does). */
+export function shownText(manifest: Manifest): ManifestEntry | undefined {
+  const entry = manifest.entries[0];
+  return manifest.entries.length === 1 && entry?.kind === "text" &&
+      entry.size <= MAX_SHOWN_TEXT_BYTES
+    ? entry
+    : undefined;
+}
+
+/** A short text, gathered and handed to `show` once its digest has been checked. */
+export function textTarget(show: (text: string) => void): Target {
+  const parts: Uint8Array[] = [];
+  return {
+    directory: () => Promise.reject(new TransferError("protocol", "A directory in a text")),
+    file: () =>
+      Promise.resolve(
+        new WritableStream<Uint8Array>({
+          write: (chunk) => void parts.push(chunk.slice()),
+          close: () => show(new TextDecoder().decode(concat(parts))),
+        }),
+      ),
+    close: () => Promise.resolve(),
+    abort: () => Promise.resolve(),
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) all.set(part, at), at += part.length;
+  return all;
 }
 
 /** The zip's name: the one top-level entry's, else a name of its own. */
@@ -27,7 +61,8 @@ export function downloadTarget(): Target {
   return {
     directory: () => Promise.reject(new TransferError("protocol", "A directory in a single file")),
     async file(entry) {
-      return stream = await streamDownload(entry.path, entry.size);
+      // A stream's length is known only at its end.
+      return stream = await streamDownload(entry.path, entry.kind === "stream" ? null : entry.size);
     },
     close: () => Promise.resolve(),
     async abort(reason) {

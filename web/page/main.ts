@@ -10,6 +10,7 @@ import type { Connection } from "../../lib/connection/types.ts";
 import { PunchError } from "../../lib/errors.ts";
 import type { Manifest } from "../../lib/transfer/_manifest_check.ts";
 import { type Progress, sendFiles } from "../../lib/transfer/send.ts";
+import { streamsDownloads } from "./_download.ts";
 import { receiveInto, type Target } from "./_receive.ts";
 import { droppedFiles, fileSource, inputFiles, type Picked, scanPicked } from "./_send.ts";
 import {
@@ -17,6 +18,8 @@ import {
   folderTarget,
   hasFolderPicker,
   isSingleFile,
+  shownText,
+  textTarget,
   zipName,
   zipTarget,
 } from "./_targets.ts";
@@ -46,6 +49,8 @@ const ui = {
   status: element<HTMLParagraphElement>("status"),
   progress: element<HTMLProgressElement>("progress"),
   error: element<HTMLParagraphElement>("error"),
+  note: element<HTMLParagraphElement>("note"),
+  text: element<HTMLPreElement>("text"),
 };
 
 function formatBytes(bytes: number): string {
@@ -88,8 +93,11 @@ function progressReporter(verb: string) {
     onProgress: ({ bytes, total }: Progress) => {
       if (started === 0) started = performance.now(), ui.progress.hidden = false;
       moved = bytes;
-      ui.progress.value = total === 0 ? 1 : bytes / total;
-      say(`${verb} ${formatBytes(bytes)} of ${formatBytes(total)}, ${rate()}/s`);
+      // A stream (punch send -) has no total: the bar then shows nothing but motion.
+      if (total === undefined) ui.progress.removeAttribute("value");
+      else ui.progress.value = total === 0 ? 1 : bytes / total;
+      const of = total === undefined ? "" : ` of ${formatBytes(total)}`;
+      say(`${verb} ${formatBytes(bytes)}${of}, ${rate()}/s`);
     },
     summary: () =>
       ` in ${((performance.now() - started) / 1000).toFixed(1)} s, ${rate()}/s on average`,
@@ -99,6 +107,8 @@ function progressReporter(verb: string) {
 function describe(manifest: Manifest): string {
   if (isSingleFile(manifest)) {
     const entry = manifest.entries[0]!;
+    if (entry.kind === "text") return `a text of ${formatBytes(entry.size)}`;
+    if (entry.kind === "stream") return `${entry.path} (a stream of unknown length)`;
     return `${entry.path} (${formatBytes(entry.size)})`;
   }
   const dirs = manifest.entries.length - manifest.files;
@@ -106,8 +116,15 @@ function describe(manifest: Manifest): string {
     `(${formatBytes(manifest.bytes)}), saved as ${zipName(manifest)}`;
 }
 
-/** Shows the offer and waits for the user: where to save it, or `null` to decline. */
+/** Shows the offer and waits for the user: where to save it, or `null` to decline; short text at once. */
 function choose(manifest: Manifest): Promise<Target | null> {
+  if (shownText(manifest)) {
+    return Promise.resolve(textTarget((text) => {
+      // textContent: what the peer wrote is shown as text, never as markup.
+      ui.text.textContent = text;
+      ui.text.hidden = false;
+    }));
+  }
   ui.offerText.textContent = `The sender offers ${describe(manifest)}.`;
   ui.offer.hidden = false;
   ui.saveFolder.hidden = !hasFolderPicker();
@@ -201,17 +218,13 @@ ui.drop.addEventListener("drop", (event) => {
 });
 ui.sendButton.addEventListener("click", () => void send());
 
-/** Browsers keep WebCrypto (the key schedule's HKDF and HMAC) and service workers from plain http. */
-const INSECURE = "This page needs https (or localhost): on a plain http address the browser " +
-  "withholds the cryptography it runs on. Use the server's https address, or punch itself";
+/** Said on a page of no secure context (plain http on a LAN address), where no service worker streams. */
+const NOT_STREAMED = "On this plain http address the browser holds a download until it is " +
+  "complete, then saves it (over https, or on localhost, it goes to disk as it comes)";
 
 const fromUrl = decodeURIComponent(location.hash.slice(1)).trim();
-if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
-  ui.error.textContent = INSECURE;
-  ui.receiveForm.querySelector("button")!.disabled = true;
-  ui.files.disabled = ui.folder.disabled = true;
-  document.body.dataset.state = "failed";
-} else if (fromUrl) {
+if (!streamsDownloads()) ui.note.textContent = NOT_STREAMED;
+if (fromUrl) {
   ui.code.value = fromUrl;
   receive(fromUrl);
 }
