@@ -43,6 +43,7 @@ import { receiveOffer } from "./_offer.ts";
 import { baseOf, PathError } from "./paths.ts";
 import { giveBack } from "../memory.ts";
 import { FileDigest } from "./digest.ts";
+import { checkEnd, type EndMsg } from "./_end.ts";
 import { OutputTree } from "./_output_tree.ts";
 import { Pacer } from "./_pace.ts";
 import { hashPrefixes, partialName } from "./resume.ts";
@@ -519,33 +520,10 @@ class Receiving {
   }
 
   /** Checks a file's or stream's end and digest, and places it. */
-  #fileEnd(
-    manifest: Manifest,
-    msg: Extract<TransferMsg, { type: "file_end" | "stream_end" }>,
-  ): void {
+  #fileEnd(manifest: Manifest, msg: EndMsg): void {
     const sink = this.sink ??= this.#open(manifest, msg.index);
     const entry = manifest.entries[sink.index]!;
-    if ((msg.type === "stream_end") !== (entry.kind === "stream")) {
-      throw new TransferError(
-        "protocol",
-        `${entry.path} ended with ${msg.type}: a ${entry.kind} entry ends with ${
-          entry.kind === "stream" ? "stream_end" : "file_end"
-        }`,
-      );
-    }
-    const size = msg.type === "stream_end" ? msg.size : entry.size;
-    if (msg.index !== sink.index || sink.written !== size) {
-      throw new TransferError(
-        "protocol",
-        `File ${entry.path} ended at ${sink.written} of ${size} bytes`,
-      );
-    }
-    if (!timingSafeEqual(sink.digest.finish(), msg.digest)) {
-      throw new TransferError(
-        "integrity",
-        `Cannot keep ${entry.path}: its digest does not match the sender's`,
-      );
-    }
+    checkEnd(entry, msg, sink);
     if (sink.own) this.#put(sink.own, entry);
     this.sink = undefined;
     this.files++;

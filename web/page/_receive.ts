@@ -10,7 +10,7 @@ import { FileDigest } from "../../lib/transfer/digest.ts";
 import { encodeMessage, TransferError, type TransferMsg } from "../../lib/transfer/messages.ts";
 import { receiveOffer } from "../../lib/transfer/_offer.ts";
 import { peerError, type Progress, receiveMessage } from "../../lib/transfer/send.ts";
-import { timingSafeEqual } from "../../lib/crypto/timing_safe_equal.ts";
+import { checkEnd, type EndMsg } from "../../lib/transfer/_end.ts";
 
 /** Where received files go. */
 export interface Target {
@@ -151,27 +151,8 @@ function write(open: Open, msg: Extract<TransferMsg, { type: "data" }>): void {
   open.written += msg.bytes.length;
 }
 
-/** Checks a file's (or stream's) size and digest, then closes it. */
-async function end(
-  open: Open,
-  msg: Extract<TransferMsg, { type: "file_end" | "stream_end" }>,
-): Promise<void> {
-  const { entry } = open;
-  if ((msg.type === "stream_end") !== (entry.kind === "stream")) {
-    throw new TransferError("protocol", `${msg.type} for ${entry.path}, a ${entry.kind}`);
-  }
-  const size = msg.type === "stream_end" ? msg.size : entry.size;
-  if (msg.index !== open.index || open.written !== size) {
-    throw new TransferError(
-      "protocol",
-      `File ${entry.path} ended at ${open.written} of ${size} bytes`,
-    );
-  }
-  if (!timingSafeEqual(open.digest.finish(), msg.digest)) {
-    throw new TransferError(
-      "integrity",
-      `Cannot keep ${entry.path}: its digest does not match the sender's`,
-    );
-  }
+/** Checks a file's (or stream's) end, then closes it. */
+async function end(open: Open, msg: EndMsg): Promise<void> {
+  checkEnd(open.entry, msg, open);
   await open.writer.close();
 }
