@@ -82,7 +82,16 @@ const ENCODER = new TextEncoder();
  * @param isk The 64-byte ISK from CPace.
  * @param side Which side this party is.
  */
-export async function deriveSessionKeys(isk: Uint8Array, side: Side): Promise<SessionKeys> {
+export function deriveSessionKeys(isk: Uint8Array, side: Side): Promise<SessionKeys> {
+  // A promise, as when WebCrypto did the work: bad input rejects it.
+  try {
+    return Promise.resolve(sessionKeys(isk, side));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function sessionKeys(isk: Uint8Array, side: Side): SessionKeys {
   if (!(isk instanceof Uint8Array)) throw new TypeError("Cannot derive keys: ISK must be bytes");
   if (isk.length !== ISK_BYTES) {
     throw new RangeError(`Cannot derive keys: ISK has ${isk.length} bytes, expected ${ISK_BYTES}`);
@@ -146,7 +155,15 @@ class Keys implements SessionKeys {
     return timingSafeEqual(tag, this.#peerTag);
   }
 
-  async deriveBytes(purpose: string, length = 32): Promise<Uint8Array<ArrayBuffer>> {
+  deriveBytes(purpose: string, length = 32): Promise<Uint8Array<ArrayBuffer>> {
+    try {
+      return Promise.resolve(this.#deriveBytes(purpose, length));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #deriveBytes(purpose: string, length: number): Uint8Array<ArrayBuffer> {
     if (typeof purpose !== "string" || purpose === "") {
       throw new TypeError("Cannot derive bytes: purpose must be a non-empty string");
     }
@@ -158,7 +175,7 @@ class Keys implements SessionKeys {
         `Cannot derive bytes: length must be an integer from 1 to ${HKDF_MAX_BYTES}, got ${length}`,
       );
     }
-    return await Promise.resolve(deriveKeyBytes(this.#base, purpose, length));
+    return deriveKeyBytes(this.#base, purpose, length);
   }
 }
 
