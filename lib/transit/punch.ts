@@ -458,10 +458,14 @@ export class Transit {
             // too met a reset short of where it expires (the other NAT is
             // the next hop, a LAN, loopback): this candidate is dialed as
             // before from then on, since a primed SYN cannot reach it.
-            if (prime) {
+            // (A reset that comes later answers the SYN's retransmission,
+            // which leaves with the usual TTL: it tells nothing of the
+            // primed one, which keeps being sent.)
+            const quick = performance.now() - started < PRIMER_MAX_RESET_MS;
+            if (prime && quick) {
               prime = false;
               mayPrime = false;
-            } else if (mayPrime && performance.now() - started < PRIMER_MAX_RESET_MS) {
+            } else if (mayPrime && quick && !prime) {
               prime = true;
               continue;
             }
