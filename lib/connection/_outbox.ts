@@ -12,6 +12,26 @@ export interface Sent {
   bytes: number;
   /** The carrier it last went out on, or `null` while it waits for one. */
   carrier: number | null;
+  /** How many times it went out: a carrier's socket may hold it until sent, on every one. */
+  sends: number;
+}
+
+/**
+ * Lets a taken record's memory go at once: its buffer is detached (the
+ * record and every view of it become empty) and its bytes freed now, not
+ * when the garbage collector finds the wrapper. A kept record outlives two
+ * young collections and is promoted, so without this each waited for a full
+ * collection: on 1 GiB over the direct path, 59 of them and 1 s of the
+ * sender's CPU (0.1 s before records were kept). Only a record that went
+ * out once: the other side has it from that very carrier, so no socket
+ * holds it any more. One sent again may still wait in the socket of the
+ * carrier it went on last (the other side took it from the first), and is
+ * left to the collector.
+ */
+function free(sent: Sent): void {
+  if (sent.sends !== 1) return;
+  const buffer = sent.record.buffer;
+  if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
 }
 
 /** Messages in flight, in sequence order, and the window they fill. */
@@ -59,7 +79,7 @@ export class Outbox {
       throw new RangeError(`Cannot keep message ${sequence}: message ${this.#next} comes first`);
     }
     this.#next++;
-    const sent = { sequence, record, bytes, carrier };
+    const sent = { sequence, record, bytes, carrier, sends: carrier === null ? 0 : 1 };
     this.#items.push(sent);
     this.#bytes += bytes;
     return sent;
@@ -75,7 +95,9 @@ export class Outbox {
     }
     let freed = false;
     while (this.#head < this.#items.length && this.#items[this.#head]!.sequence < taken) {
-      this.#bytes -= this.#items[this.#head]!.bytes;
+      const sent = this.#items[this.#head]!;
+      this.#bytes -= sent.bytes;
+      free(sent);
       // The record is the other side's now: let it go at once, not at the next compaction.
       this.#items[this.#head++] = undefined;
       freed = true;

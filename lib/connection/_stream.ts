@@ -179,6 +179,7 @@ export class MessageStream {
     for (const sent of this.#outbox.on(carrier)) {
       if (sent.carrier !== null) this.traffic.resent += sent.record.length - SEALED_OVERHEAD;
       sent.carrier = next.id;
+      sent.sends++;
       this.#count(next, sent.record);
       next.write(sent.record);
     }

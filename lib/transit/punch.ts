@@ -446,9 +446,9 @@ export class Transit {
             // The other NAT answers SYNs it has no mapping for with a reset,
             // which also ends our NAT's mapping: a SYN of the other side can
             // then only pass where one of ours waits at its NAT. The receiver
-            // keeps one there, its SYN expiring before it reaches that NAT,
-            // and sends it again at once whenever it ends; the sender dials
-            // as before, and its SYN meets the receiver's as a simultaneous
+            // keeps one there, its SYN expiring before it reaches that NAT
+            // (the first at once, the next after the usual pause each time
+            // one ends); the sender dials as before, and its SYN meets the receiver's as a simultaneous
             // open. Only where the reset came too soon for two SYNs to be
             // timed to cross: they pass each other's NAT when they leave
             // within the one-way time between the NATs of each other, about
