@@ -42,6 +42,15 @@ interface PeerCandidates {
   add?: (address: string) => void;
 }
 
+/** The sender holding its messages back for one round's timing. */
+interface Holding {
+  round: number;
+  /** Settles once what was in flight has been taken (or the wait for it ran out). */
+  drained: Promise<void>;
+  /** Ends the hold HOLD_MAX_MS after `drained`. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
 /** What the rounds tell their connection. */
 export interface RoundHooks {
   /** Sends a control record on the relay (candidates, probe, go). */
@@ -76,10 +85,8 @@ export class Rounds {
   readonly #timing = new Map<number, PromiseWithResolvers<void>>();
   /** Round 1's Transit, opened while the key exchange ran. */
   #early: EarlyTransit | undefined;
-  /** Per round (the sender): its hold from the round's start, once what was in flight is taken. */
-  readonly #holds = new Map<number, Promise<void>>();
-  /** The round for which the sender holds its messages back, and the timer that ends it. */
-  #holding: { round: number; timer: ReturnType<typeof setTimeout> | undefined } | undefined;
+  /** The round for which the sender holds its messages back, if any. */
+  #holding: Holding | undefined;
   /** Per round: the other side's candidates seen, and what makes the round dial one more. */
   readonly #peer = new Map<number, PeerCandidates>();
   /** The round that runs or ran last. */
@@ -134,7 +141,6 @@ export class Rounds {
       this.#heard.delete(round);
       this.#timing.delete(round);
       this.#peer.delete(round);
-      this.#holds.delete(round);
       this.#release(round);
       if (result.found) return this.#hooks.found(round, result);
       this.#hooks.missed(round, result.reason, result.final);
@@ -147,7 +153,7 @@ export class Rounds {
     });
     // The sender holds its messages back at once, so that nothing is
     // queued on the relay by the time the candidates have crossed.
-    if (this.#side === "sender") this.#holds.set(round, this.#hold(round));
+    if (this.#side === "sender") void this.#hold(round);
   }
 
   /** The other side's candidates for `round` arrived. Throws `TypeError` if malformed. */
@@ -172,18 +178,19 @@ export class Rounds {
   /**
    * Resolves with how long to wait before dialing in `round`. The sender
    * probes the relay once it has the candidates, sends `go` on the echo,
-   * and waits half the round trip: then its first SYN
-   * leaves as the receiver's does, which dials on `go`. A side that hears
-   * nothing in time dials at once.
+   * and waits half the round trip: then its first SYN leaves as the
+   * receiver's does, which dials on `go`. A side that hears nothing in time
+   * dials at once.
    */
   async #align(round: number): Promise<number> {
     if (this.#side === "receiver") {
       await within(this.#timingFor(round).promise, GO_WAIT_MS);
       return 0;
     }
-    await this.#holds.get(round);
-    // The hold ran out while the candidates came: hold again until go has gone.
-    if (this.#holding?.round !== round) await this.#hold(round);
+    // Still held from the round's start, or, where that ran out while the
+    // candidates came, held again until go has gone.
+    const holding = this.#holding?.round === round ? this.#holding : undefined;
+    await (holding?.drained ?? this.#hold(round));
     try {
       const started = performance.now();
       await this.#hooks.send({ type: "probe", round, id: round });
@@ -202,16 +209,19 @@ export class Rounds {
    * behind a transfer's window, against a 170 ms round trip, where two SYNs
    * had to leave within 20 ms of each other).
    */
-  async #hold(round: number): Promise<void> {
+  #hold(round: number): Promise<void> {
     this.#release(this.#holding?.round);
-    const holding = this.#holding = {
+    const holding: Holding = {
       round,
-      timer: undefined as ReturnType<typeof setTimeout> | undefined,
+      timer: undefined,
+      drained: this.#hooks.hold(DRAIN_WAIT_MS).then(() => {
+        if (this.#holding === holding) {
+          holding.timer = setTimeout(() => this.#release(round), HOLD_MAX_MS);
+        }
+      }),
     };
-    await this.#hooks.hold(DRAIN_WAIT_MS);
-    if (this.#holding === holding) {
-      holding.timer = setTimeout(() => this.#release(round), HOLD_MAX_MS);
-    }
+    this.#holding = holding;
+    return holding.drained;
   }
 
   /** Lets this side's messages out again, if `round` holds them. */
