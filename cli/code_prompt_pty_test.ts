@@ -7,15 +7,11 @@
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { Punch, startServe, tempDir } from "../tests/_helpers.ts";
+import { HAS_SCRIPT, onPty } from "../tests/_pty.ts";
 
 const CLI = new URL("./main.ts", import.meta.url).pathname;
-const HAS_SCRIPT = new Deno.Command("sh", { args: ["-c", "command -v script"], stdout: "null" })
-  .outputSync().success;
 /** How long one wait for the screen lasts at most. */
 const SCREEN_WAIT_MS = 30_000;
-
-/** A shell word. */
-const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 
 /** `punch` on a pty: what it shows, keys to type, and its exit code. */
 class PtyPunch {
@@ -23,11 +19,13 @@ class PtyPunch {
   readonly #keys: WritableStreamDefaultWriter<Uint8Array>;
   #screen = "";
   readonly #read: Promise<void>;
+  readonly #exitCode: () => Promise<number>;
 
   constructor(args: string[]) {
-    const command = [Deno.execPath(), "run", "-A", CLI, ...args].map(quote).join(" ");
+    const pty = onPty([Deno.execPath(), "run", "-A", CLI, ...args]);
+    this.#exitCode = pty.exitCode;
     const child = new Deno.Command("script", {
-      args: ["-q", "-e", "-c", command, "/dev/null"],
+      args: pty.args,
       env: { NO_COLOR: "1" },
       stdin: "piped",
       stdout: "piped",
@@ -68,14 +66,14 @@ class PtyPunch {
     try {
       this.#child.kill("SIGKILL");
     } catch { /* already gone */ }
-    await this.exit();
+    await this.exit().catch(() => {});
   }
 
   async exit(): Promise<number> {
-    const { code } = await this.#child.status;
+    await this.#child.status;
     await this.#read;
     await this.#keys.close().catch(() => {});
-    return code;
+    return await this.#exitCode();
   }
 }
 

@@ -8,6 +8,7 @@ import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { DARK, qrLinesIn, readScreen } from "./_qr_screen.ts";
 import { CAN_NETNS, Punch, startServe, tempDir } from "./_helpers.ts";
+import { HAS_SCRIPT, onPty } from "./_pty.ts";
 
 const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 const CODE = "4812-velvet-harbor";
@@ -125,9 +126,6 @@ async function lanNamespace(): Promise<{ name: string } & AsyncDisposable> {
   return { name, [Symbol.asyncDispose]: () => ip("netns", "delete", name) };
 }
 
-/** A shell word. */
-const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-
 /** How long a sender takes at most to show its code. */
 const CODE_WAIT_MS = 30_000;
 
@@ -175,12 +173,11 @@ function send(args: string[]) {
 
 /** `punch send` in a namespace on a pty (util-linux `script`), with no server configured. */
 function sendOnPty(netns: string, args: string[]) {
-  const command = [Deno.execPath(), "run", "-A", CLI, "send", "--no-port-mapping", ...args];
-  return watch(
-    "ip",
-    ["netns", "exec", netns, "script", "-q", "-e", "-c", command.map(quote).join(" "), "/dev/null"],
-    { PUNCH_SERVER: "" },
-  );
+  const pty = onPty([Deno.execPath(), "run", "-A", CLI, "send", "--no-port-mapping", ...args]);
+  const { shown, done } = watch("ip", ["netns", "exec", netns, "script", ...pty.args], {
+    PUNCH_SERVER: "",
+  });
+  return { shown, done: done.then(async ({ output }) => ({ code: await pty.exitCode(), output })) };
 }
 
 Deno.test({
@@ -188,9 +185,7 @@ Deno.test({
     "punch send on a terminal draws the embedded rendezvous' LAN URL as a QR code, not with --no-qr",
   // The embedded rendezvous announces itself by multicast: only inside a
   // namespace, whose LAN is a veth pair with both ends in it.
-  ignore: !CAN_NETNS ||
-    !new Deno.Command("sh", { args: ["-c", "command -v script"], stdout: "null" })
-      .outputSync().success,
+  ignore: !CAN_NETNS || !HAS_SCRIPT,
 }, async () => {
   await using netns = await lanNamespace();
   await using dir = await tempDir();
