@@ -29,8 +29,14 @@ interface Constants {
   IPPROTO_IP: number;
   /** The hop limit (TTL) of an IPv4 socket's packets. */
   IP_TTL: number;
+  /**
+   * Linux only (0 elsewhere): the least TTL an arriving packet may have, and
+   * an ICMP error the packet it quotes (RFC 5082's GTSM).
+   */
+  IP_MINTTL: number;
   /** Linux only (0 elsewhere): how long sent data may stay unacknowledged. */
   TCP_USER_TIMEOUT: number;
+  TCP_NODELAY: number;
   F_SETFD: number;
   FD_CLOEXEC: number;
   F_SETFL: number;
@@ -56,7 +62,9 @@ const LINUX: Constants = {
   IPPROTO_TCP: 6,
   IPPROTO_IP: 0,
   IP_TTL: 2,
+  IP_MINTTL: 21,
   TCP_USER_TIMEOUT: 18,
+  TCP_NODELAY: 1,
   F_SETFD: 2,
   FD_CLOEXEC: 1,
   F_SETFL: 4,
@@ -101,7 +109,9 @@ const DARWIN: Constants = {
   IPPROTO_TCP: 6,
   IPPROTO_IP: 0,
   IP_TTL: 4,
+  IP_MINTTL: 0,
   TCP_USER_TIMEOUT: 0,
+  TCP_NODELAY: 1,
   F_SETFD: 2,
   FD_CLOEXEC: 1,
   F_SETFL: 4,
@@ -146,6 +156,8 @@ const COMMON = {
   listen: { parameters: ["i32", "i32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // Zero-timeout polls run on the calling thread.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
 } as const;
@@ -161,6 +173,7 @@ const LINUX_SYMBOLS = {
   },
   __errno_location: { parameters: [], result: "pointer" },
   accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
 } as const;
 
 const DARWIN_SYMBOLS = {
@@ -174,6 +187,7 @@ const DARWIN_SYMBOLS = {
   },
   __error: { parameters: [], result: "pointer" },
   accept: { parameters: ["i32", "pointer", "pointer"], result: "i32" },
+  pipe: { parameters: ["buffer"], result: "i32" },
 } as const;
 
 // fcntl(int, int, ...) is variadic. Apple's arm64 ABI passes variadic
@@ -217,6 +231,12 @@ export interface Libc {
   pollNow(fds: Uint8Array, count: number): number;
   /** poll() on the blocking thread pool; `ms` bounds how long it holds a thread. */
   pollWait(fds: Uint8Array, count: number, ms: number): Promise<number>;
+  /** A pipe, both ends nonblocking and close-on-exec: `[read end, write end]`, or null. */
+  pipe(): [number, number] | null;
+  /** Writes one byte to `fd` (nonblocking: nothing where the pipe is full). */
+  writeByte(fd: number): void;
+  /** Reads whatever waits on `fd` (nonblocking), and drops it. */
+  drain(fd: number): void;
   /** errno of the last failed call on this thread: read it right after the call. */
   errno(): number;
   /** The name of an errno value, or `errno N`. */
@@ -252,6 +272,7 @@ function openLinux(): Libc | null {
         (fd) => s.accept4(fd, null, null, LINUX.SOCK_FLAGS),
         (b, n, ms) => s.pollWait(b, BigInt(n), ms),
         (b, n) => s.poll(b, BigInt(n), 0),
+        (fds) => s.pipe2(fds, LINUX.SOCK_FLAGS), // O_NONBLOCK | O_CLOEXEC, the same bits.
       );
     } catch {
       // Try the next name (musl calls its C library libc.so).
@@ -294,6 +315,14 @@ function openDarwin(): Libc | null {
       },
       (b, n, ms) => symbols.pollWait(b, n, ms),
       (b, n) => symbols.poll(b, n, 0),
+      (fds) => {
+        if (symbols.pipe(fds) < 0) return -1;
+        const [r, w] = new Int32Array(fds.buffer, fds.byteOffset, 2);
+        if (nonblock(r!) >= 0 && nonblock(w!) >= 0) return 0;
+        symbols.close(r!);
+        symbols.close(w!);
+        return -1;
+      },
     );
   } catch {
     return null;
@@ -317,7 +346,12 @@ interface CommonSymbols {
   listen(fd: number, backlog: number): number;
   getsockname(fd: number, address: Uint8Array, length: Uint8Array): number;
   close(fd: number): number;
+  read(fd: number, buffer: Uint8Array, length: number | bigint): number | bigint;
+  write(fd: number, buffer: Uint8Array, length: number | bigint): number | bigint;
 }
+
+const ONE_BYTE = Uint8Array.of(1);
+const DRAINED = new Uint8Array(256);
 
 function wrap(
   os: Os,
@@ -328,6 +362,7 @@ function wrap(
   accept: (fd: number) => number,
   pollWait: (fds: Uint8Array, count: number, ms: number) => Promise<number>,
   pollNow: (fds: Uint8Array, count: number) => number,
+  pipe: (fds: Uint8Array<ArrayBuffer>) => number,
 ): Libc {
   const names = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
   const int = new Int32Array(1);
@@ -367,6 +402,15 @@ function wrap(
     setNonblockingCloexec,
     pollNow,
     pollWait,
+    pipe() {
+      const fds = new Int32Array(2);
+      if (pipe(new Uint8Array(fds.buffer)) < 0) return null;
+      return [fds[0]!, fds[1]!];
+    },
+    writeByte: (fd) => void s.write(fd, ONE_BYTE, 1),
+    drain(fd) {
+      for (let i = 0; i < 64 && Number(s.read(fd, DRAINED, DRAINED.byteLength)) > 0; i++);
+    },
     errno() {
       const pointer = errnoLocation();
       return pointer === null ? 0 : new Deno.UnsafePointerView(pointer).getInt32();

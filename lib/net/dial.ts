@@ -66,10 +66,19 @@ export interface DialFromOptions {
    * comes back right after the SYN has left, for its retransmissions and
    * everything after. A SYN that expires between the NATs opens this
    * side's mapping without reaching the other NAT, which would answer it
-   * with a reset (the STUNT approach; see punch.ts).
+   * with a reset (the STUNT approach; see punch.ts). Where the SYN
+   * expires, the router answers with an ICMP time exceeded, which ends the
+   * dial with `EHOSTUNREACH` (unless `outlastExpiry`).
    * @default {the system's default TTL}
    */
   synTtl?: number;
+  /**
+   * With `synTtl`, on Linux: ignore the ICMP time exceeded that the SYN
+   * draws, and wait on (up to `timeoutMs`) for the other side's SYN, a
+   * simultaneous open. Elsewhere the dial ends on it as without this.
+   * @default {false}
+   */
+  outlastExpiry?: boolean;
 }
 
 /**
@@ -160,7 +169,10 @@ export async function dialFrom(options: DialFromOptions): Promise<Socket> {
   if (typeof fd !== "number") throw errnoError(libc, fd.errno, `Cannot dial ${what}: ${fd.call}`);
   pending.add(tuple);
   try {
-    await connectFd(libc, fd, remote, port, what, timeoutMs, signal, options.synTtl);
+    const short = options.synTtl === undefined
+      ? undefined
+      : { ttl: options.synTtl, outlastExpiry: options.outlastExpiry ?? false };
+    await connectFd(libc, fd, remote, port, what, timeoutMs, signal, short);
     return adoptFd(fd, readShape(options.largeReads, options.frames));
   } catch (error) {
     // With a reset: a connection half set up (a simultaneous open caught
@@ -197,6 +209,12 @@ async function resolve(host: string): Promise<IpBytes> {
   return ip;
 }
 
+/**
+ * A dial's least TTL while its SYN is short-lived (`synTtl`): above the TTL
+ * an ICMP time exceeded quotes, that of the SYN where it expired (1).
+ */
+const EXPIRY_IGNORING_MIN_TTL = 2;
+
 /** connect() and wait for the handshake; rejects with the reason it failed. */
 function connectFd(
   libc: Libc,
@@ -206,19 +224,45 @@ function connectFd(
   what: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
-  synTtl: number | undefined,
+  synTtl: { ttl: number; outlastExpiry: boolean } | undefined,
 ): Promise<void> {
   const c = libc.constants;
   const ttl = synTtl !== undefined && remote.family === 4
     ? libc.getInt(fd, c.IPPROTO_IP, c.IP_TTL)
     : -1;
-  if (ttl > 0 && libc.setInt(fd, c.IPPROTO_IP, c.IP_TTL, synTtl!) !== 0) {
+  if (ttl > 0 && libc.setInt(fd, c.IPPROTO_IP, c.IP_TTL, synTtl!.ttl) !== 0) {
     return Promise.reject(systemError(libc, `Cannot dial ${what}: IP_TTL`));
   }
+  // Where the short-lived SYN expires, the router answers with an ICMP time
+  // exceeded, on which Linux ends the connect() at once: the 4-tuple is then
+  // free, and the other side's SYN, let in by the mapping the SYN opened,
+  // meets the listener, whose SYN-ACK (of another sequence number) the NAT
+  // drops while that half-open connection holds the 4-tuple against every
+  // later dial. A least TTL above the one that ICMP quotes (at most 1)
+  // ignores it, so the dial waits for that SYN as a simultaneous open.
+  const ignoresExpiry = ttl > 0 && synTtl!.outlastExpiry && c.IP_MINTTL > 0 &&
+    libc.setInt(fd, c.IPPROTO_IP, c.IP_MINTTL, EXPIRY_IGNORING_MIN_TTL) === 0;
   const connected = libc.connect(fd, sockaddr(libc, remote, port));
   const errno = libc.errno();
   // The SYN has left (or the call failed): everything after it goes with the usual TTL.
   if (ttl > 0) libc.setInt(fd, c.IPPROTO_IP, c.IP_TTL, ttl);
+  const connecting = awaitConnect(libc, fd, what, timeoutMs, signal, connected, errno);
+  if (!ignoresExpiry) return connecting;
+  // Connected: packets with any TTL are taken again.
+  return connecting.then(() => void libc.setInt(fd, c.IPPROTO_IP, c.IP_MINTTL, 0));
+}
+
+/** The end of connect(): `connected` and `errno` are what the call gave. */
+function awaitConnect(
+  libc: Libc,
+  fd: number,
+  what: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  connected: number,
+  errno: number,
+): Promise<void> {
+  const c = libc.constants;
   if (connected === 0) return Promise.resolve();
   if (errno === c.errno.EADDRNOTAVAIL || errno === c.errno.EADDRINUSE) {
     const name = libc.errnoName(errno);
@@ -284,6 +328,7 @@ function dialWithNode(options: DialFromOptions, timeoutMs: number): Promise<Sock
       localPort,
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
       allowHalfOpen: true,
+      noDelay: true,
       ...(onread === undefined ? {} : { onread }),
     });
     const settle = (error: unknown) => {

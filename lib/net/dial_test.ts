@@ -256,3 +256,138 @@ Deno.test("dialFrom() falls back to node:net without FFI permission", async () =
     dialBesideListener: "EADDRINUSE",
   });
 });
+
+/** Whether this process may make network namespaces (root, with iproute2's `ip`). */
+const CAN_NETNS = Deno.build.os === "linux" && Deno.uid() === 0 &&
+  new Deno.Command("ip", { args: ["netns", "list"], stdout: "null", stderr: "null" }).outputSync()
+    .success;
+
+/**
+ * Three namespaces in a row, host — router — server (10.93.1.0/24 and
+ * 10.93.2.0/24): a SYN with TTL 1 from the host expires at the router, which
+ * answers with an ICMP time exceeded.
+ */
+async function routedPair(): Promise<{ host: string; server: string } & AsyncDisposable> {
+  const id = crypto.randomUUID().slice(0, 6);
+  const [host, router, server] = ["h", "r", "s"].map((n) => `punch-ttl-${n}-${id}`);
+  const ip = async (...args: string[]) => {
+    const { success, stderr } = await new Deno.Command("ip", { args, stderr: "piped" }).output();
+    if (!success) throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
+  };
+  const spaces = [host!, router!, server!];
+  for (const name of spaces) await ip("netns", "add", name);
+  const dispose = async () => {
+    for (const name of spaces) await ip("netns", "delete", name).catch(() => {});
+  };
+  try {
+    for (const [a, b, net] of [[host!, router!, 1], [router!, server!, 2]] as const) {
+      await ip(
+        "-n",
+        a,
+        "link",
+        "add",
+        "up0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        `dn${net}`,
+        "netns",
+        b,
+      );
+      await ip("-n", a, "addr", "add", `10.93.${net}.${a === host ? 2 : 1}/24`, "dev", "up0");
+      await ip(
+        "-n",
+        b,
+        "addr",
+        "add",
+        `10.93.${net}.${b === server ? 2 : 1}/24`,
+        "dev",
+        `dn${net}`,
+      );
+      await ip("-n", a, "link", "set", "up0", "up");
+      await ip("-n", b, "link", "set", `dn${net}`, "up");
+    }
+    await ip("-n", host!, "route", "add", "default", "via", "10.93.1.1");
+    await ip("-n", server!, "route", "add", "default", "via", "10.93.2.1");
+    await ip("netns", "exec", router!, "sysctl", "-qw", "net.ipv4.ip_forward=1");
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { host: host!, server: server!, [Symbol.asyncDispose]: dispose };
+}
+
+/** One dial with a short SYN TTL, run in `netns`: how it ended. */
+async function primedDial(
+  netns: string,
+  target: string,
+  synTtl: number,
+  timeoutMs: number,
+  outlastExpiry: boolean,
+): Promise<{ code: string; ms: number }> {
+  const script = new URL("./testdata/primed_dial.ts", import.meta.url).pathname;
+  const { stdout, stderr, success } = await new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      netns,
+      Deno.execPath(),
+      "run",
+      "-A",
+      script,
+      target,
+      "7000",
+      String(synTtl),
+      String(timeoutMs),
+      outlastExpiry ? "outlast" : "",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  ok(success, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+Deno.test({
+  name:
+    "dialFrom() with a short SYN TTL ends on the ICMP time exceeded it draws, or outlasts it, and its retransmission goes with the usual TTL",
+  ignore: !CAN_NETNS,
+}, async () => {
+  await using lab = await routedPair();
+  // A listener behind the router; the dial's first SYN expires at the router.
+  const listener = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      lab.server,
+      Deno.execPath(),
+      "eval",
+      `
+      const listener = Deno.listen({ hostname: "10.93.2.2", port: 7000 });
+      console.log("listening");
+      for await (const connection of listener) connection.close();`,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const lines = listener.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    equal((await lines.read()).value?.trim(), "listening");
+    lines.releaseLock();
+    // The expired SYN ends the dial at once.
+    const ended = await primedDial(lab.host, "10.93.2.2", 1, 5000, false);
+    equal(ended.code, "EHOSTUNREACH");
+    ok(ended.ms < 500, `ended after ${ended.ms} ms`);
+    // Outlasting it, the dial waits, and the first retransmission (after
+    // about 1 s) connects.
+    const connected = await primedDial(lab.host, "10.93.2.2", 1, 5000, true);
+    equal(connected.code, "connected");
+    ok(connected.ms > 500, `connected after ${connected.ms} ms, before any retransmission`);
+    // With a shorter attempt, no answer at all.
+    equal((await primedDial(lab.host, "10.93.2.2", 1, 400, true)).code, "ETIMEDOUT");
+  } finally {
+    listener.kill("SIGKILL");
+    await listener.status;
+  }
+});

@@ -11,7 +11,7 @@ import { adoptFd, type FrameReads, type ReadShape, readShape } from "./_adopt.ts
 import { parseIp } from "./_ip.ts";
 import { type Libc, openLibc, POLLIN } from "./_libc.ts";
 import { watchFd } from "./_poller.ts";
-import { limitUnacked, openShared } from "./_socket.ts";
+import { limitUnacked, openShared, sendAtOnce } from "./_socket.ts";
 
 /** Options of {@linkcode listenReusable}. */
 export interface ListenReusableOptions {
@@ -125,7 +125,10 @@ export async function listenWith(
     if (libc === null) throw new TypeError("Cannot listen through FFI: not available here");
     return listenFfi(libc, queue, port, hostname, reads);
   }
-  const server = createServer({ allowHalfOpen: true }, (socket) => queue.push(socket));
+  const server = createServer(
+    { allowHalfOpen: true, noDelay: true },
+    (socket) => queue.push(socket),
+  );
   if (method === "node") {
     try {
       await start(server, { port, host: hostname, reusePort: true });
@@ -236,6 +239,7 @@ class FfiListener implements ReusableListener {
         }
         // Inherited from the listener on Linux; set again in case a system does not.
         limitUnacked(this.#libc, fd);
+        sendAtOnce(this.#libc, fd);
         try {
           this.#queue.push(adoptFd(fd, this.#reads));
         } catch {

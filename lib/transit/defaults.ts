@@ -35,6 +35,22 @@ export const PRIMER_TTL = 2;
  */
 export const PRIMER_MAX_RESET_MS = 8;
 
+/**
+ * How long a receiver waits for the reset that tells its primed SYNs would
+ * reach the other side's NAT (_primer.ts): that NAT has just answered a SYN
+ * within PRIMER_MAX_RESET_MS, and answers the probe as soon; the rest is
+ * room for a busy machine.
+ */
+export const PRIMER_PROBE_TIMEOUT_MS = 50;
+
+/**
+ * How many of its dials refused within PRIMER_MAX_RESET_MS the sender
+ * follows with a short pause (PRIMER_MAX_RESET_MS plus 0 to twice
+ * PRIMER_PROBE_TIMEOUT_MS) instead of the usual one: the receiver primes at
+ * once after such a reset, and the sender's SYN need only come after it.
+ */
+export const SENDER_QUICK_RETRIES = 3;
+
 /** One dial attempt waits this long for its SYN-ACK before the next round; a 1 s cap kept RST-answering NATs working. */
 export const DIAL_ATTEMPT_TIMEOUT_MS = 1000;
 

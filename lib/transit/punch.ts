@@ -44,9 +44,11 @@ import {
   DIAL_INTERVAL_MS,
   HANDSHAKE_TIMEOUT_MS,
   PRIMER_MAX_RESET_MS,
+  PRIMER_PROBE_TIMEOUT_MS,
   PRIMER_TTL,
   PUNCH_WINDOW_MS,
   REFLECT_WAIT_MS,
+  SENDER_QUICK_RETRIES,
 } from "./defaults.ts";
 import {
   awaitNomination,
@@ -57,6 +59,7 @@ import {
   transitReads,
 } from "./handshake.ts";
 import { whenAborted } from "../_abort.ts";
+import { reachesWithPrimerTtl } from "./_primer.ts";
 
 /** Options for {@linkcode Transit.open}. */
 export interface TransitOptions {
@@ -404,6 +407,13 @@ export class Transit {
       let prime = false;
       let mayPrime = this.#side === "receiver" && shared && !host.includes(":");
       await sleep(options.dialAfterMs ?? 0, done.signal);
+      // Whether a primed SYN expires short of `host`, asked beside the first
+      // dial so that the answer is in when a quick reset asks for priming.
+      const primeable = mayPrime
+        ? reachesWithPrimerTtl(host, done.signal).then((reached) => !reached)
+        : Promise.resolve(false);
+      /** Quick resets that the sender answers with a short pause (see below). */
+      let quickRetries = this.#side === "sender" ? SENDER_QUICK_RETRIES : 0;
       while (!done.signal.aborted) {
         const started = performance.now();
         try {
@@ -414,7 +424,7 @@ export class Transit {
             timeoutMs,
             signal: done.signal,
             frames,
-            ...(prime ? { synTtl: PRIMER_TTL } : {}),
+            ...(prime ? { synTtl: PRIMER_TTL, outlastExpiry: true } : {}),
           });
           // A connection that fails its handshake (a reset in the middle
           // of a simultaneous open, a stranger) does not end the dialing.
@@ -447,14 +457,17 @@ export class Transit {
             // which also ends our NAT's mapping: a SYN of the other side can
             // then only pass where one of ours waits at its NAT. The receiver
             // keeps one there, its SYN expiring before it reaches that NAT
-            // (the first at once, the next after the usual pause each time
-            // one ends); the sender dials as before, and its SYN meets the receiver's as a simultaneous
-            // open. Only where the reset came too soon for two SYNs to be
+            // (at once after the reset, and again each time an attempt
+            // times out); the sender dials as before, and its SYN meets the
+            // receiver's as a simultaneous open. On Linux the primed dial
+            // ignores the ICMP time exceeded from where its SYN expired
+            // (dial.ts), so it waits for that SYN for the attempt's whole
+            // time; elsewhere that ICMP ends it within a round trip to the
+            // expiring router, and the next one follows after the usual
+            // pause. Only where the reset came too soon for two SYNs to be
             // timed to cross: they pass each other's NAT when they leave
             // within the one-way time between the NATs of each other, about
-            // half the time a reset takes, and a primed SYN's mapping
-            // lasts only until the router where it expires answers (Linux
-            // ends a connect() on that ICMP). A primed SYN that is refused
+            // half the time a reset takes. A primed SYN that is refused
             // too met a reset short of where it expires (the other NAT is
             // the next hop, a LAN, loopback): this candidate is dialed as
             // before from then on, since a primed SYN cannot reach it.
@@ -466,7 +479,20 @@ export class Transit {
               prime = false;
               mayPrime = false;
             } else if (mayPrime && quick && !prime) {
-              prime = true;
+              if (await primeable) {
+                prime = true;
+                continue;
+              }
+              mayPrime = false;
+            } else if (quick && quickRetries > 0) {
+              // The receiver, refused as quickly, primes at once and holds
+              // its primed SYN for a dial attempt's time: the sender's next
+              // SYN need not wait the usual pause to meet it.
+              quickRetries--;
+              await sleep(
+                PRIMER_MAX_RESET_MS + Math.random() * 2 * PRIMER_PROBE_TIMEOUT_MS,
+                done.signal,
+              );
               continue;
             }
           } else seen.other++;
