@@ -3,14 +3,16 @@
  * (npm:esbuild, pinned in deno.json): one module for the page and one for
  * its service worker, each a single self-contained script.
  *
- * Two modules of `lib/` are swapped at bundle time, so that the page runs
+ * Some modules of `lib/` are swapped at bundle time, so that the page runs
  * the same CPace, keys, records, connection and transfer code as the CLI:
  * - `lib/crypto/_aead.ts` (libcrypto through FFI, or node:crypto) becomes
  *   `_aead_web.ts` (`@noble/ciphers`);
  * - `lib/connection/_search.ts` (Transit: listening, punching, port
  *   mapping) becomes `_search_web.ts`: the page takes the relay only;
  * - `lib/transfer/_sha256.ts` (node:crypto, for resuming) becomes
- *   `_sha256_web.ts` (`@noble/hashes`).
+ *   `_sha256_web.ts` (`@noble/hashes`);
+ * - `lib/rendezvous/_tuning.ts` (Nagle off on the rendezvous socket, through
+ *   FFI) becomes `_tuning_web.ts`, which does nothing.
  * Any `node:` module still reachable becomes a stub whose every export
  * throws when used: none is used on the page's path.
  *
@@ -41,6 +43,7 @@ const SWAPS: Record<string, string> = {
   "lib/crypto/_aead.ts": "lib/crypto/_aead_web.ts",
   "lib/connection/_search.ts": "lib/connection/_search_web.ts",
   "lib/transfer/_sha256.ts": "lib/transfer/_sha256_web.ts",
+  "lib/rendezvous/_tuning.ts": "lib/rendezvous/_tuning_web.ts",
 };
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));

@@ -176,16 +176,16 @@ export class Rounds {
   }
 
   /**
-   * Resolves with how long to wait before dialing in `round`. The sender
-   * probes the relay once it has the candidates, sends `go` on the echo,
-   * and waits half the round trip: then its first SYN leaves as the
-   * receiver's does, which dials on `go`. A side that hears nothing in time
-   * dials at once.
+   * Resolves with the moment to dial in `round` (`performance.now()`'s
+   * clock). The sender probes the relay once it has the candidates, sends
+   * `go` on the echo, and dials half the round trip after the echo came:
+   * then its first SYN leaves as the receiver's does, which dials on `go`.
+   * A side that hears nothing in time dials at once.
    */
   async #align(round: number): Promise<number> {
     if (this.#side === "receiver") {
       await within(this.#timingFor(round).promise, GO_WAIT_MS);
-      return 0;
+      return performance.now();
     }
     // Still held from the round's start, or, where that ran out while the
     // candidates came, held again until go has gone.
@@ -195,8 +195,10 @@ export class Rounds {
       const started = performance.now();
       await this.#hooks.send({ type: "probe", round, id: round });
       const echoed = await within(this.#timingFor(round).promise, ECHO_WAIT_MS);
+      const echoAt = performance.now();
+      // Counted from the echo, not from when the send below returns.
       await this.#hooks.send({ type: "go", round });
-      return echoed ? (performance.now() - started) / 2 : 0;
+      return echoed ? echoAt + (echoAt - started) / 2 : performance.now();
     } finally {
       this.#release(round);
     }

@@ -24,9 +24,10 @@ export interface RoundOptions {
   /** The other side's candidates for the round, when they come. */
   heard: Promise<Candidates>;
   /**
-   * Times the dialing: resolves with how long to wait before the first dial,
-   * so that both sides' first SYNs leave together (the sender measures the
-   * relay's round trip and tells the receiver when; see _rounds.ts).
+   * Times the dialing: resolves with the moment of the first dial
+   * (`performance.now()`'s clock), so that both sides' first SYNs leave
+   * together (the sender measures the relay's round trip and tells the
+   * receiver when; see _rounds.ts).
    */
   align(): Promise<number>;
   /** This round's Transit, opened already (round 1 opens while the key exchange runs). */
@@ -87,12 +88,12 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     if (!transit || peer.candidates.length === 0) {
       return { found: false, reason: explainNoDirect(own, peer), final: true };
     }
-    const dialAfterMs = await options.align();
+    const dialAt = await options.align();
     options.dialing?.((address) => transit!.addPeerCandidate(address));
     const result = await transit.punch(peer, {
       keys: options.keys,
       signal: options.signal,
-      dialAfterMs,
+      dialAt,
     });
     if (result.connection === null) return { found: false, reason: result.reason, final: false };
     return { found: true, pipe: directPipe(result.connection), address: result.address };

@@ -48,7 +48,16 @@ export function adoptFd(fd: number, shape: ReadShape): Socket {
   const onread = readOptions(shape, () => socket);
   if (onread !== undefined) options.onread = onread;
   const socket = new Socket(options);
+  adopted.set(socket, fd);
   return socket;
+}
+
+/** The file descriptor of each socket made by adoptFd(), while the socket is alive. */
+const adopted = new WeakMap<Socket, number>();
+
+/** The file descriptor under a socket made by {@linkcode adoptFd}, if it is one. */
+export function fdOf(socket: Socket): number | undefined {
+  return adopted.get(socket);
 }
 
 /** The shape the options `largeReads` (default true) and `frames` ask for. */

@@ -155,6 +155,7 @@ const COMMON = {
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   listen: { parameters: ["i32", "i32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -219,6 +220,8 @@ export interface Libc {
   accept(fd: number): number;
   /** The local port a socket is bound to, or -1. */
   localPort(fd: number): number;
+  /** The address a connected socket's peer has (`ip` as bytes), or null: no socket, not connected. */
+  peer(fd: number): { family: 4 | 6; ip: Uint8Array; port: number } | null;
   close(fd: number): number;
   /**
    * Closes with a reset (SO_LINGER 0): no FIN handshake, no TIME_WAIT, so the
@@ -345,6 +348,7 @@ interface CommonSymbols {
   connect(fd: number, address: Uint8Array, length: number): number;
   listen(fd: number, backlog: number): number;
   getsockname(fd: number, address: Uint8Array, length: Uint8Array): number;
+  getpeername(fd: number, address: Uint8Array, length: Uint8Array): number;
   close(fd: number): number;
   read(fd: number, buffer: Uint8Array, length: number | bigint): number | bigint;
   write(fd: number, buffer: Uint8Array, length: number | bigint): number | bigint;
@@ -391,6 +395,17 @@ function wrap(
       length[0] = address.byteLength;
       if (s.getsockname(fd, address, lengthBytes) < 0) return -1;
       return new DataView(address.buffer).getUint16(2);
+    },
+    peer(fd) {
+      const address = new Uint8Array(28);
+      length[0] = address.byteLength;
+      if (s.getpeername(fd, address, lengthBytes) < 0) return null;
+      const view = new DataView(address.buffer);
+      const family = constants.SIN_LEN ? view.getUint8(1) : view.getUint16(0, true);
+      const port = view.getUint16(2);
+      if (family === constants.AF_INET) return { family: 4, ip: address.slice(4, 8), port };
+      if (family === constants.AF_INET6) return { family: 6, ip: address.slice(8, 24), port };
+      return null;
     },
     close: (fd) => s.close(fd),
     abort(fd) {

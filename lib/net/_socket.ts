@@ -64,8 +64,8 @@ export function limitUnacked(libc: Libc, fd: number): number {
  * rather than when the peer has acknowledged the last one. The transit
  * handshake writes its proof and the nomination byte one after the other,
  * and the nomination waited for the proof's delayed ACK: 90 ms added to the
- * move in the NAT lab's 40 ms round trip. Records are written whole, so
- * bulk data goes in full segments all the same. -1 on failure.
+ * move in the NAT lab's 40 ms round trip. The connection that carries the
+ * records turns it on again (nodelay.ts's setNagle()). -1 on failure.
  */
 export function sendAtOnce(libc: Libc, fd: number): number {
   const c = libc.constants;

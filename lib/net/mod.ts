@@ -54,9 +54,10 @@
  *   anything listens there): give up on P.
  *
  * Pending dials and FFI listeners share one poll() on Deno's blocking thread
- * pool in 20 ms slices ({@linkcode POLL_SLICE_MS}): a new dial may be
- * noticed up to 20 ms late, and a timed-out or aborted dial settles up to
- * 20 ms after its deadline, once its socket is closed and its 4-tuple free.
+ * pool in 20 ms slices ({@linkcode POLL_SLICE_MS}); a pipe in that poll()
+ * ends it whenever a dial or listener joins or leaves, so none waits for the
+ * slice's end. A timed-out or aborted dial settles once its socket is
+ * closed and its 4-tuple free.
  *
  * @example Punch from one side
  * ```ts ignore

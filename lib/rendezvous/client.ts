@@ -35,6 +35,7 @@ import {
 } from "./messages.ts";
 import { MAILBOX_QUEUE_MAX_MESSAGES, RELAY_QUEUE_MAX_BYTES } from "./defaults.ts";
 import { whenAborted } from "../_abort.ts";
+import { tuneSocket } from "./_tuning.ts";
 
 /** Why a rendezvous session ended early. */
 export type RendezvousErrorCode =
@@ -123,6 +124,7 @@ export class RendezvousClient {
     socket.binaryType = "arraybuffer";
     const client = new RendezvousClient(socket);
     const welcome = client.#expect("welcome");
+    socket.onopen = () => void tuneSocket(url).catch(() => {});
     socket.onmessage = (event) => client.#onMessage(event);
     socket.onclose = (event) =>
       client.#fail(
