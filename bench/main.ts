@@ -4,7 +4,7 @@
  * (`--direct-only`) in the same run, and prints throughput and each
  * process's peak RSS side by side.
  *
- *   deno task bench [--size MiB] [--small MiB] [--rounds N] [--pipe MiB]
+ *   deno task bench [--size MiB] [--small MiB] [--rounds N] [--pipe MiB] [--against DIR]
  *
  * The punch processes run with the V8 flags the compiled binary has
  * (`deno task compile`: `--expose-gc`, see lib/memory.ts, and
@@ -21,6 +21,12 @@
  * default) go over the relay from a file to a file and from a pipe to a
  * pipe (`punch send -`, `punch receive --out -`), with each side's peak RSS
  * (bench/pipe.ts).
+ *
+ * `--against DIR` runs another checkout of punch (say `git worktree add DIR
+ * 32b5f85`) in the same rounds, its relay and direct transfers right after
+ * this one's, with the same flags and files, each in its own directory (so
+ * that it resolves its own deno.json): versions compared within one run,
+ * where the figures of separate runs differ by more than the versions do.
  *
  * @module
  */
@@ -41,6 +47,14 @@ const FOOTPRINT = join(ROOT, "bench/_footprint.ts");
 const V8_FLAGS = /--v8-flags=\S+/.exec(denoJson.tasks.compile)?.[0];
 if (V8_FLAGS === undefined) throw new Error("deno.json: the compile task sets no --v8-flags");
 const PUNCH_FLAGS = ["run", "-A", V8_FLAGS, CLI];
+
+/** A punch to run: its command line, and the directory it runs in. */
+interface Punch {
+  flags: string[];
+  cwd: string;
+}
+
+const THIS_PUNCH: Punch = { flags: PUNCH_FLAGS, cwd: ROOT };
 const MiB = 1024 * 1024;
 
 const { values } = parseArgs({
@@ -50,6 +64,7 @@ const { values } = parseArgs({
     small: { type: "string", default: "64" },
     rounds: { type: "string", default: "5" },
     pipe: { type: "string", default: "256" },
+    against: { type: "string" },
   },
 });
 
@@ -63,9 +78,10 @@ class Child {
   readonly #timer: ReturnType<typeof setInterval>;
   readonly stdout: ReadableStream<string>;
 
-  constructor(args: string[]) {
+  constructor(args: string[], cwd = ROOT) {
     this.process = new Deno.Command(Deno.execPath(), {
       args,
+      cwd,
       stdin: "null",
       stdout: "piped",
       stderr: "inherit",
@@ -273,21 +289,26 @@ async function rawTcp(file: string, out: string): Promise<Run> {
   };
 }
 
-async function punchRun(file: string, outDir: string, path: "relay" | "direct"): Promise<Run> {
+async function punchRun(
+  file: string,
+  outDir: string,
+  path: "relay" | "direct",
+  punch: Punch = THIS_PUNCH,
+): Promise<Run> {
   const server = new Child([
-    ...PUNCH_FLAGS,
+    ...punch.flags,
     "serve",
     "--hostname",
     "127.0.0.1",
     "--port",
     "0",
     "--json",
-  ]);
+  ], punch.cwd);
   const url = JSON.parse(await server.line((l) => l.includes('"listening"'))).url;
   const pathFlag = path === "relay" ? "--relay-only" : "--direct-only";
   // On loopback there is no router to ask for a port mapping.
   const sender = new Child([
-    ...PUNCH_FLAGS,
+    ...punch.flags,
     "send",
     "--json",
     pathFlag,
@@ -295,13 +316,13 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
     "--server",
     url,
     file,
-  ]);
+  ], punch.cwd);
   const code = JSON.parse(await sender.line((l) => l.includes('"code"'))).code;
   const copy = join(outDir, file.split("/").pop()!);
   await using _donor = await donatePreviousCopy(copy, outDir);
   const start = performance.now();
   const receiver = new Child([
-    ...PUNCH_FLAGS,
+    ...punch.flags,
     "receive",
     "--json",
     "--no-port-mapping",
@@ -311,7 +332,7 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
     "--out",
     outDir,
     code,
-  ]);
+  ], punch.cwd);
   const done = JSON.parse(await receiver.line((l) => l.includes('"done"')));
   if (done.path !== path) throw new Error(`the transfer ended on ${done.path}, not ${path}`);
   await Promise.all([sender.finish(), receiver.finish()]);
@@ -329,6 +350,21 @@ async function punchRun(file: string, outDir: string, path: "relay" | "direct"):
       ? [proc("send", sender), proc("relay", server), proc("receive", receiver)]
       : [proc("send", sender), proc("receive", receiver)],
   };
+}
+
+/** The punch checked out at `dir`, named by its commit where git knows it. */
+async function otherPunch(dir: string): Promise<Punch & { name: string }> {
+  const cli = join(dir, "cli/main.ts");
+  await Deno.stat(cli).catch(() => {
+    throw new Error(`--against ${dir}: no punch checkout there (no cli/main.ts)`);
+  });
+  const head = await new Deno.Command("git", {
+    args: ["-C", dir, "rev-parse", "--short", "HEAD"],
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => null);
+  const commit = head?.success ? new TextDecoder().decode(head.stdout).trim() : "";
+  return { name: commit || dir, flags: ["run", "-A", V8_FLAGS!, cli], cwd: dir };
 }
 
 function median(values: number[]): number {
@@ -398,6 +434,8 @@ try {
     ["punch relay", []],
     ["punch direct", []],
   ];
+  const against = values.against === undefined ? undefined : await otherPunch(values.against);
+  if (against) rows.push([`  ${against.name} relay`, []], [`  ${against.name} direct`, []]);
   // Not counted: the first file written after the test files lands on pages
   // the guest has not used for a while, which costs several times more on
   // a VM (the host took them back); later runs reuse the pages the previous
@@ -407,7 +445,9 @@ try {
   for (let round = 1; round <= rounds; round++) {
     console.log(`Round ${round} of ${rounds}: raw, relay, direct…`);
     rows[1]![1].push(await punchRun(big, join(dir, "out"), "relay"));
+    if (against) rows[3]![1].push(await punchRun(big, join(dir, "out"), "relay", against));
     rows[2]![1].push(await punchRun(big, join(dir, "out"), "direct"));
+    if (against) rows[4]![1].push(await punchRun(big, join(dir, "out"), "direct", against));
     rows[0]![1].push(await rawTcp(big, join(dir, "raw.out")));
   }
   for (const path of ["relay", "direct"] as const) {
@@ -437,7 +477,9 @@ try {
     );
   }
   console.log(`\nCPU seconds per process, user + system, median of the rounds`);
-  for (const [name, runs] of rows.slice(0, 3)) console.log(`${name.padEnd(26)}${cpuTimes(runs)}`);
+  for (const [name, runs] of rows.slice(0, against ? 5 : 3)) {
+    console.log(`${name.padEnd(26)}${cpuTimes(runs)}`);
+  }
   console.log(
     "\nMB/s: the median of the rounds, with the slowest and fastest. end to end: from starting\n" +
       "the receiver to both processes' exit (startup, pairing, key exchange and, for direct,\n" +

@@ -32,3 +32,24 @@ Deno.test("deno task bench runs a small round through every path and prints its 
   match(out, /^stdin to stdout \(pipes\) +send (\d+|n\/a), receive (\d+|n\/a)$/m);
   ok(out.includes("Targets:"), out);
 });
+
+Deno.test("deno task bench --against runs another checkout in the same rounds", async () => {
+  // This checkout against itself: the rows are what matters here.
+  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      BENCH,
+      ...["--size", "8", "--small", "2", "--rounds", "1", "--pipe", "4", "--against", root],
+    ],
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  equal(code, 0, `the bench failed:\n${out}\n${new TextDecoder().decode(stderr)}`);
+  for (const path of ["relay", "direct"]) {
+    match(out, new RegExp(`^  \\S+ ${path} +8 +\\d+ \\(\\d+–\\d+\\)`, "m"));
+    match(out, new RegExp(`^  \\S+ ${path} +send `, "m"));
+  }
+});
