@@ -487,7 +487,8 @@ Deno.test({
  * relay to the end), 11 s in rst-both-20, 2–3 s in upnp-symmetric and
  * pcp-symmetric, 32 s in home-lossy (32 MiB over the lossy link): the
  * default adds about 2 minutes to CI; NATLAB_TRIALS=20 (issue 18's matrix)
- * takes about 17.
+ * takes about 17, and with NATLAB_TRIAL_SCENARIOS=all about 38 (home-lossy's
+ * transfers take 4 to 100 s each).
  */
 const TRIALS = Number(Deno.env.get("NATLAB_TRIALS") ?? 2);
 /**
